@@ -1,0 +1,75 @@
+// Package auditrecord names the parts of the record contract (DESIGN.md,
+// "The record contract between components") that more than one component
+// reads or writes. Components agree on these names and on nothing else: no
+// component reads a vendor's wire format except the one that parses it.
+package auditrecord // import "github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+
+// Resource attributes.
+const (
+	// AttrSource is the resource attribute naming the vendor an event came
+	// from: one of SourceGlassix, SourceCTReplay, SourceSippy.
+	AttrSource = "audit.source"
+	// AttrServiceName carries the same value as AttrSource, so generic OTel
+	// backends group the events by vendor.
+	AttrServiceName = "service.name"
+)
+
+// The values of AttrSource.
+const (
+	SourceGlassix  = "glassix"
+	SourceCTReplay = "ctreplay"
+	SourceSippy    = "sippy"
+)
+
+// Sources lists every value AttrSource can take, in a stable order.
+var Sources = []string{SourceGlassix, SourceCTReplay, SourceSippy}
+
+// Record attributes set when an event could not be parsed. The record's Body
+// then holds the raw text of the event exactly as received, so the archive
+// keeps the evidence; nothing else about the record is guaranteed.
+const (
+	// AttrParseError is the parse error, as a human-readable message.
+	AttrParseError = "audit.parse_error"
+	// AttrParseLine is the 1-based line number of the bad event within its
+	// request or batch, when the input was JSON lines.
+	AttrParseLine = "audit.parse_line"
+)
+
+// Normalized, vendor-neutral record attributes added by the auditlog
+// processor. The per-vendor meaning of each is documented in the processor's
+// README. Readers (exporters, the viewer, auditctl) use these to filter and
+// display events from every vendor alike.
+const (
+	// AttrEventID identifies the event: the vendor's own id where it has one
+	// (Glassix log.id), else a hash of the event's content. Deduplication
+	// keys on it.
+	AttrEventID = "audit.event_id"
+	// AttrActor is who acted: a user name, login or actor string.
+	AttrActor = "audit.actor"
+	// AttrActorID is the actor's stable identifier where the vendor has one.
+	AttrActorID = "audit.actor_id"
+	// AttrTarget is on whom or what the action was done: a user, a resource.
+	AttrTarget = "audit.target"
+	// AttrClientAddress is the address the action came from (an IP address,
+	// or a node id for Sippy).
+	AttrClientAddress = "audit.client_address"
+	// AttrAction is what was done, as the vendor names it (the event name).
+	AttrAction = "audit.action"
+	// AttrOutcome is OutcomeSuccess, OutcomeFailure or OutcomeUnknown.
+	AttrOutcome = "audit.outcome"
+	// AttrCategory is CategorySecurity or CategoryInformative.
+	AttrCategory = "audit.category"
+)
+
+// Values of AttrOutcome.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+	OutcomeUnknown = "unknown"
+)
+
+// Values of AttrCategory.
+const (
+	CategorySecurity    = "security"
+	CategoryInformative = "informative"
+)
