@@ -1,0 +1,361 @@
+// Package ctreplay parses CTReplay audit lines (seed 001): one JSON object per
+// line with the fields ts, domain, userID, ipAddress, action, params, level,
+//
+//	{"ts":"08/01/2021 - 12:44:30.479","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"GET ALL Profile","params":"","level":"info"}
+//
+// into the record contract of DESIGN.md: the JSON fields become attributes in
+// their order, EventName is the action, Body is "<action> <params>" and
+// Timestamp comes from ts. The auditwebhook receiver (CTReplay over HTTP) and
+// the auditlog processor (CTReplay's log file and syslog output read by
+// contrib receivers) both use it, so the two paths produce the same record.
+package ctreplay // import "github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	// CTReplay runs in its operators' local time zone; embedding the zone
+	// database lets `timezone: Europe/Rome` work on hosts without tzdata.
+	_ "time/tzdata"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// The field names of a CTReplay line.
+const (
+	FieldTS        = "ts"
+	FieldDomain    = "domain"
+	FieldUserID    = "userID"
+	FieldIPAddress = "ipAddress"
+	FieldAction    = "action"
+	FieldParams    = "params"
+	FieldLevel     = "level"
+)
+
+// RequiredFields are the fields without which a line is flagged: when, who,
+// from where and what. domain, params and level may be absent.
+var RequiredFields = []string{FieldTS, FieldUserID, FieldIPAddress, FieldAction}
+
+// Bounds on a line's JSON. CTReplay's own lines are flat objects of seven
+// fields, so input beyond these is hostile or not CTReplay; the bounds keep
+// its cost linear (pdata maps look keys up by a linear scan).
+const (
+	MaxDepth         = 64
+	MaxObjectMembers = 1024
+)
+
+// DateOrder says how the date part of ts is written.
+type DateOrder int
+
+const (
+	// DayFirst reads 08/01/2021 as 8 January 2021 (CTReplay's Italian
+	// default).
+	DayFirst DateOrder = iota
+	// MonthFirst reads 08/01/2021 as 1 August 2021.
+	MonthFirst
+)
+
+// ParseDateOrder reads "day_first" or "month_first".
+func ParseDateOrder(s string) (DateOrder, error) {
+	switch s {
+	case "day_first", "":
+		return DayFirst, nil
+	case "month_first":
+		return MonthFirst, nil
+	}
+	return 0, fmt.Errorf("unknown date order %q: want day_first or month_first", s)
+}
+
+func (o DateOrder) String() string {
+	if o == MonthFirst {
+		return "month_first"
+	}
+	return "day_first"
+}
+
+// Options control how ts is read. The zero value reads day-first dates in UTC.
+type Options struct {
+	DateOrder DateOrder
+	// Location is the time zone of ts, which carries no offset. Nil is UTC.
+	Location *time.Location
+}
+
+// Event is what the record contract needs from a parsed line besides its
+// attributes.
+type Event struct {
+	// Time is when the action happened; zero when ts is missing or invalid.
+	Time   time.Time
+	Action string
+	Params string
+	Level  string
+}
+
+// Body is the record's human-readable message: "<action> <params>", or the
+// action alone when there are no params.
+func (e Event) Body() string {
+	if e.Params == "" {
+		return e.Action
+	}
+	return e.Action + " " + e.Params
+}
+
+// SyntaxError means the line is not one JSON object. Nothing was added to
+// the attributes.
+type SyntaxError struct{ Msg string }
+
+func (e *SyntaxError) Error() string { return "ctreplay: line is not a JSON object: " + e.Msg }
+
+// FieldError means the line is a JSON object but some documented fields are
+// missing or unreadable. The attributes hold every field the line has, and
+// the Event every field that could be read.
+type FieldError struct {
+	Missing []string // required fields absent or empty
+	Invalid []string // present but unreadable: "ts: <why>"
+}
+
+func (e *FieldError) Error() string {
+	var parts []string
+	if len(e.Missing) > 0 {
+		parts = append(parts, "missing field(s) "+strings.Join(e.Missing, ", "))
+	}
+	parts = append(parts, e.Invalid...)
+	return "ctreplay: " + strings.Join(parts, "; ")
+}
+
+// Parse decodes one line into dst, appending the line's fields in their
+// order (a key repeated in the line keeps its first position and its last
+// value, as JavaScript's JSON.parse does). Nested objects and arrays become
+// maps and slices, numbers become ints when integral and doubles otherwise,
+// null becomes an empty value.
+//
+// The error is a *SyntaxError (dst untouched, Event zero) or a *FieldError
+// (dst and Event filled as far as possible); callers flag the record with
+// it and pass the record on.
+func Parse(line []byte, dst pcommon.Map, opts Options) (Event, error) {
+	attrs := pcommon.NewMap()
+	if err := DecodeObject(line, attrs); err != nil {
+		return Event{}, err
+	}
+	ev, ferr := eventOf(attrs, opts)
+	if dst.Len() == 0 {
+		attrs.MoveTo(dst)
+	} else {
+		attrs.Range(func(k string, v pcommon.Value) bool {
+			v.CopyTo(dst.PutEmpty(k))
+			return true
+		})
+	}
+	if ferr != nil {
+		return ev, ferr
+	}
+	return ev, nil
+}
+
+// Looks reports whether text is a JSON object carrying CTReplay's action and
+// ts fields, cheaply, so text of other origins is left alone when nobody said
+// it is CTReplay's.
+func Looks(text string) bool {
+	t := strings.TrimSpace(text)
+	return strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") &&
+		strings.Contains(t, `"`+FieldAction+`"`) && strings.Contains(t, `"`+FieldTS+`"`)
+}
+
+// ToRecord parses line into r: attributes (appended), EventName, Body and
+// Timestamp. On a *SyntaxError r is left untouched, so the caller can keep the
+// raw text as Body and flag it; on a *FieldError r holds what could be read.
+func ToRecord(line []byte, r plog.LogRecord, opts Options) error {
+	ev, err := Parse(line, r.Attributes(), opts)
+	var syn *SyntaxError
+	if errors.As(err, &syn) {
+		return err
+	}
+	r.SetEventName(ev.Action)
+	r.Body().SetStr(ev.Body())
+	if !ev.Time.IsZero() {
+		r.SetTimestamp(pcommon.NewTimestampFromTime(ev.Time))
+	}
+	return err
+}
+
+func eventOf(attrs pcommon.Map, opts Options) (Event, *FieldError) {
+	var ev Event
+	var fe FieldError
+	str := func(key string) (string, bool) {
+		v, ok := attrs.Get(key)
+		if !ok || v.Type() == pcommon.ValueTypeEmpty {
+			return "", false
+		}
+		return v.AsString(), true
+	}
+	for _, k := range RequiredFields {
+		if s, ok := str(k); !ok || s == "" {
+			fe.Missing = append(fe.Missing, k)
+		}
+	}
+	ev.Action, _ = str(FieldAction)
+	ev.Params, _ = str(FieldParams)
+	ev.Level, _ = str(FieldLevel)
+	if ts, ok := str(FieldTS); ok && ts != "" {
+		t, err := ParseTime(ts, opts)
+		if err != nil {
+			fe.Invalid = append(fe.Invalid, err.Error())
+		} else {
+			ev.Time = t
+		}
+	}
+	if len(fe.Missing) == 0 && len(fe.Invalid) == 0 {
+		return ev, nil
+	}
+	return ev, &fe
+}
+
+// The layouts of ts. Single-digit days, months and hours are accepted, and
+// any number of fractional second digits (Go accepts them after the seconds
+// when parsing).
+const (
+	layoutDayFirst   = "2/1/2006 - 15:04:05"
+	layoutMonthFirst = "1/2/2006 - 15:04:05"
+)
+
+// ParseTime reads a ts value: "DD/MM/YYYY - hh:mm:ss.mmm" (or month first, per
+// opts) in opts.Location, or an RFC 3339 timestamp, which carries its own
+// offset.
+func ParseTime(ts string, opts Options) (time.Time, error) {
+	loc := opts.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	layout, human := layoutDayFirst, "DD/MM/YYYY - hh:mm:ss[.fff]"
+	if opts.DateOrder == MonthFirst {
+		layout, human = layoutMonthFirst, "MM/DD/YYYY - hh:mm:ss[.fff]"
+	}
+	t, err := time.ParseInLocation(layout, ts, loc)
+	if err == nil {
+		return t, nil
+	}
+	if t3339, err3339 := time.Parse(time.RFC3339Nano, ts); err3339 == nil {
+		return t3339, nil
+	}
+	return time.Time{}, fmt.Errorf("ts %q: want %s (%s) or RFC 3339", ts, human, opts.DateOrder)
+}
+
+// DecodeObject decodes text holding exactly one JSON object into dst,
+// keeping the order of its keys (encoding/json's maps lose it). Leading and
+// trailing white space and a UTF-8 byte order mark are allowed; anything
+// else, nesting deeper than MaxDepth included, is a *SyntaxError and leaves
+// dst untouched.
+func DecodeObject(text []byte, dst pcommon.Map) error {
+	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return &SyntaxError{Msg: "empty"}
+		}
+		return &SyntaxError{Msg: err.Error()}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return &SyntaxError{Msg: fmt.Sprintf("starts with %s, want '{'", describe(tok))}
+	}
+	out := pcommon.NewMap()
+	if err := decodeMembers(dec, out, 1); err != nil {
+		return &SyntaxError{Msg: err.Error()}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &SyntaxError{Msg: fmt.Sprintf("trailing data after the object at byte %d", dec.InputOffset())}
+	}
+	out.MoveTo(dst)
+	return nil
+}
+
+func describe(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return fmt.Sprintf("'%v'", tok)
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", tok)
+}
+
+// decodeMembers reads an object's members up to and including its '}'.
+func decodeMembers(dec *json.Decoder, m pcommon.Map, depth int) error {
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return fmt.Errorf("object key is %s", describe(tok))
+		}
+		if m.Len() >= MaxObjectMembers {
+			return fmt.Errorf("object has more than %d members", MaxObjectMembers)
+		}
+		v, _ := m.GetOrPutEmpty(key)
+		if err := decodeValue(dec, v, depth); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // '}'
+	return err
+}
+
+func decodeValue(dec *json.Decoder, v pcommon.Value, depth int) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if depth >= MaxDepth {
+			return fmt.Errorf("nesting deeper than %d levels", MaxDepth)
+		}
+		switch t {
+		case '{':
+			return decodeMembers(dec, v.SetEmptyMap(), depth+1)
+		case '[':
+			s := v.SetEmptySlice()
+			for dec.More() {
+				if err := decodeValue(dec, s.AppendEmpty(), depth+1); err != nil {
+					return err
+				}
+			}
+			_, err := dec.Token() // ']'
+			return err
+		}
+		return fmt.Errorf("unexpected %q", t)
+	case string:
+		v.SetStr(t)
+	case json.Number:
+		lit := string(t)
+		if i, err := strconv.ParseInt(lit, 10, 64); err == nil {
+			v.SetInt(i)
+		} else if f, err := strconv.ParseFloat(lit, 64); err == nil && strings.ContainsAny(lit, ".eE") {
+			v.SetDouble(f)
+		} else {
+			// An integer beyond int64, or a number beyond float64: keep the
+			// literal rather than lose digits.
+			v.SetStr(lit)
+		}
+	case bool:
+		v.SetBool(t)
+	case nil:
+		// The empty value is pdata's null; FromRaw(nil) cannot fail.
+		_ = v.FromRaw(nil)
+	}
+	return nil
+}
