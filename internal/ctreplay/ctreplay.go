@@ -42,12 +42,13 @@ const (
 // from where and what. domain, params and level may be absent.
 var RequiredFields = []string{FieldTS, FieldUserID, FieldIPAddress, FieldAction}
 
-// Bounds on a line's JSON. CTReplay's own lines are flat objects of seven
-// fields, so input beyond these is hostile or not CTReplay; the bounds keep
-// its cost linear (pdata maps look keys up by a linear scan).
+// Bounds on a line's JSON, the same as the auditwebhook receiver's decoder.
+// CTReplay's own lines are flat objects of seven fields, so input beyond
+// these is hostile or not CTReplay; the member bound also bounds the
+// quadratic cost of pdata maps, which look keys up by a linear scan.
 const (
-	MaxDepth         = 64
-	MaxObjectMembers = 1024
+	MaxDepth         = 32
+	MaxObjectMembers = 1000
 )
 
 // DateOrder says how the date part of ts is written.
@@ -129,10 +130,7 @@ func (e *FieldError) Error() string {
 }
 
 // Parse decodes one line into dst, appending the line's fields in their
-// order (a key repeated in the line keeps its first position and its last
-// value, as JavaScript's JSON.parse does). Nested objects and arrays become
-// maps and slices, numbers become ints when integral and doubles otherwise,
-// null becomes an empty value.
+// order (DecodeObject), and reads the event's fields from them (Read).
 //
 // The error is a *SyntaxError (dst untouched, Event zero) or a *FieldError
 // (dst and Event filled as far as possible); callers flag the record with
@@ -142,7 +140,7 @@ func Parse(line []byte, dst pcommon.Map, opts Options) (Event, error) {
 	if err := DecodeObject(line, attrs); err != nil {
 		return Event{}, err
 	}
-	ev, ferr := eventOf(attrs, opts)
+	ev, err := Read(attrs, opts)
 	if dst.Len() == 0 {
 		attrs.MoveTo(dst)
 	} else {
@@ -151,10 +149,29 @@ func Parse(line []byte, dst pcommon.Map, opts Options) (Event, error) {
 			return true
 		})
 	}
-	if ferr != nil {
-		return ev, ferr
+	return ev, err
+}
+
+// Read takes the event's fields from a line already decoded into attrs (the
+// auditwebhook receiver decodes request bodies itself). The error, a
+// *FieldError, names missing and unreadable fields; the Event holds the
+// rest.
+func Read(attrs pcommon.Map, opts Options) (Event, error) {
+	ev, fe := eventOf(attrs, opts)
+	if fe != nil {
+		return ev, fe
 	}
 	return ev, nil
+}
+
+// Apply sets the record contract's EventName, Body and Timestamp (when
+// known) from the event.
+func (e Event) Apply(r plog.LogRecord) {
+	r.SetEventName(e.Action)
+	r.Body().SetStr(e.Body())
+	if !e.Time.IsZero() {
+		r.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+	}
 }
 
 // Looks reports whether text is a JSON object carrying CTReplay's action and
@@ -175,11 +192,7 @@ func ToRecord(line []byte, r plog.LogRecord, opts Options) error {
 	if errors.As(err, &syn) {
 		return err
 	}
-	r.SetEventName(ev.Action)
-	r.Body().SetStr(ev.Body())
-	if !ev.Time.IsZero() {
-		r.SetTimestamp(pcommon.NewTimestampFromTime(ev.Time))
-	}
+	ev.Apply(r)
 	return err
 }
 
@@ -248,8 +261,10 @@ func ParseTime(ts string, opts Options) (time.Time, error) {
 // DecodeObject decodes text holding exactly one JSON object into dst,
 // keeping the order of its keys (encoding/json's maps lose it). Leading and
 // trailing white space and a UTF-8 byte order mark are allowed; anything
-// else, nesting deeper than MaxDepth included, is a *SyntaxError and leaves
-// dst untouched.
+// else is a *SyntaxError and leaves dst untouched: nesting deeper than
+// MaxDepth, more than MaxObjectMembers in one object, and a key repeated in
+// one object (two parsers disagreeing on which value wins is a known way to
+// smuggle a field past a check).
 func DecodeObject(text []byte, dst pcommon.Map) error {
 	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
 	dec := json.NewDecoder(bytes.NewReader(text))
@@ -305,7 +320,10 @@ func decodeMembers(dec *json.Decoder, m pcommon.Map, depth int) error {
 		if m.Len() >= MaxObjectMembers {
 			return fmt.Errorf("object has more than %d members", MaxObjectMembers)
 		}
-		v, _ := m.GetOrPutEmpty(key)
+		v, loaded := m.GetOrPutEmpty(key)
+		if loaded {
+			return fmt.Errorf("duplicate key %q", key)
+		}
 		if err := decodeValue(dec, v, depth); err != nil {
 			return err
 		}

@@ -100,8 +100,10 @@ func TestParseBadLines(t *testing.T) {
 		{"string", `"x"`, "starts with a string, want '{'"},
 		{"two objects on one line", seedLine + seedLine, "trailing data after the object"},
 		{"garbage after object", seedLine + ` x`, "trailing data after the object"},
-		{"hostile nesting", strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100), "nesting deeper than 64 levels"},
-		{"hostile width", `{` + manyKeys(MaxObjectMembers+1) + `}`, "more than 1024 members"},
+		{"hostile nesting", strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100), "nesting deeper than 32 levels"},
+		{"hostile width", `{` + manyKeys(MaxObjectMembers+1) + `}`, "more than 1000 members"},
+		{"duplicated key", `{"userID":"admin","action":"GET USERS","userID":"nobody"}`, `duplicate key "userID"`},
+		{"duplicated nested key", `{"a":{"b":1,"b":2}}`, `duplicate key "b"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,15 +171,15 @@ func TestParseMissingAndInvalidFields(t *testing.T) {
 func TestDecodeValueTypes(t *testing.T) {
 	m := pcommon.NewMap()
 	line := "\xef\xbb\xbf" + `{"s":"x","i":42,"f":1.5,"e":1e3,"big":123456789012345678901234,"b":true,"n":null,` +
-		`"o":{"k":[1,{"z":"y"}]},"dup":"first","x":1,"dup":"last"}` + "\r\n"
+		`"o":{"k":[1,{"z":"y"}]},"x":1}` + "\r\n"
 	require.NoError(t, DecodeObject([]byte(line), m))
 	assert.Equal(t, map[string]any{
 		"s": "x", "i": int64(42), "f": 1.5, "e": 1000.0, "big": "123456789012345678901234", "b": true, "n": nil,
-		"o": map[string]any{"k": []any{int64(1), map[string]any{"z": "y"}}}, "dup": "last", "x": int64(1),
+		"o": map[string]any{"k": []any{int64(1), map[string]any{"z": "y"}}}, "x": int64(1),
 	}, m.AsRaw())
 	var keys []string
 	m.Range(func(k string, _ pcommon.Value) bool { keys = append(keys, k); return true })
-	assert.Equal(t, []string{"s", "i", "f", "e", "big", "b", "n", "o", "dup", "x"}, keys, "input order; a repeated key keeps its first place")
+	assert.Equal(t, []string{"s", "i", "f", "e", "big", "b", "n", "o", "x"}, keys, "input order")
 }
 
 func TestLooks(t *testing.T) {
@@ -207,4 +209,33 @@ func BenchmarkParse(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestLimitsAreInclusive(t *testing.T) {
+	m := pcommon.NewMap()
+	require.NoError(t, DecodeObject([]byte(`{`+manyKeys(MaxObjectMembers)+`}`), m))
+	assert.Equal(t, MaxObjectMembers, m.Len())
+	deep := strings.Repeat(`[`, MaxDepth-1) + strings.Repeat(`]`, MaxDepth-1)
+	require.NoError(t, DecodeObject([]byte(`{"d":`+deep+`}`), pcommon.NewMap()))
+}
+
+func TestParseAppendsAfterExistingAttributes(t *testing.T) {
+	attrs := pcommon.NewMap()
+	attrs.PutStr("log.file.name", "ctreplay.log")
+	_, err := Parse([]byte(seedLine), attrs, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 8, attrs.Len())
+	assert.Equal(t, "log.file.name=ctreplay.log", entries(attrs)[0])
+}
+
+func TestReadAndApply(t *testing.T) {
+	attrs := pcommon.NewMap()
+	require.NoError(t, DecodeObject([]byte(seedLine), attrs))
+	ev, err := Read(attrs, Options{})
+	require.NoError(t, err)
+	r := plog.NewLogRecord()
+	ev.Apply(r)
+	assert.Equal(t, "GET ALL Profile", r.EventName())
+	assert.Equal(t, "GET ALL Profile", r.Body().Str())
+	assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC), r.Timestamp().AsTime())
 }
