@@ -1,0 +1,266 @@
+// Command harness is the load harness behind `make bench`: it runs the bare
+// HTTP server, the contrib comparison distribution and otelcol-audit one
+// after the other under the same Glassix webhook load, counts what reaches a
+// TCP syslog sink and the archive, and prints a table, the ratios and the
+// project's targets with PASS/FAIL, plus the same as JSON.
+//
+// It exits 1 when a run could not be measured or when an acknowledged event
+// never reached the sink or the archive within the drain deadline (and,
+// with -strict, when a target fails). See bench/README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/scenario"
+)
+
+type options struct {
+	collector, contrib string
+	targets            []string
+	clients            int
+	events             []int
+	warmup, duration   time.Duration
+	drain, startWait   time.Duration
+	sign               bool
+	secret             string
+	persistentQueue    bool
+	workDir, jsonPath  string
+	keep, strict       bool
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bare-server" {
+		if err := bareServer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bare-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	opts, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, opts, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+	}
+	stop()
+	os.Exit(code)
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.collector, "collector", "_build/otelcol-audit", "otelcol-audit binary")
+	fs.StringVar(&o.contrib, "contrib", "_build/otelcol-contrib-bench", "contrib comparison binary (bench/contrib/build.sh)")
+	targets := fs.String("targets", "bare,contrib,otelcol-audit", "comma-separated targets to run, in this order")
+	fs.IntVar(&o.clients, "clients", 8, "concurrent keep-alive clients")
+	events := fs.String("events", "1,100", "events per request: otelcol-audit runs with each; bare and contrib with the first")
+	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "load before the measured window (excluded)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measured window")
+	fs.DurationVar(&o.drain, "drain", 60*time.Second, "time after the load for every acked event to be delivered")
+	fs.DurationVar(&o.startWait, "start-timeout", 60*time.Second, "time for a target to start listening")
+	fs.BoolVar(&o.sign, "sign", false, "sign requests with X-Hub-Signature (otelcol-audit verifies; contrib cannot)")
+	fs.StringVar(&o.secret, "secret", "bench-glassix-secret", "webhook secret used with -sign")
+	fs.BoolVar(&o.persistentQueue, "persistent-queue", false, "give otelcol-audit's exporters a file_storage sending queue")
+	fs.StringVar(&o.workDir, "workdir", "_build/bench", "folder for the runs' files and the targets' logs")
+	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON here (default <workdir>/results.json)")
+	fs.BoolVar(&o.keep, "keep", false, "keep each run's folder (configs, archive)")
+	fs.BoolVar(&o.strict, "strict", false, "also exit 1 when a target FAILs")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var problems []error
+	for t := range strings.SplitSeq(*targets, ",") {
+		t = strings.TrimSpace(t)
+		switch t {
+		case scenario.NameBare, scenario.NameContrib, scenario.NameAudit:
+			o.targets = append(o.targets, t)
+		default:
+			problems = append(problems, fmt.Errorf("-targets: unknown target %q (want bare, contrib, otelcol-audit)", t))
+		}
+	}
+	for e := range strings.SplitSeq(*events, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(e))
+		if err != nil || n < 1 {
+			problems = append(problems, fmt.Errorf("-events: %q is not a positive number", e))
+			continue
+		}
+		o.events = append(o.events, n)
+	}
+	if o.clients < 1 {
+		problems = append(problems, errors.New("-clients: must be at least 1"))
+	}
+	if o.duration <= 0 {
+		problems = append(problems, errors.New("-duration: must be positive"))
+	}
+	if o.warmup < 0 || o.drain < 0 {
+		problems = append(problems, errors.New("-warmup and -drain: must not be negative"))
+	}
+	if o.sign && o.secret == "" {
+		problems = append(problems, errors.New("-secret: must not be empty with -sign"))
+	}
+	if o.jsonPath == "" {
+		o.jsonPath = filepath.Join(o.workDir, "results.json")
+	}
+	if err := errors.Join(problems...); err != nil {
+		fmt.Fprintln(stderr, err)
+		return o, err
+	}
+	return o, nil
+}
+
+// plan lists the scenarios of a run: otelcol-audit at every events-per-
+// request value, the others at the first only (contrib's OTTL turns only
+// changes[0] of a Glassix body into an event, so more would be lost by
+// design; the bare server is the 1-event ceiling).
+func plan(o options) ([]scenario.Spec, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	secret := ""
+	if o.sign {
+		secret = o.secret
+	}
+	var specs []scenario.Spec
+	add := func(t scenario.Target, events int) {
+		specs = append(specs, scenario.Spec{
+			Target: t, EventsPerRequest: events, Clients: o.clients, Secret: secret,
+			Warmup: o.warmup, Duration: o.duration, Drain: o.drain,
+			WorkDir: o.workDir, Keep: o.keep, StartTimeout: o.startWait,
+		})
+	}
+	var missing []error
+	for _, name := range o.targets {
+		switch name {
+		case scenario.NameBare:
+			add(scenario.Bare(self), o.events[0])
+		case scenario.NameContrib:
+			if err := executable(o.contrib); err != nil {
+				missing = append(missing, fmt.Errorf("contrib binary: %w (build it with bash bench/contrib/build.sh)", err))
+			}
+			add(scenario.Contrib(o.contrib), o.events[0])
+		case scenario.NameAudit:
+			if err := executable(o.collector); err != nil {
+				missing = append(missing, fmt.Errorf("otelcol-audit binary: %w (build it with make build)", err))
+			}
+			for _, n := range o.events {
+				add(scenario.Audit(o.collector, o.persistentQueue), n)
+			}
+		}
+	}
+	return specs, errors.Join(missing...)
+}
+
+func executable(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
+}
+
+// Report is the JSON output.
+type Report struct {
+	Started  time.Time         `json:"started"`
+	Host     string            `json:"host"`
+	CPUs     int               `json:"cpus"`
+	Settings map[string]string `json:"settings"`
+	Results  []scenario.Result `json:"results"`
+	Checks   []scenario.Check  `json:"checks"`
+	// Complete is false when an acknowledged event was never delivered.
+	Complete bool `json:"complete"`
+}
+
+func run(ctx context.Context, o options, out io.Writer) (int, error) {
+	specs, err := plan(o)
+	if err != nil {
+		return 1, err
+	}
+	report := Report{Started: time.Now().UTC(), CPUs: numCPU(), Settings: settings(o), Complete: true}
+	report.Host, _ = os.Hostname()
+	var failures []error
+	for _, spec := range specs {
+		fmt.Fprintf(out, "running %s, %d event(s)/request, %d clients: %s warm-up + %s measured...\n",
+			spec.Target.Label, spec.EventsPerRequest, spec.Clients, spec.Warmup, spec.Duration)
+		res, err := scenario.Run(ctx, spec)
+		if err != nil {
+			failures = append(failures, fmt.Errorf("%s, %d/req: %w", spec.Target.Name, spec.EventsPerRequest, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		report.Results = append(report.Results, res)
+		report.Complete = report.Complete && res.Complete
+	}
+	batch := o.events[len(o.events)-1]
+	report.Checks = scenario.Evaluate(report.Results, batch)
+	fmt.Fprintln(out)
+	if err := scenario.WriteTable(out, report.Results, report.Checks); err != nil {
+		return 1, err
+	}
+	if err := writeJSON(o.jsonPath, report); err != nil {
+		failures = append(failures, err)
+	} else {
+		fmt.Fprintf(out, "\nJSON: %s\n", o.jsonPath)
+	}
+	code := 0
+	if len(failures) > 0 || !report.Complete {
+		code = 1
+	}
+	if o.strict && slices.ContainsFunc(report.Checks, func(c scenario.Check) bool { return c.Verdict == scenario.Fail }) {
+		code = 1
+	}
+	if !report.Complete {
+		failures = append(failures, errors.New("delivery incomplete: acknowledged events were not delivered within the drain deadline"))
+	}
+	return code, errors.Join(failures...)
+}
+
+func writeJSON(path string, report Report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+func settings(o options) map[string]string {
+	return map[string]string{
+		"collector":        o.collector,
+		"contrib":          o.contrib,
+		"targets":          strings.Join(o.targets, ","),
+		"clients":          strconv.Itoa(o.clients),
+		"events":           fmt.Sprint(o.events),
+		"warmup":           o.warmup.String(),
+		"duration":         o.duration.String(),
+		"drain":            o.drain.String(),
+		"signed":           strconv.FormatBool(o.sign),
+		"persistent_queue": strconv.FormatBool(o.persistentQueue),
+	}
+}

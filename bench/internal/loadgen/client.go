@@ -1,0 +1,219 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+)
+
+// Config is one load run.
+type Config struct {
+	// URL is the webhook endpoint.
+	URL string
+	// Clients is the number of concurrent clients, each with its own
+	// keep-alive connection, each sending its next request when the last
+	// one was answered (a closed loop: the collector sets the pace).
+	Clients int
+	// Secret signs every request with X-Hub-Signature when not empty.
+	Secret string
+	// Start is when the run begins. Requests answered in
+	// [Start+Warmup, Start+Warmup+Duration) are measured; no request is
+	// sent after Start+Warmup+Duration.
+	Start            time.Time
+	Warmup, Duration time.Duration
+	// Timeout bounds one request.
+	Timeout time.Duration
+}
+
+// Result is what the clients saw. Counts are of requests answered inside
+// the measured window unless named Total.
+type Result struct {
+	Requests uint64 `json:"requests"`
+	// Accepted counts 2xx answers, AcceptedEvents the events in them.
+	Accepted       uint64 `json:"accepted"`
+	AcceptedEvents uint64 `json:"accepted_events"`
+	// Refused counts answers by status, other than 2xx.
+	Refused map[int]uint64 `json:"refused,omitempty"`
+	// Failed counts requests that got no answer (connection errors,
+	// timeouts).
+	Failed uint64 `json:"failed"`
+	// FirstFailure is the first failure or refusal, as an example.
+	FirstFailure string `json:"first_failure,omitempty"`
+	// Latency of 2xx answers, from the request's first byte out to the
+	// answer read.
+	P50, P99, Max time.Duration `json:"-"`
+	// TotalRequests and TotalAcceptedEvents include the warm-up.
+	TotalRequests       uint64 `json:"total_requests"`
+	TotalAcceptedEvents uint64 `json:"total_accepted_events"`
+}
+
+type clientStats struct {
+	Result
+	latencies []time.Duration
+}
+
+// Run sends load until the window ends or ctx is done, adding the events
+// of every 2xx-answered request to acked.
+func Run(ctx context.Context, cfg Config, payloads *Payloads, acked *eventid.Set) (Result, error) {
+	if cfg.Clients < 1 {
+		return Result{}, errors.New("clients must be at least 1")
+	}
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: cfg.Clients,
+		MaxConnsPerHost:     cfg.Clients,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
+
+	stats := make([]clientStats, cfg.Clients)
+	var wg sync.WaitGroup
+	for i := range stats {
+		wg.Go(func() { runClient(ctx, cfg, client, payloads, acked, &stats[i]) })
+	}
+	wg.Wait()
+	return merge(stats), ctx.Err()
+}
+
+func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *Payloads, acked *eventid.Set, st *clientStats) {
+	windowStart := cfg.Start.Add(cfg.Warmup)
+	end := windowStart.Add(cfg.Duration)
+	var buf []byte
+	for ctx.Err() == nil {
+		sent := time.Now()
+		if !sent.Before(end) {
+			return
+		}
+		body, first := payloads.Build(buf, sent)
+		buf = body
+		status, err := post(ctx, client, cfg, body)
+		done := time.Now()
+		inWindow := !done.Before(windowStart) && done.Before(end)
+		st.TotalRequests++
+		if inWindow {
+			st.Requests++
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			if inWindow {
+				st.Failed++
+			}
+			st.note(err.Error())
+			// The collector is gone or overloaded: do not spin.
+			sleep(ctx, 10*time.Millisecond)
+		case status/100 == 2:
+			n := uint64(payloads.EventsPerBody())
+			for seq := first; seq < first+n; seq++ {
+				acked.Add(seq)
+			}
+			st.TotalAcceptedEvents += n
+			if inWindow {
+				st.Accepted++
+				st.AcceptedEvents += n
+				st.latencies = append(st.latencies, done.Sub(sent))
+			}
+		default:
+			if inWindow {
+				if st.Refused == nil {
+					st.Refused = map[int]uint64{}
+				}
+				st.Refused[status]++
+			}
+			st.note(fmt.Sprintf("HTTP %d", status))
+		}
+	}
+}
+
+func post(ctx context.Context, client *http.Client, cfg Config, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if cfg.Secret != "" {
+		req.Header.Set("X-Hub-Signature", Sign([]byte(cfg.Secret), body))
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	// Read the answer to the end so the connection is reused.
+	_, err = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
+func (st *clientStats) note(problem string) {
+	if st.FirstFailure == "" {
+		st.FirstFailure = problem
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func merge(stats []clientStats) Result {
+	var r Result
+	var all []time.Duration
+	for _, st := range stats {
+		r.Requests += st.Requests
+		r.Accepted += st.Accepted
+		r.AcceptedEvents += st.AcceptedEvents
+		r.Failed += st.Failed
+		r.TotalRequests += st.TotalRequests
+		r.TotalAcceptedEvents += st.TotalAcceptedEvents
+		for status, n := range st.Refused {
+			if r.Refused == nil {
+				r.Refused = map[int]uint64{}
+			}
+			r.Refused[status] += n
+		}
+		if r.FirstFailure == "" {
+			r.FirstFailure = st.FirstFailure
+		}
+		all = append(all, st.latencies...)
+	}
+	slices.Sort(all)
+	r.P50 = Percentile(all, 50)
+	r.P99 = Percentile(all, 99)
+	if len(all) > 0 {
+		r.Max = all[len(all)-1]
+	}
+	return r
+}
+
+// Percentile returns the p-th percentile (0 < p <= 100) of sorted by the
+// nearest-rank method: the smallest value with at least p% of the values
+// at or below it. It returns 0 for no values.
+func Percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil, in integers
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}

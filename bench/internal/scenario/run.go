@@ -1,0 +1,313 @@
+package scenario
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/proc"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
+)
+
+// Spec is one scenario.
+type Spec struct {
+	Target           Target
+	EventsPerRequest int
+	Clients          int
+	// Secret signs requests when not empty (and is given to the target).
+	Secret string
+	// Warmup is excluded from the figures; Duration is measured.
+	Warmup, Duration time.Duration
+	// Drain is how long, after the load stops, every acknowledged event
+	// has to reach the sink and the archive.
+	Drain time.Duration
+	// WorkDir gets the run's folder (removed afterwards unless Keep) and
+	// the target's log, <name>-<events>.log.
+	WorkDir string
+	Keep    bool
+	// StartTimeout bounds the wait for the target to listen.
+	StartTimeout time.Duration
+}
+
+// Result is one scenario's figures. Rates are per second of the measured
+// window; counts named Total cover the whole run (warm-up, window, drain).
+type Result struct {
+	Target           string  `json:"target"`
+	Label            string  `json:"label"`
+	EventsPerRequest int     `json:"events_per_request"`
+	Clients          int     `json:"clients"`
+	Signed           bool    `json:"signed"`
+	WindowSeconds    float64 `json:"window_seconds"`
+
+	AcceptedPerSec float64 `json:"accepted_events_per_sec"`
+	// SyslogPerSec and ArchivePerSec count distinct events reaching the
+	// sink and the archive during the window; DeliveredPerSec is the
+	// smaller (an event is delivered when it is in both). For the bare
+	// server, which delivers nothing, it is the accepted rate: the ceiling.
+	SyslogPerSec    float64 `json:"syslog_events_per_sec"`
+	ArchivePerSec   float64 `json:"archive_events_per_sec"`
+	DeliveredPerSec float64 `json:"delivered_events_per_sec"`
+
+	P50Millis float64 `json:"ack_p50_ms"`
+	P99Millis float64 `json:"ack_p99_ms"`
+	MaxMillis float64 `json:"ack_max_ms"`
+
+	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
+	// CPUPerEventMicros is the target's CPU time (user+system) during the
+	// window divided by the events accepted in it.
+	CPUPerEventMicros float64 `json:"cpu_us_per_event"`
+	CPUCores          float64 `json:"cpu_cores"`
+
+	Load loadgen.Result `json:"load"`
+
+	TotalAcked        uint64 `json:"total_acked_events"`
+	SyslogDelivered   uint64 `json:"total_syslog_events"`
+	ArchiveDelivered  uint64 `json:"total_archive_events"`
+	SyslogMissing     uint64 `json:"syslog_missing"`
+	ArchiveMissing    uint64 `json:"archive_missing"`
+	SyslogDuplicates  uint64 `json:"syslog_duplicates"`
+	ArchiveDuplicates uint64 `json:"archive_duplicates"`
+	// Complete is true when every acknowledged event reached the sink and
+	// the archive before the drain deadline (always true for bare).
+	Complete     bool    `json:"complete"`
+	DrainSeconds float64 `json:"drain_seconds"`
+
+	Sink    sink.Stats    `json:"sink"`
+	Archive archive.Stats `json:"archive"`
+	LogPath string        `json:"log_path"`
+	// Problems lists what went wrong that the figures do not show.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// snapshot is what is counted at a window edge.
+type snapshot struct {
+	syslog, archive uint64
+	cpu             time.Duration
+	cpuErr          error
+}
+
+// Run runs spec and returns its figures. An error means the scenario could
+// not be measured at all (the target did not start or died).
+func Run(ctx context.Context, spec Spec) (res Result, err error) {
+	t := spec.Target
+	res = Result{
+		Target: t.Name, Label: t.Label, EventsPerRequest: spec.EventsPerRequest,
+		Clients: spec.Clients, Signed: spec.Secret != "",
+		WindowSeconds: spec.Duration.Seconds(),
+	}
+	if err := os.MkdirAll(spec.WorkDir, 0o755); err != nil {
+		return res, err
+	}
+	dir, err := os.MkdirTemp(spec.WorkDir, fmt.Sprintf("%s-%d-", t.Name, spec.EventsPerRequest))
+	if err != nil {
+		return res, err
+	}
+	if !spec.Keep {
+		defer os.RemoveAll(dir)
+	}
+	scheme := eventid.NewScheme(nonce())
+	var acked, atSink, inArchive eventid.Set
+
+	snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink)
+	if err != nil {
+		return res, err
+	}
+	defer snk.Close()
+	port, err := proc.FreePort()
+	if err != nil {
+		return res, err
+	}
+	env := Env{
+		Dir:         dir,
+		HTTPAddr:    "127.0.0.1:" + strconv.Itoa(port),
+		SinkAddr:    snk.Addr(),
+		ArchivePath: filepath.Join(dir, "archive", "audit.jsonl"),
+		Secret:      spec.Secret,
+	}
+	if err := os.MkdirAll(filepath.Dir(env.ArchivePath), 0o755); err != nil {
+		return res, err
+	}
+	program, args, environ, err := t.Command(env)
+	if err != nil {
+		return res, err
+	}
+	res.LogPath = filepath.Join(spec.WorkDir, fmt.Sprintf("%s-%d.log", t.Name, spec.EventsPerRequest))
+	child, err := proc.Start(program, args, environ, res.LogPath)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if stopErr := child.Stop(10 * time.Second); stopErr != nil {
+			res.Problems = append(res.Problems, stopErr.Error())
+		}
+	}()
+	if err := child.WaitListening(ctx, env.HTTPAddr, spec.StartTimeout); err != nil {
+		return res, fmt.Errorf("%s: %w (log: %s)", t.Label, err, res.LogPath)
+	}
+
+	tailer := archive.New(env.ArchivePath, scheme, &inArchive)
+	tailCtx, stopTail := context.WithCancel(ctx)
+	var tailErr error
+	var tailWG sync.WaitGroup
+	tailWG.Go(func() { tailErr = tailer.Run(tailCtx, 250*time.Millisecond) })
+	defer func() {
+		stopTail()
+		tailWG.Wait()
+	}()
+
+	// The load stops early if the target dies: its figures would mean
+	// nothing.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	go func() {
+		select {
+		case <-child.Exited():
+			stopLoad()
+		case <-loadCtx.Done():
+		}
+	}()
+
+	start := time.Now()
+	snap := func() snapshot {
+		_ = tailer.Poll()
+		cpu, cpuErr := proc.CPUTime(child.PID())
+		return snapshot{syslog: atSink.Len(), archive: inArchive.Len(), cpu: cpu, cpuErr: cpuErr}
+	}
+	var begin, end snapshot
+	var edges sync.WaitGroup
+	edges.Go(func() {
+		if waitUntil(loadCtx, start.Add(spec.Warmup)) {
+			begin = snap()
+		}
+		if waitUntil(loadCtx, start.Add(spec.Warmup+spec.Duration)) {
+			end = snap()
+		}
+	})
+	payloads := loadgen.NewPayloads(scheme, spec.EventsPerRequest)
+	res.Load, err = loadgen.Run(loadCtx, loadgen.Config{
+		URL:     "http://" + env.HTTPAddr + WebhookPath,
+		Clients: spec.Clients, Secret: spec.Secret,
+		Start: start, Warmup: spec.Warmup, Duration: spec.Duration,
+		Timeout: 10 * time.Second,
+	}, payloads, &acked)
+	edges.Wait()
+	select {
+	case <-child.Exited():
+		return res, fmt.Errorf("%s exited during the load: %v (log: %s)", t.Label, child.ExitErr(), res.LogPath)
+	default:
+	}
+	if err != nil {
+		return res, err
+	}
+
+	window := spec.Duration.Seconds()
+	res.AcceptedPerSec = float64(res.Load.AcceptedEvents) / window
+	res.P50Millis = millis(res.Load.P50)
+	res.P99Millis = millis(res.Load.P99)
+	res.MaxMillis = millis(res.Load.Max)
+	if begin.cpuErr == nil && end.cpuErr == nil {
+		cpu := end.cpu - begin.cpu
+		res.CPUCores = cpu.Seconds() / window
+		if res.Load.AcceptedEvents > 0 {
+			res.CPUPerEventMicros = float64(cpu.Microseconds()) / float64(res.Load.AcceptedEvents)
+		}
+	} else {
+		res.Problems = append(res.Problems, fmt.Sprintf("cpu time: %v", errors.Join(begin.cpuErr, end.cpuErr)))
+	}
+	if t.Delivers {
+		res.SyslogPerSec = float64(end.syslog-begin.syslog) / window
+		res.ArchivePerSec = float64(end.archive-begin.archive) / window
+		res.DeliveredPerSec = min(res.SyslogPerSec, res.ArchivePerSec)
+		drainStart := time.Now()
+		res.Complete = drain(ctx, spec.Drain, tailer, &acked, &atSink, &inArchive)
+		res.DrainSeconds = time.Since(drainStart).Seconds()
+	} else {
+		res.DeliveredPerSec = res.AcceptedPerSec
+		res.Complete = true
+	}
+
+	if rss, err := proc.PeakRSS(child.PID()); err == nil {
+		res.PeakRSSBytes = rss
+	} else {
+		res.Problems = append(res.Problems, fmt.Sprintf("peak RSS: %v", err))
+	}
+	res.TotalAcked = acked.Len()
+	if t.Delivers {
+		res.SyslogDelivered = atSink.Len()
+		res.ArchiveDelivered = inArchive.Len()
+		res.SyslogMissing = atSink.Missing(&acked)
+		res.ArchiveMissing = inArchive.Missing(&acked)
+		res.SyslogDuplicates = atSink.Duplicates()
+		res.ArchiveDuplicates = inArchive.Duplicates()
+		res.Sink = snk.Stats()
+		res.Archive = tailer.Stats()
+		if !res.Complete {
+			res.Problems = append(res.Problems, fmt.Sprintf(
+				"delivery incomplete after %s drain: %d of %d acknowledged events missing at the syslog sink, %d missing in the archive",
+				spec.Drain, res.SyslogMissing, res.TotalAcked, res.ArchiveMissing))
+		}
+		if res.Sink.NotRFC5424 > 0 || res.Sink.FramingErrors > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("sink: %d messages not RFC 5424, %d framing errors (first: %s)",
+				res.Sink.NotRFC5424, res.Sink.FramingErrors, res.Sink.FirstProblem))
+		}
+		if len(res.Archive.Compressed) > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("archive: compressed files not counted: %v", res.Archive.Compressed))
+		}
+	}
+	if res.Load.Failed > 0 || len(res.Load.Refused) > 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("load: %d requests failed, refused by status %v (first: %s)",
+			res.Load.Failed, res.Load.Refused, res.Load.FirstFailure))
+	}
+	stopTail()
+	tailWG.Wait()
+	if tailErr != nil {
+		res.Problems = append(res.Problems, fmt.Sprintf("archive tailer: %v", tailErr))
+	}
+	return res, nil
+}
+
+// drain waits until every acknowledged event is at the sink and in the
+// archive, or the deadline passes, and reports whether they all arrived.
+func drain(ctx context.Context, deadline time.Duration, tailer *archive.Tailer, acked, atSink, inArchive *eventid.Set) bool {
+	limit := time.Now().Add(deadline)
+	for {
+		_ = tailer.Poll()
+		if atSink.Missing(acked) == 0 && inArchive.Missing(acked) == 0 {
+			return true
+		}
+		if time.Now().After(limit) || !waitUntil(ctx, time.Now().Add(100*time.Millisecond)) {
+			return false
+		}
+	}
+}
+
+// waitUntil sleeps until t and reports whether ctx was still live then.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// nonce tells one run's events from any other's.
+func nonce() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}

@@ -1,0 +1,127 @@
+// Package scenario runs one load scenario against one process under test
+// (start it, load it, count what it delivers, drain, stop it), and judges a
+// set of results against the project's targets.
+package scenario // import "github.com/otelcol-audit/otelcol-audit/bench/internal/scenario"
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/otelcol-audit/otelcol-audit/bench"
+)
+
+// WebhookPath is where every target takes Glassix webhooks.
+const WebhookPath = "/glassix"
+
+// Target names, as they appear in results.
+const (
+	NameBare    = "bare"
+	NameContrib = "contrib"
+	NameAudit   = "otelcol-audit"
+)
+
+// Env is where one run's target listens and delivers.
+type Env struct {
+	// Dir is the run's own folder, for configs, the archive and queues.
+	Dir string
+	// HTTPAddr is host:port the target must listen on for webhooks.
+	HTTPAddr string
+	// SinkAddr is the syslog sink's host:port.
+	SinkAddr string
+	// ArchivePath is where the target must write its archive.
+	ArchivePath string
+	// Secret is the Glassix webhook secret; empty for unsigned requests.
+	Secret string
+}
+
+// Target is a process under test.
+type Target struct {
+	Name string
+	// Label says what it is, for the table.
+	Label string
+	// Delivers is false for the bare server, which forwards nothing.
+	Delivers bool
+	// Command returns the program, its arguments and its extra environment
+	// for a run, writing any files it needs into env.Dir.
+	Command func(env Env) (program string, args, environ []string, err error)
+}
+
+// Audit is the otelcol-audit binary at bin, with the exporters' sending
+// queues persistent (file_storage) when persistentQueue is set.
+func Audit(bin string, persistentQueue bool) Target {
+	label := "otelcol-audit"
+	if persistentQueue {
+		label += " (persistent queue)"
+	}
+	return Target{
+		Name: NameAudit, Label: label, Delivers: true,
+		Command: func(env Env) (string, []string, []string, error) {
+			files := []string{"audit/collector.yaml"}
+			if persistentQueue {
+				files = append(files, "audit/persistent-queue.yaml")
+			}
+			args, err := writeConfigs(env.Dir, files)
+			environ := []string{
+				"BENCH_HTTP_ENDPOINT=" + env.HTTPAddr,
+				"BENCH_SYSLOG_ENDPOINT=" + env.SinkAddr,
+				"BENCH_ARCHIVE=" + env.ArchivePath,
+				"BENCH_GLASSIX_SECRET=" + env.Secret,
+				"BENCH_QUEUE_DIR=" + filepath.Join(env.Dir, "queue"),
+			}
+			return bin, args, environ, err
+		},
+	}
+}
+
+// Contrib is the contrib comparison distribution at bin
+// (bench/contrib/builder-config.yaml). It checks no signature.
+func Contrib(bin string) Target {
+	return Target{
+		Name: NameContrib, Label: "contrib v0.145.0 (webhookevent+transform+syslog+file)", Delivers: true,
+		Command: func(env Env) (string, []string, []string, error) {
+			args, err := writeConfigs(env.Dir, []string{"contrib/collector.yaml"})
+			host, port, splitErr := net.SplitHostPort(env.SinkAddr)
+			environ := []string{
+				"BENCH_HTTP_ENDPOINT=" + env.HTTPAddr,
+				"BENCH_SYSLOG_HOST=" + host,
+				"BENCH_SYSLOG_PORT=" + port,
+				"BENCH_ARCHIVE=" + env.ArchivePath,
+			}
+			if err == nil {
+				err = splitErr
+			}
+			return bin, args, environ, err
+		},
+	}
+}
+
+// Bare is the machine's HTTP ceiling: self (the harness binary) run as
+// `self bare-server`, which answers 200 to every webhook and does nothing.
+func Bare(self string) Target {
+	return Target{
+		Name: NameBare, Label: "bare HTTP server (200, nothing else)", Delivers: false,
+		Command: func(env Env) (string, []string, []string, error) {
+			return self, []string{"bare-server", "-listen", env.HTTPAddr, "-path", WebhookPath}, nil, nil
+		},
+	}
+}
+
+// writeConfigs copies the embedded configs named into dir and returns the
+// collector's --config arguments for them, in order.
+func writeConfigs(dir string, names []string) ([]string, error) {
+	var args []string
+	for _, name := range names {
+		data, err := bench.Configs.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, filepath.Base(name))
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, fmt.Errorf("write config: %w", err)
+		}
+		args = append(args, "--config", path)
+	}
+	return args, nil
+}
