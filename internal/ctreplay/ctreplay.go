@@ -228,34 +228,126 @@ func eventOf(attrs pcommon.Map, opts Options) (Event, *FieldError) {
 	return ev, &fe
 }
 
-// The layouts of ts. Single-digit days, months and hours are accepted, and
-// any number of fractional second digits (Go accepts them after the seconds
-// when parsing).
-const (
-	layoutDayFirst   = "2/1/2006 - 15:04:05"
-	layoutMonthFirst = "1/2/2006 - 15:04:05"
-)
-
-// ParseTime reads a ts value: "DD/MM/YYYY - hh:mm:ss.mmm" (or month first, per
-// opts) in opts.Location, or an RFC 3339 timestamp, which carries its own
-// offset.
+// ParseTime reads a ts value: a date, then blanks and/or one '-', then the
+// time of day, in opts.Location:
+//
+//	08/01/2021 - 12:44:30.479    (CTReplay's form)
+//	8/1/2021 9:04:05,5           (single digits, no dash, comma fraction)
+//
+// The date is day/month/year unless opts says month first; the fraction has
+// up to 9 digits and is kept in full. An RFC 3339 timestamp, which carries
+// its own offset, is accepted too.
 func ParseTime(ts string, opts Options) (time.Time, error) {
 	loc := opts.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	layout, human := layoutDayFirst, "DD/MM/YYYY - hh:mm:ss[.fff]"
-	if opts.DateOrder == MonthFirst {
-		layout, human = layoutMonthFirst, "MM/DD/YYYY - hh:mm:ss[.fff]"
-	}
-	t, err := time.ParseInLocation(layout, ts, loc)
-	if err == nil {
+	t, why := parseCTReplayTime(ts, opts.DateOrder, loc)
+	if why == "" {
 		return t, nil
 	}
-	if t3339, err3339 := time.Parse(time.RFC3339Nano, ts); err3339 == nil {
+	if t3339, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 		return t3339, nil
 	}
-	return time.Time{}, fmt.Errorf("ts %q: want %s (%s) or RFC 3339", ts, human, opts.DateOrder)
+	form := "DD/MM/YYYY - hh:mm:ss[.fff]"
+	if opts.DateOrder == MonthFirst {
+		form = "MM/DD/YYYY - hh:mm:ss[.fff]"
+	}
+	return time.Time{}, fmt.Errorf("ts %q: %s; want %s (%s) or RFC 3339", ts, why, form, opts.DateOrder)
+}
+
+func parseCTReplayTime(s string, order DateOrder, loc *time.Location) (time.Time, string) {
+	sc := timeScanner{s: s}
+	a := sc.digits(1, 2)
+	sc.expect('/')
+	b := sc.digits(1, 2)
+	sc.expect('/')
+	year := sc.digits(4, 4)
+	if sc.bad {
+		return time.Time{}, "bad date"
+	}
+	sep := sc.blanks()
+	if sc.s != "" && sc.s[0] == '-' {
+		sc.s = sc.s[1:]
+		sep += 1 + sc.blanks()
+	}
+	if sep == 0 {
+		return time.Time{}, "no separator between date and time"
+	}
+	hour := sc.digits(1, 2)
+	sc.expect(':')
+	minute := sc.digits(2, 2)
+	sc.expect(':')
+	sec := sc.digits(2, 2)
+	nanos := sc.fraction()
+	if sc.bad || sc.s != "" {
+		return time.Time{}, "bad time of day"
+	}
+	day, month := a, b
+	if order == MonthFirst {
+		day, month = b, a
+	}
+	switch {
+	case month < 1 || month > 12:
+		return time.Time{}, fmt.Sprintf("month %d out of range", month)
+	case day < 1 || day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day():
+		return time.Time{}, fmt.Sprintf("day %d out of range", day)
+	case hour > 23 || minute > 59 || sec > 59:
+		return time.Time{}, "time of day out of range"
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nanos, loc), ""
+}
+
+// timeScanner reads fixed-shape text; the first mismatch sets bad and turns
+// every later read into a no-op.
+type timeScanner struct {
+	s   string
+	bad bool
+}
+
+func (sc *timeScanner) digits(minN, maxN int) int {
+	n, v := 0, 0
+	for !sc.bad && n < maxN && n < len(sc.s) && sc.s[n] >= '0' && sc.s[n] <= '9' {
+		v = v*10 + int(sc.s[n]-'0')
+		n++
+	}
+	if n < minN {
+		sc.bad = true
+		return 0
+	}
+	sc.s = sc.s[n:]
+	return v
+}
+
+func (sc *timeScanner) expect(c byte) {
+	if sc.bad || sc.s == "" || sc.s[0] != c {
+		sc.bad = true
+		return
+	}
+	sc.s = sc.s[1:]
+}
+
+func (sc *timeScanner) blanks() int {
+	n := 0
+	for n < len(sc.s) && (sc.s[n] == ' ' || sc.s[n] == '\t') {
+		n++
+	}
+	sc.s = sc.s[n:]
+	return n
+}
+
+// fraction reads an optional '.' or ',' and 1 to 9 digits as nanoseconds.
+func (sc *timeScanner) fraction() int {
+	if sc.bad || sc.s == "" || (sc.s[0] != '.' && sc.s[0] != ',') {
+		return 0
+	}
+	sc.s = sc.s[1:]
+	start := len(sc.s)
+	v := sc.digits(1, 9)
+	for n := start - len(sc.s); n < 9 && !sc.bad; n++ {
+		v *= 10
+	}
+	return v
 }
 
 // DecodeObject decodes text holding exactly one JSON object into dst,

@@ -66,6 +66,9 @@ func TestParseTime(t *testing.T) {
 		{"time zone applied", "08/01/2021 - 12:44:30.479", Options{Location: rome}, time.Date(2021, 1, 8, 11, 44, 30, 479e6, time.UTC)},
 		{"single digits", "8/1/2021 - 9:04:05", Options{}, time.Date(2021, 1, 8, 9, 4, 5, 0, time.UTC)},
 		{"full precision kept", "08/01/2021 - 12:44:30.123456789", Options{}, time.Date(2021, 1, 8, 12, 44, 30, 123456789, time.UTC)},
+		{"no dash", "08/01/2021 12:44:30", Options{}, time.Date(2021, 1, 8, 12, 44, 30, 0, time.UTC)},
+		{"dash only, comma fraction", "08/01/2021-12:44:30,25", Options{}, time.Date(2021, 1, 8, 12, 44, 30, 25e7, time.UTC)},
+		{"leap day", "29/02/2024 - 00:00:00", Options{}, time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
 		{"RFC 3339 carries its offset", "2021-01-08T12:44:30.479+02:00", Options{Location: rome}, time.Date(2021, 1, 8, 10, 44, 30, 479e6, time.UTC)},
 	}
 	for _, tt := range tests {
@@ -78,12 +81,25 @@ func TestParseTime(t *testing.T) {
 }
 
 func TestParseTimeErrors(t *testing.T) {
-	for _, ts := range []string{"", "yesterday", "32/01/2021 - 12:00:00", "13/13/2021 - 12:00:00", "08/01/2021 12:44:30"} {
-		_, err := ParseTime(ts, Options{})
-		assert.ErrorContains(t, err, "want DD/MM/YYYY - hh:mm:ss[.fff] (day_first) or RFC 3339", "ts %q", ts)
+	tests := []struct{ ts, why string }{
+		{"", "bad date"},
+		{"yesterday", "bad date"},
+		{"32/01/2021 - 12:00:00", "day 32 out of range"},
+		{"29/02/2023 - 12:00:00", "day 29 out of range"},
+		{"13/13/2021 - 12:00:00", "month 13 out of range"},
+		{"08/01/2021 - 24:00:00", "time of day out of range"},
+		{"08/01/2021 - 12:44", "bad time of day"},
+		{"08/01/2021 - 12:44:30.1234567890", "bad time of day"},
+		{"08/01/2021 - 12:44:30 +01:00", "bad time of day"},
+		{"08/01/202112:44:30", "no separator between date and time"},
+		{"08/01/2021--12:44:30", "bad time of day"},
+	}
+	for _, tt := range tests {
+		_, err := ParseTime(tt.ts, Options{})
+		assert.EqualError(t, err, fmt.Sprintf("ts %q: %s; want DD/MM/YYYY - hh:mm:ss[.fff] (day_first) or RFC 3339", tt.ts, tt.why))
 	}
 	_, err := ParseTime("13/01/2021 - 12:00:00", Options{DateOrder: MonthFirst})
-	assert.ErrorContains(t, err, "want MM/DD/YYYY - hh:mm:ss[.fff] (month_first)")
+	assert.EqualError(t, err, `ts "13/01/2021 - 12:00:00": month 13 out of range; want MM/DD/YYYY - hh:mm:ss[.fff] (month_first) or RFC 3339`)
 }
 
 func TestParseBadLines(t *testing.T) {
@@ -148,7 +164,7 @@ func TestParseMissingAndInvalidFields(t *testing.T) {
 		{"empty action", `{"ts":"08/01/2021 - 12:44:30.479","userID":"u","ipAddress":"::1","action":""}`, "missing field(s) action", []string{"action"}, ""},
 		{"null user", `{"ts":"08/01/2021 - 12:44:30.479","userID":null,"ipAddress":"::1","action":"SET tag"}`, "missing field(s) userID", []string{"userID"}, "SET tag"},
 		{"empty object", `{}`, "missing field(s) ts, userID, ipAddress, action", []string{"ts", "userID", "ipAddress", "action"}, ""},
-		{"unreadable ts", `{"ts":"yesterday","userID":"u","ipAddress":"::1","action":"SET tag"}`, `ts "yesterday": want`, nil, "SET tag"},
+		{"unreadable ts", `{"ts":"yesterday","userID":"u","ipAddress":"::1","action":"SET tag"}`, `ts "yesterday": bad date; want`, nil, "SET tag"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
