@@ -1,0 +1,213 @@
+// Package transport delivers formatted syslog messages over one long-lived
+// connection: TCP, TLS and unix stream sockets with RFC 6587 framing, UDP
+// and unix datagram sockets one message per datagram.
+//
+// The connection is opened lazily, on the first send, so a collector starts
+// while its SIEM is down. A connection the peer has closed is noticed before
+// the next write (syslog receivers never send, so anything readable means
+// the end of the connection) and replaced. Failed dials back off
+// exponentially; while backing off, Send fails at once with the last dial
+// error, so the exporterhelper queue and retry decide when to try again.
+package transport // import "github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Network names, as net.Dial spells them, plus "tls".
+const (
+	TCP      = "tcp"
+	UDP      = "udp"
+	TLS      = "tls"
+	Unix     = "unix"
+	Unixgram = "unixgram"
+)
+
+// Framing of stream transports (RFC 6587 section 3.4).
+const (
+	OctetCounting  = "octet_counting"
+	NonTransparent = "non_transparent"
+)
+
+// Stream reports whether network is a stream transport, which needs framing.
+func Stream(network string) bool {
+	return network == TCP || network == TLS || network == Unix
+}
+
+// Backoff bounds for reconnecting after a failed dial.
+const (
+	initialDialBackoff = 100 * time.Millisecond
+	maxDialBackoff     = 10 * time.Second
+	// defaultWriteTimeout bounds a write when the context has no deadline.
+	defaultWriteTimeout = 30 * time.Second
+)
+
+// Config says where and how to send.
+type Config struct {
+	Network string // TCP, UDP, TLS, Unix or Unixgram
+	Address string // host:port, or a socket path
+	Framing string // OctetCounting or NonTransparent; ignored for datagrams
+	// TLSConfig is used when Network is TLS. When its ServerName is empty,
+	// the host of Address is verified.
+	TLSConfig *tls.Config
+	// DialTimeout bounds connecting when the context has no earlier deadline.
+	DialTimeout time.Duration
+}
+
+// Sender writes messages to one peer. It is safe for concurrent use; sends
+// are serialized so frames never interleave.
+type Sender struct {
+	cfg Config
+
+	mu          sync.Mutex
+	conn        net.Conn
+	dialErr     error
+	nextDial    time.Time
+	backoff     time.Duration
+	frameBuf []byte
+	now         func() time.Time
+}
+
+// New returns a Sender; it does not connect.
+func New(cfg Config) (*Sender, error) {
+	switch cfg.Network {
+	case TCP, UDP, TLS, Unix, Unixgram:
+	default:
+		return nil, fmt.Errorf("unknown transport %q", cfg.Network)
+	}
+	if Stream(cfg.Network) && cfg.Framing != OctetCounting && cfg.Framing != NonTransparent {
+		return nil, fmt.Errorf("unknown framing %q", cfg.Framing)
+	}
+	if cfg.Network == TLS && cfg.TLSConfig == nil {
+		cfg.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return &Sender{cfg: cfg, now: time.Now}, nil
+}
+
+// ErrPeerClosed means the receiver closed the connection.
+var ErrPeerClosed = errors.New("the syslog receiver closed the connection")
+
+// Send writes msgs in order and returns how many were written whole. On an
+// error the connection is dropped, so the next Send reconnects; messages
+// from the returned count on were not delivered and may be sent again.
+func (s *Sender) Send(ctx context.Context, msgs [][]byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	deadline := s.now().Add(defaultWriteTimeout)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
+	}
+	if err := conn.SetWriteDeadline(deadline); err != nil {
+		s.drop()
+		return 0, err
+	}
+	for i, m := range msgs {
+		if err := s.write(conn, m); err != nil {
+			s.drop()
+			return i, fmt.Errorf("write to %s %s: %w", s.cfg.Network, s.cfg.Address, err)
+		}
+	}
+	return len(msgs), nil
+}
+
+func (s *Sender) write(conn net.Conn, m []byte) error {
+	if !Stream(s.cfg.Network) {
+		_, err := conn.Write(m)
+		return err
+	}
+	// One Write per frame: header, message and trailer leave in one
+	// segment where they fit, and a failure never splits a frame's parts
+	// across connections.
+	s.frameBuf = s.frameBuf[:0]
+	if s.cfg.Framing == OctetCounting {
+		s.frameBuf = strconv.AppendInt(s.frameBuf, int64(len(m)), 10)
+		s.frameBuf = append(s.frameBuf, ' ')
+		s.frameBuf = append(s.frameBuf, m...)
+	} else {
+		s.frameBuf = append(s.frameBuf, m...)
+		s.frameBuf = append(s.frameBuf, '\n')
+	}
+	_, err := conn.Write(s.frameBuf)
+	return err
+}
+
+// connect returns the live connection, dialing when there is none.
+func (s *Sender) connect(ctx context.Context) (net.Conn, error) {
+	if s.conn != nil {
+		if !Stream(s.cfg.Network) || peerClosed(s.conn) == nil {
+			return s.conn, nil
+		}
+		s.drop()
+	}
+	if now := s.now(); now.Before(s.nextDial) {
+		return nil, fmt.Errorf("not reconnecting for another %v: %w", s.nextDial.Sub(now).Round(time.Millisecond), s.dialErr)
+	}
+	conn, err := s.dial(ctx)
+	if err != nil {
+		if s.backoff == 0 {
+			s.backoff = initialDialBackoff
+		} else {
+			s.backoff = min(2*s.backoff, maxDialBackoff)
+		}
+		s.nextDial = s.now().Add(s.backoff)
+		s.dialErr = err
+		return nil, err
+	}
+	s.backoff, s.nextDial, s.dialErr = 0, time.Time{}, nil
+	s.conn = conn
+	return conn, nil
+}
+
+func (s *Sender) dial(ctx context.Context) (net.Conn, error) {
+	if s.cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.DialTimeout)
+		defer cancel()
+	}
+	var (
+		conn net.Conn
+		err  error
+	)
+	switch s.cfg.Network {
+	case TLS:
+		d := tls.Dialer{Config: s.cfg.TLSConfig}
+		conn, err = d.DialContext(ctx, "tcp", s.cfg.Address)
+	default:
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, s.cfg.Network, s.cfg.Address)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s %s: %w", s.cfg.Network, s.cfg.Address, err)
+	}
+	return conn, nil
+}
+
+func (s *Sender) drop() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+		s.conn = nil
+	}
+}
+
+// Close closes the connection, if any.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}

@@ -1,0 +1,125 @@
+package syslogtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const rsyslogName = "rsyslog"
+
+func findRsyslogd() string {
+	if p, err := exec.LookPath("rsyslogd"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/rsyslogd"); err == nil {
+		return "/usr/sbin/rsyslogd"
+	}
+	return ""
+}
+
+func newRsyslog(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	bin := findRsyslogd()
+	if bin == "" {
+		Require(t, "rsyslogd is not installed (bash .ci/install-syslog-servers.sh installs it)")
+	}
+	s := newServer(t, rsyslogName, cfg)
+	conf := filepath.Join(s.dir, "rsyslog.conf")
+	if err := os.WriteFile(conf, []byte(rsyslogConfig(s)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.argv = []string{bin, "-n", "-f", conf, "-i", filepath.Join(s.dir, "rsyslogd.pid")}
+	return s
+}
+
+// rsyslogConfig parses with the default RFC 5424 parser and mmpstrucdata,
+// and writes the parsed fields as JSON (the $! tree).
+func rsyslogConfig(s *Server) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `global(workDirectory=%q maxMessageSize="256k"
+  parser.escapeControlCharactersOnReceive="off"
+  parser.dropTrailingLFOnReception="off"`, s.dir)
+	if s.cfg.Transport == TLS {
+		fmt.Fprintf(&b, `
+  defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q`,
+			s.cfg.TLS.CAFile, s.cfg.TLS.ServerCertFile, s.cfg.TLS.ServerKey)
+	}
+	b.WriteString(")\nmodule(load=\"mmpstrucdata\")\n")
+	host, port, _ := net.SplitHostPort(s.endpoint)
+	switch s.cfg.Transport {
+	case TCP:
+		b.WriteString("module(load=\"imtcp\")\n")
+		fmt.Fprintf(&b, "input(type=\"imtcp\" address=%q port=%q ruleset=\"in\")\n", host, port)
+	case TLS:
+		auth := "anon"
+		if s.cfg.RequireClientCert {
+			auth = "x509/certvalid"
+		}
+		fmt.Fprintf(&b, "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=%q)\n", auth)
+		fmt.Fprintf(&b, "input(type=\"imtcp\" address=%q port=%q ruleset=\"in\")\n", host, port)
+	case UDP:
+		b.WriteString("module(load=\"imudp\")\n")
+		fmt.Fprintf(&b, "input(type=\"imudp\" address=%q port=%q ruleset=\"in\")\n", host, port)
+	case Unixgram:
+		// The special parser assumes a local program's message without a
+		// hostname; the regular chain parses RFC 5424 as sent.
+		b.WriteString("module(load=\"imuxsock\" sysSock.use=\"off\")\n")
+		fmt.Fprintf(&b, "input(type=\"imuxsock\" socket=%q useSpecialParser=\"off\" parseHostname=\"on\" ignoreTimestamp=\"off\" rateLimit.interval=\"0\" ruleset=\"in\")\n", s.endpoint)
+	}
+	fmt.Fprintf(&b, `template(name="ts" type="string" string="%%timereported:::date-rfc3339%%")
+template(name="json" type="string" string="%%$!%%\n")
+ruleset(name="in") {
+  action(type="mmpstrucdata" sd_name.lowercase="off")
+  set $!pri = $pri;
+  set $!timestamp = exec_template("ts");
+  set $!hostname = $hostname;
+  set $!app_name = $app-name;
+  set $!procid = $procid;
+  set $!msgid = $msgid;
+  set $!msg = $msg;
+  action(type="omfile" file=%q template="json")
+}
+`, s.output)
+	return b.String()
+}
+
+func parseRsyslogLine(line []byte) (Message, error) {
+	var raw struct {
+		SD        map[string]map[string]string `json:"rfc5424-sd"`
+		Pri       json.RawMessage              `json:"pri"`
+		Timestamp string                       `json:"timestamp"`
+		Hostname  string                       `json:"hostname"`
+		AppName   string                       `json:"app_name"`
+		ProcID    string                       `json:"procid"`
+		MsgID     string                       `json:"msgid"`
+		Msg       string                       `json:"msg"`
+	}
+	if err := json.Unmarshal(line, &raw); err != nil {
+		return Message{}, err
+	}
+	pri, err := strconv.Atoi(jsonString(raw.Pri))
+	if err != nil {
+		return Message{}, fmt.Errorf("pri: %w", err)
+	}
+	ts, err := parseTime(raw.Timestamp)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{
+		Priority:       pri,
+		Timestamp:      ts,
+		Hostname:       nilToEmpty(raw.Hostname),
+		AppName:        nilToEmpty(raw.AppName),
+		ProcID:         nilToEmpty(raw.ProcID),
+		MsgID:          nilToEmpty(raw.MsgID),
+		StructuredData: raw.SD,
+		Message:        raw.Msg,
+	}, nil
+}
