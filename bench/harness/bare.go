@@ -13,9 +13,8 @@ import (
 	"time"
 )
 
-// bareServer is `harness bare-server`: the machine's HTTP ceiling. It reads
-// each webhook body to the end (as any receiver must, to keep the
-// connection) and answers 200, nothing else.
+// bareServer is `harness bare-server`: the machine's HTTP ceiling, a server
+// that answers 200 and does nothing else.
 func bareServer(args []string) error {
 	fs := flag.NewFlagSet("bare-server", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8088", "address to listen on")
@@ -23,12 +22,7 @@ func bareServer(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+*path, func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	})
-	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: *listen, Handler: bareHandler(*path), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -41,6 +35,17 @@ func bareServer(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// bareHandler reads each POST to path to the end (as any receiver must, to
+// keep the connection) and answers 200.
+func bareHandler(path string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	return mux
 }
 
 func numCPU() int { return runtime.NumCPU() }

@@ -14,7 +14,7 @@ const (
 	TargetP99Millis      = 20.0  // acknowledgement p99, 1 event per request
 	TargetPeakRSSMiB     = 150.0 // peak RSS in every run
 	TargetClients        = 8
-	TargetEventsPerCheck = 1
+	TargetEventsPerCheck = 1 // events per request of the comparison runs
 )
 
 // Check is one target, judged.
@@ -98,6 +98,15 @@ func Evaluate(results []Result, batchEvents int) []Check {
 		c.Verdict = verdict(batched.CPUPerEventMicros <= audit.CPUPerEventMicros)
 	}
 	checks = append(checks, c)
+
+	// The targets are stated for 8 clients; say so when a run used others.
+	if haveAudit && audit.Clients != TargetClients {
+		for i := range checks {
+			if checks[i].Verdict != NA {
+				checks[i].Measured += fmt.Sprintf(" [at %d clients; targets assume %d]", audit.Clients, TargetClients)
+			}
+		}
+	}
 
 	for _, r := range results {
 		if !r.Delivers() {

@@ -1,0 +1,168 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary doubles as a stand-in collector, run as a real child
+	// process, so the scenario's process handling is exercised for real.
+	if os.Getenv("BENCH_FAKE_COLLECTOR") == "1" {
+		if err := fakeCollector(); err != nil {
+			fmt.Fprintln(os.Stderr, "fake collector:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// fakeCollector forwards each Glassix event as one octet-counted RFC 5424
+// message and one archive line. FAKE_DROP_EVERY=n loses every n-th event
+// on the way to syslog (still acknowledged); FAKE_EXIT_AFTER=n exits after
+// n requests.
+func fakeCollector() error {
+	dropEvery, _ := strconv.Atoi(os.Getenv("FAKE_DROP_EVERY"))
+	exitAfter, _ := strconv.Atoi(os.Getenv("FAKE_EXIT_AFTER"))
+	siem, err := net.Dial("tcp", os.Getenv("BENCH_SYSLOG_ENDPOINT"))
+	if err != nil {
+		return err
+	}
+	archive, err := os.OpenFile(os.Getenv("BENCH_ARCHIVE"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var events, requests int
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+WebhookPath, func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Changes []struct {
+				Log struct {
+					ID   string `json:"id"`
+					Type string `json:"type"`
+				} `json:"log"`
+			} `json:"changes"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range body.Changes {
+			events++
+			if dropEvery == 0 || events%dropEvery != 0 {
+				msg := fmt.Sprintf(`<134>1 2024-01-11T09:18:32.745235Z glassix.com glassix - %s [data id="%s"] %s`, c.Log.Type, c.Log.ID, c.Log.Type)
+				if _, err := fmt.Fprintf(siem, "%d %s", len(msg), msg); err != nil {
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+			}
+			if _, err := fmt.Fprintf(archive, "{\"audit.event_id\":%q}\n", c.Log.ID); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		requests++
+		if exitAfter > 0 && requests >= exitAfter {
+			os.Exit(4)
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	return http.ListenAndServe(os.Getenv("BENCH_HTTP_ENDPOINT"), mux)
+}
+
+func fakeTarget(extraEnv ...string) Target {
+	return Target{
+		Name: NameAudit, Label: "fake collector", Delivers: true,
+		Command: func(env Env) (string, []string, []string, error) {
+			return os.Args[0], []string{"-test.run=^$"}, append([]string{
+				"BENCH_FAKE_COLLECTOR=1",
+				"BENCH_HTTP_ENDPOINT=" + env.HTTPAddr,
+				"BENCH_SYSLOG_ENDPOINT=" + env.SinkAddr,
+				"BENCH_ARCHIVE=" + env.ArchivePath,
+			}, extraEnv...), nil
+		},
+	}
+}
+
+func spec(t *testing.T, target Target, drain time.Duration) Spec {
+	return Spec{
+		Target: target, EventsPerRequest: 3, Clients: 2,
+		Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond, Drain: drain,
+		WorkDir: t.TempDir(), StartTimeout: time.Minute,
+	}
+}
+
+func TestRunMeasuresACompleteDelivery(t *testing.T) {
+	s := spec(t, fakeTarget(), time.Minute)
+	res, err := Run(context.Background(), s)
+	require.NoError(t, err)
+
+	assert.True(t, res.Complete, "problems: %v", res.Problems)
+	assert.Positive(t, res.TotalAcked)
+	assert.Equal(t, res.TotalAcked, res.SyslogDelivered)
+	assert.Equal(t, res.TotalAcked, res.ArchiveDelivered)
+	assert.Zero(t, res.SyslogMissing+res.ArchiveMissing)
+	assert.Zero(t, res.SyslogDuplicates+res.ArchiveDuplicates)
+	assert.Zero(t, res.Sink.NotRFC5424, res.Sink.FirstProblem)
+	assert.Zero(t, res.Sink.FramingErrors)
+	assert.Equal(t, res.TotalAcked, res.Archive.Lines, "one archive line per event")
+	assert.Positive(t, res.AcceptedPerSec)
+	assert.Positive(t, res.DeliveredPerSec)
+	assert.Positive(t, res.PeakRSSBytes)
+	assert.Empty(t, res.Problems)
+	assert.FileExists(t, res.LogPath)
+	entries, err := os.ReadDir(s.WorkDir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "only the log is left behind: %v", entries)
+}
+
+func TestRunReportsEventsNeverDelivered(t *testing.T) {
+	res, err := Run(context.Background(), spec(t, fakeTarget("FAKE_DROP_EVERY=7"), 500*time.Millisecond))
+	require.NoError(t, err)
+
+	assert.False(t, res.Complete)
+	assert.Equal(t, res.TotalAcked/7, res.SyslogMissing, "every 7th acknowledged event is lost")
+	assert.Zero(t, res.ArchiveMissing)
+	assert.Equal(t, res.TotalAcked, res.SyslogDelivered+res.SyslogMissing)
+	require.NotEmpty(t, res.Problems)
+	assert.Contains(t, res.Problems[0], "delivery incomplete")
+}
+
+func TestRunFailsWhenTheTargetDies(t *testing.T) {
+	_, err := Run(context.Background(), spec(t, fakeTarget("FAKE_EXIT_AFTER=5"), time.Minute))
+	assert.ErrorContains(t, err, "exited during the load")
+}
+
+func TestRunFailsWhenTheTargetNeverListens(t *testing.T) {
+	target := fakeTarget("BENCH_SYSLOG_ENDPOINT=127.0.0.1:1") // cannot reach its SIEM: exits at once
+	_, err := Run(context.Background(), spec(t, target, time.Minute))
+	assert.ErrorContains(t, err, "exited before listening")
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := spec(t, fakeTarget(), time.Minute)
+	s.Duration = time.Hour
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+	}()
+	_, err := Run(ctx, s)
+	assert.ErrorIs(t, err, context.Canceled)
+}
