@@ -35,9 +35,9 @@ func TestSinkCountsEventsAndChecksRFC5424(t *testing.T) {
 	for _, m := range []string{valid(1), valid(2), valid(1)} { // event 1 twice
 		stream += strconv.Itoa(len(m)) + " " + m
 	}
-	stream += valid(3) + "\n"                    // newline framing on the same connection
+	stream += valid(3) + "\n"                      // newline framing on the same connection
 	stream += "<134>1 not a timestamp - - - - x\n" // parses badly
-	stream += "junk\n"                           // framing error
+	stream += "junk\n"                             // framing error
 	_, err = c.Write([]byte(stream))
 	require.NoError(t, err)
 
