@@ -66,13 +66,13 @@ type Config struct {
 type Sender struct {
 	cfg Config
 
-	mu          sync.Mutex
-	conn        net.Conn
-	dialErr     error
-	nextDial    time.Time
-	backoff     time.Duration
+	mu       sync.Mutex
+	conn     net.Conn
+	dialErr  error
+	nextDial time.Time
+	backoff  time.Duration
 	frameBuf []byte
-	now         func() time.Time
+	now      func() time.Time
 }
 
 // New returns a Sender; it does not connect.
@@ -104,7 +104,7 @@ func (s *Sender) Send(ctx context.Context, msgs [][]byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	deadline := s.now().Add(defaultWriteTimeout)
+	deadline := time.Now().Add(defaultWriteTimeout)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d
 	}

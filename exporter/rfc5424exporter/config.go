@@ -1,0 +1,217 @@
+package rfc5424exporter // import "github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
+)
+
+// Transports and framings, as written in the configuration.
+const (
+	TransportTCP      = transport.TCP
+	TransportUDP      = transport.UDP
+	TransportTLS      = transport.TLS
+	TransportUnix     = transport.Unix
+	TransportUnixgram = transport.Unixgram
+
+	FramingOctetCounting  = transport.OctetCounting
+	FramingNonTransparent = transport.NonTransparent
+)
+
+// Default maximum message sizes, framing excluded. RFC 5425 section 4.3.1:
+// receivers MUST accept 2048 octets and SHOULD accept 8192; rsyslog's
+// default limit is 8192 too. RFC 5426 section 3.2: UDP receivers SHOULD
+// accept 2048 octets.
+const (
+	DefaultMaxMessageSizeStream   = 8192
+	DefaultMaxMessageSizeDatagram = 2048
+	// MinMaxMessageSize is the size every IPv4 receiver MUST accept (RFC
+	// 5426 section 3.2), and leaves room for the longest header.
+	MinMaxMessageSize = 480
+)
+
+// Config is the rfc5424 exporter's configuration.
+type Config struct {
+	// Endpoint is host:port for tcp, udp and tls, or a socket path for unix
+	// and unixgram.
+	Endpoint string `mapstructure:"endpoint"`
+	// Transport is tcp, udp, tls, unix or unixgram.
+	Transport string `mapstructure:"transport"`
+	// Framing is octet_counting or non_transparent, for tcp, tls and unix.
+	// Empty means octet_counting for tcp and tls, non_transparent for unix.
+	Framing string `mapstructure:"framing"`
+	// Facility is a syslog facility name: kern, user, ..., local0-local7.
+	Facility string `mapstructure:"facility"`
+	// Hostname is the HOSTNAME field; empty means the machine's host name,
+	// "-" means none.
+	Hostname string `mapstructure:"hostname"`
+	// AppName, when set, replaces the record's audit.source as APP-NAME.
+	AppName string `mapstructure:"app_name"`
+	// MsgID, when set, replaces the record's event name as MSGID.
+	MsgID string `mapstructure:"msg_id"`
+	// SDID is the SD-ID of the element holding the record's attributes.
+	SDID string `mapstructure:"sd_id"`
+	// IncludeResourceAttributes adds a second SD element, ResourceSDID,
+	// holding the resource attributes.
+	IncludeResourceAttributes bool   `mapstructure:"include_resource_attributes"`
+	ResourceSDID              string `mapstructure:"resource_sd_id"`
+	// MessageTemplate builds MSG from {event_name}, {body}, {source} and
+	// {severity}.
+	MessageTemplate string `mapstructure:"message_template"`
+	// MaxMessageSize is the largest message in octets, framing excluded; 0
+	// means the transport's default.
+	MaxMessageSize int `mapstructure:"max_message_size"`
+	// TLS configures the tls transport: CA, client certificate, server name.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+
+	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
+	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	RetryConfig   configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+}
+
+// facilities are the facility names of RFC 5424 section 6.2.1, with the
+// names syslog implementations use for them.
+var facilities = map[string]int{
+	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+	"uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12, "security": 13, "console": 14, "solaris-cron": 15,
+	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
+}
+
+func facilityCode(name string) (int, error) {
+	if c, ok := facilities[strings.ToLower(name)]; ok {
+		return c, nil
+	}
+	return 0, fmt.Errorf("facility: unknown facility %q: want kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron or local0-local7", name)
+}
+
+// framing is the framing in force: the configured one or the transport's
+// default.
+func (c *Config) framing() string {
+	if c.Framing != "" {
+		return c.Framing
+	}
+	if c.Transport == TransportUnix {
+		return FramingNonTransparent
+	}
+	return FramingOctetCounting
+}
+
+// maxMessageSize is the limit in force: the configured one or the
+// transport's default.
+func (c *Config) maxMessageSize() int {
+	if c.MaxMessageSize > 0 {
+		return c.MaxMessageSize
+	}
+	if transport.Stream(c.Transport) {
+		return DefaultMaxMessageSizeStream
+	}
+	return DefaultMaxMessageSizeDatagram
+}
+
+// formatOptions are the formatter's options for this configuration; the
+// host name is resolved by the caller.
+func (c *Config) formatOptions(hostname string) (format.Options, error) {
+	facility, err := facilityCode(c.Facility)
+	if err != nil {
+		return format.Options{}, err
+	}
+	opts := format.Options{
+		Facility:       facility,
+		Hostname:       hostname,
+		AppName:        c.AppName,
+		MsgID:          c.MsgID,
+		SDID:           c.SDID,
+		Template:       c.MessageTemplate,
+		EscapeNewlines: transport.Stream(c.Transport) && c.framing() == FramingNonTransparent,
+		MaxSize:        c.maxMessageSize(),
+	}
+	if c.IncludeResourceAttributes {
+		opts.ResourceSDID = c.ResourceSDID
+	}
+	return opts, nil
+}
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Transport {
+	case TransportTCP, TransportUDP, TransportTLS:
+		if c.Endpoint == "" {
+			errs = append(errs, errors.New("endpoint: must be set (host:port)"))
+		} else if _, port, err := net.SplitHostPort(c.Endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("endpoint: %q is not host:port: %w", c.Endpoint, err))
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			errs = append(errs, fmt.Errorf("endpoint: port %q is not a number from 1 to 65535", port))
+		}
+	case TransportUnix, TransportUnixgram:
+		if c.Endpoint == "" {
+			errs = append(errs, errors.New("endpoint: must be set (the socket's path)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("transport: unknown transport %q: want tcp, udp, tls, unix or unixgram", c.Transport))
+	}
+	switch c.Framing {
+	case "":
+	case FramingOctetCounting, FramingNonTransparent:
+		if c.Transport == TransportUDP || c.Transport == TransportUnixgram {
+			errs = append(errs, fmt.Errorf("framing: applies to tcp, tls and unix only; %s sends one message per datagram", c.Transport))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("framing: unknown framing %q: want octet_counting or non_transparent", c.Framing))
+	}
+	if c.Transport != TransportTLS && !reflect.DeepEqual(c.TLS, configtls.ClientConfig{}) {
+		errs = append(errs, fmt.Errorf("tls: is set but transport is %q; use transport: tls", c.Transport))
+	}
+	if c.MaxMessageSize != 0 && c.MaxMessageSize < MinMaxMessageSize {
+		errs = append(errs, fmt.Errorf("max_message_size: %d is below the %d octets every receiver must accept", c.MaxMessageSize, MinMaxMessageSize))
+	}
+	if c.IncludeResourceAttributes && c.ResourceSDID == "" {
+		errs = append(errs, errors.New("resource_sd_id: must be set when include_resource_attributes is true"))
+	}
+	if c.Hostname != "" && c.Hostname != "-" {
+		if err := validHeaderField(c.Hostname, format.MaxHostnameLen); err != nil {
+			errs = append(errs, fmt.Errorf("hostname: %w", err))
+		}
+	}
+	if c.AppName != "" {
+		if err := validHeaderField(c.AppName, format.MaxAppNameLen); err != nil {
+			errs = append(errs, fmt.Errorf("app_name: %w", err))
+		}
+	}
+	if c.MsgID != "" {
+		if err := validHeaderField(c.MsgID, format.MaxMsgIDLen); err != nil {
+			errs = append(errs, fmt.Errorf("msg_id: %w", err))
+		}
+	}
+	if opts, err := c.formatOptions("-"); err != nil {
+		errs = append(errs, err)
+	} else if _, err := format.New(opts); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validHeaderField checks a configured header value: record values are
+// repaired, but a configured one that needs repair is a typo.
+func validHeaderField(s string, maxLen int) error {
+	if len(s) > maxLen {
+		return fmt.Errorf("%q is longer than %d characters", s, maxLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 {
+			return fmt.Errorf("%q contains %q: only printable US-ASCII without spaces is allowed", s, s[i])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package rfc5424exporter // import "github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
+)
+
+type rfc5424Exporter struct {
+	cfg       *Config
+	logger    *zap.Logger
+	formatter *format.Formatter
+	sender    *transport.Sender
+}
+
+func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
+	hostname := cfg.Hostname
+	if hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("hostname: not set and the machine's host name is unknown: %w", err)
+		}
+		hostname = h
+	}
+	if hostname == "-" {
+		hostname = ""
+	}
+	opts, err := cfg.formatOptions(hostname)
+	if err != nil {
+		return nil, err
+	}
+	f, err := format.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}, nil
+}
+
+// start prepares the connection but does not open it: the collector must
+// start while the SIEM is down.
+func (e *rfc5424Exporter) start(ctx context.Context, _ component.Host) error {
+	tc := transport.Config{
+		Network: e.cfg.Transport,
+		Address: e.cfg.Endpoint,
+		Framing: e.cfg.framing(),
+	}
+	if e.cfg.Transport == TransportTLS {
+		tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		tc.TLSConfig = tlsCfg
+	}
+	s, err := transport.New(tc)
+	if err != nil {
+		return err
+	}
+	e.sender = s
+	return nil
+}
+
+func (e *rfc5424Exporter) shutdown(context.Context) error {
+	if e.sender == nil {
+		return nil
+	}
+	return e.sender.Close()
+}
+
+// pushLogs formats every record and sends the messages in order. A record
+// that cannot be formatted is dropped with a permanent error and never
+// holds back the others. When sending fails part-way, only the records not
+// yet written are returned for retry, so a retry sends no duplicates of
+// what the connection accepted.
+func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	n := ld.LogRecordCount()
+	buf := make([]byte, 0, n*512)
+	ends := make([]int, 0, n)  // end of each message in buf
+	msgOf := make([]int, 0, n) // record ordinal -> message index, -1 if unformattable
+	var badErrs []error
+	truncated := 0
+
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				rec := lrs.At(k)
+				var cut int
+				var err error
+				buf, cut, err = e.formatter.Append(buf, rl.Resource(), rec)
+				if err != nil {
+					msgOf = append(msgOf, -1)
+					badErrs = append(badErrs, fmt.Errorf("record %q at %s: %w", rec.EventName(), rec.Timestamp().AsTime().UTC(), err))
+					continue
+				}
+				if cut > 0 {
+					truncated++
+				}
+				msgOf = append(msgOf, len(ends))
+				ends = append(ends, len(buf))
+			}
+		}
+	}
+	if truncated > 0 {
+		e.logger.Warn("Message text cut to fit max_message_size", zap.Int("records", truncated), zap.Int("max_message_size", e.cfg.maxMessageSize()))
+	}
+	var permanent error
+	if len(badErrs) > 0 {
+		permanent = consumererror.NewPermanent(fmt.Errorf("%d of %d records cannot be sent (raise max_message_size): %w", len(badErrs), n, errors.Join(badErrs...)))
+	}
+
+	msgs := make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		msgs[i] = buf[start:end:end]
+		start = end
+	}
+	sent, err := e.sender.Send(ctx, msgs)
+	if err == nil {
+		return permanent
+	}
+	if permanent != nil {
+		// Only the retryable part goes back to exporterhelper; say what is
+		// dropped here so it is not silent.
+		e.logger.Error("Dropping records that cannot be formatted", zap.Error(permanent))
+	}
+	return consumererror.NewLogs(err, unsent(ld, msgOf, sent))
+}
+
+// unsent copies the records whose messages, from index sent on, were not
+// written.
+func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
+	out := plog.NewLogs()
+	ld.CopyTo(out)
+	ordinal := 0
+	out.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			sl.LogRecords().RemoveIf(func(plog.LogRecord) bool {
+				m := msgOf[ordinal]
+				ordinal++
+				return m < sent // already written, or unformattable (-1)
+			})
+			return sl.LogRecords().Len() == 0
+		})
+		return rl.ScopeLogs().Len() == 0
+	})
+	return out
+}
