@@ -143,9 +143,9 @@ func WriteTable(w io.Writer, results []Result, checks []Check) error {
 		for _, n := range r.Load.Refused {
 			refused += n
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%s\t%s\t\n",
 			r.Target, r.EventsPerRequest, r.Clients, r.AcceptedPerSec, syslog, arch, r.DeliveredPerSec,
-			r.P50Millis, r.P99Millis, mib(r.PeakRSSBytes), r.CPUPerEventMicros, r.CPUCores,
+			r.P50Millis, r.P99Millis, mib(r.PeakRSSBytes), r.CPUPerEventMicros, r.CPUCores, r.HarnessCores,
 			refused+r.Load.Failed, dup, missing)
 	}
 	if err := tw.Flush(); err != nil {

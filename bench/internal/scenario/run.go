@@ -67,6 +67,9 @@ type Result struct {
 	// window divided by the events accepted in it.
 	CPUPerEventMicros float64 `json:"cpu_us_per_event"`
 	CPUCores          float64 `json:"cpu_cores"`
+	// HarnessCores is the harness's own CPU use (clients, sink, archive
+	// reader) during the window, on the same cores.
+	HarnessCores float64 `json:"harness_cpu_cores"`
 
 	Load loadgen.Result `json:"load"`
 
@@ -94,6 +97,7 @@ type snapshot struct {
 	syslog, archive uint64
 	cpu             time.Duration
 	cpuErr          error
+	harnessCPU      time.Duration
 }
 
 // Run runs spec and returns its figures. An error means the scenario could
@@ -181,7 +185,8 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	snap := func() snapshot {
 		_ = tailer.Poll()
 		cpu, cpuErr := proc.CPUTime(child.PID())
-		return snapshot{syslog: atSink.Len(), archive: inArchive.Len(), cpu: cpu, cpuErr: cpuErr}
+		own, _ := proc.CPUTime(os.Getpid())
+		return snapshot{syslog: atSink.Len(), archive: inArchive.Len(), cpu: cpu, cpuErr: cpuErr, harnessCPU: own}
 	}
 	var begin, end snapshot
 	var edges sync.WaitGroup
@@ -215,6 +220,7 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	res.P50Millis = millis(res.Load.P50)
 	res.P99Millis = millis(res.Load.P99)
 	res.MaxMillis = millis(res.Load.Max)
+	res.HarnessCores = (end.harnessCPU - begin.harnessCPU).Seconds() / window
 	if begin.cpuErr == nil && end.cpuErr == nil {
 		cpu := end.cpu - begin.cpu
 		res.CPUCores = cpu.Seconds() / window
