@@ -1,0 +1,56 @@
+package auditfileexporter // import "github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
+
+import (
+	"context"
+	"errors"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/archive"
+)
+
+type auditFileExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	writer *archive.Writer
+}
+
+func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {
+	return &auditFileExporter{cfg: cfg, logger: logger}
+}
+
+// start opens the archive, recovering it from a crash if needed.
+func (e *auditFileExporter) start(context.Context, component.Host) error {
+	opts := e.cfg.writerOptions()
+	opts.Logger = e.logger
+	w, err := archive.OpenWriter(opts)
+	if err != nil {
+		return err
+	}
+	e.writer = w
+	return nil
+}
+
+func (e *auditFileExporter) shutdown(context.Context) error {
+	if e.writer == nil {
+		return nil
+	}
+	return e.writer.Close()
+}
+
+// pushLogs appends the batch to the archive as a whole: all of its lines
+// or none. Write errors (a full disk included) are retryable; only a
+// writer that is already closed is permanent.
+func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	if e.writer == nil {
+		return consumererror.NewPermanent(errors.New("auditfile exporter is not started"))
+	}
+	err := e.writer.Write(ctx, archive.EncodeLogs(ld))
+	if errors.Is(err, archive.ErrClosed) {
+		return consumererror.NewPermanent(err)
+	}
+	return err
+}

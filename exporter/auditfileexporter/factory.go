@@ -1,0 +1,63 @@
+package auditfileexporter // import "github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
+)
+
+// Defaults, documented in the README.
+const (
+	defaultMaxMegabytes  = 100
+	defaultFsyncInterval = time.Second
+	defaultFileMode      = FileMode(0o600)
+	defaultDirMode       = FileMode(0o700)
+)
+
+// NewFactory returns the auditfile exporter's factory.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	retry := configretry.NewDefaultBackOffConfig()
+	// An archive must not drop events because the disk stayed full for a
+	// while: retry until the disk has room (the queue then pushes back).
+	retry.MaxElapsedTime = 0
+	return &Config{
+		Rotation:      RotationConfig{MaxMegabytes: defaultMaxMegabytes, Daily: true},
+		Compression:   CompressionGzip,
+		Fsync:         FsyncBatch,
+		FsyncInterval: defaultFsyncInterval,
+		FileMode:      defaultFileMode,
+		DirMode:       defaultDirMode,
+		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
+		QueueConfig:   configoptional.Default(exporterhelper.NewDefaultQueueConfig()),
+		RetryConfig:   retry,
+	}
+}
+
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	c := cfg.(*Config)
+	e := newAuditFileExporter(c, set.Logger)
+	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithRetry(c.RetryConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}

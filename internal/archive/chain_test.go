@@ -1,0 +1,85 @@
+package archive
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The README's recipe, followed with nothing but SHA-256 and HMAC: a line's
+// hash is SHA-256 of its bytes before `,"hash":"`, its prev is the hash of
+// the line before (64 zeros for seq 1), and its hmac is HMAC-SHA256(key,
+// raw hash).
+func TestHashIsWhatTheREADMESays(t *testing.T) {
+	key := []byte("a-secret-of-32-bytes-for-testing")
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, WriterOptions{HMACKey: key})
+	writeEvents(t, w, 1, 5, 2)
+	require.NoError(t, w.Close())
+
+	prev := strings.Repeat("0", 64)
+	for i, line := range fileLines(t, filepath.Join(dir, "audit.jsonl")) {
+		var fields struct {
+			Seq  uint64 `json:"seq"`
+			Prev string `json:"prev"`
+			Hash string `json:"hash"`
+			HMAC string `json:"hmac"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &fields))
+		covered, _, found := strings.Cut(line, `,"hash":"`)
+		require.True(t, found)
+		sum := sha256.Sum256([]byte(covered))
+		mac := hmac.New(sha256.New, key)
+		mac.Write(sum[:])
+
+		assert.Equal(t, uint64(i+1), fields.Seq)
+		assert.Equal(t, prev, fields.Prev)
+		assert.Equal(t, hex.EncodeToString(sum[:]), fields.Hash)
+		assert.Equal(t, hex.EncodeToString(mac.Sum(nil)), fields.HMAC)
+		assert.True(t, strings.HasSuffix(line, `","hmac":"`+fields.HMAC+`"}`), "hash and hmac must end the line")
+		prev = fields.Hash
+	}
+}
+
+func TestParseSealRejectsWhatTheWriterNeverWrites(t *testing.T) {
+	good := string(mustSeal(t, 42, `"marker":"x","time":"2024-01-01T00:00:00.000000000Z","detail":{}`))
+	require.NoError(t, func() error { _, err := parseSeal([]byte(good)); return err }())
+	h := strings.Repeat("a", 64)
+	tests := []struct {
+		name string
+		line string
+	}{
+		{"empty line", ""},
+		{"not JSON", "hello world"},
+		{"seq missing", `{"prev":"` + h + `","x":1,"hash":"` + h + `"}`},
+		{"seq with a leading zero", strings.Replace(good, `"seq":42`, `"seq":042`, 1)},
+		{"seq beyond 64 bits", strings.Replace(good, `"seq":42`, `"seq":99999999999999999999`, 1)},
+		{"negative seq", strings.Replace(good, `"seq":42`, `"seq":-42`, 1)},
+		{"prev in upper case", strings.Replace(good, `"prev":"`+GenesisPrev, `"prev":"`+strings.ToUpper(h), 1)},
+		{"prev too short", strings.Replace(good, `"prev":"`+GenesisPrev, `"prev":"abc`, 1)},
+		{"hash missing", good[:strings.Index(good, `,"hash":`)] + "}"},
+		{"hash not hex", good[:len(good)-66] + strings.Repeat("z", 64) + `"}`},
+		{"no body", `{"seq":1,"prev":"` + GenesisPrev + `",,"hash":"` + h + `"}`},
+		{"cut mid-line", good[:len(good)/2]},
+		{"extra bytes after the object", good + " "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseSeal([]byte(tt.line))
+			require.ErrorIs(t, err, errNotSealed)
+		})
+	}
+}
+
+func mustSeal(t *testing.T, seq uint64, body string) []byte {
+	t.Helper()
+	line, _ := newSealer(nil).seal(nil, seq, [32]byte{}, []byte(body))
+	return line
+}

@@ -1,0 +1,239 @@
+package archive
+
+import (
+	"encoding/base64"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
+)
+
+// TimeLayout is how the archive writes times: RFC 3339 in UTC with all nine
+// fractional digits, so no precision is lost and times sort as text.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// MaxLineSize bounds one line. Readers treat longer lines as malformed, and
+// the writer keeps an event that would exceed it in a reduced form (see
+// AttrTruncated) rather than losing the fact that it happened.
+const MaxLineSize = 16 << 20
+
+// maxReducedMessage is how much of the message a reduced event keeps.
+const maxReducedMessage = 64 << 10
+
+// AttrTruncated is set, on an event too large for one line, to the encoded
+// size in bytes of the original; the reduced event keeps its times, source,
+// name, severity and the start of its message, and drops its attributes.
+const AttrTruncated = "audit.archive_truncated"
+
+// EncodeLogs returns the encoded body of every log record in ld, in order.
+// The bodies are independent of the chain, so callers can encode in
+// parallel and leave only the chaining to the Writer.
+func EncodeLogs(ld plog.Logs) [][]byte {
+	bodies := make([][]byte, 0, ld.LogRecordCount())
+	scratch := &flatScratch{}
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		resJSON := appendAttributes(nil, res, scratch)
+		src, hasSrc := res.Get(auditrecord.AttrSource)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				source := ""
+				if hasSrc {
+					source = src.AsString()
+				} else if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrSource); ok {
+					source = v.AsString()
+				}
+				bodies = append(bodies, encodeRecord(lrs.At(k), source, resJSON, scratch))
+			}
+		}
+	}
+	return bodies
+}
+
+// encodeRecord writes one event's body:
+//
+//	"time":…,"observed":…,"source":…,"event":…,"severity_number":…,
+//	"severity_text":…,"message":…,"attributes":{…},"resource":{…}
+func encodeRecord(lr plog.LogRecord, source string, resJSON []byte, scratch *flatScratch) []byte {
+	attrs := appendAttributes(make([]byte, 0, 512), lr.Attributes(), scratch)
+	message := lr.Body().AsString()
+	body := appendEventBody(make([]byte, 0, 256+len(message)+len(attrs)+len(resJSON)),
+		lr, source, message, attrs, resJSON)
+	if len(body)+keyedSealLen+64 > MaxLineSize {
+		return reducedBody(lr, source, message, len(body))
+	}
+	return body
+}
+
+func appendEventBody(dst []byte, lr plog.LogRecord, source, message string, attrs, resJSON []byte) []byte {
+	dst = append(dst, `"time":`...)
+	dst = appendTimestamp(dst, lr.Timestamp())
+	dst = append(dst, `,"observed":`...)
+	dst = appendTimestamp(dst, lr.ObservedTimestamp())
+	dst = append(dst, `,"source":`...)
+	dst = appendString(dst, source)
+	dst = append(dst, `,"event":`...)
+	dst = appendString(dst, lr.EventName())
+	dst = append(dst, `,"severity_number":`...)
+	dst = strconv.AppendInt(dst, int64(lr.SeverityNumber()), 10)
+	dst = append(dst, `,"severity_text":`...)
+	dst = appendString(dst, lr.SeverityText())
+	dst = append(dst, `,"message":`...)
+	dst = appendString(dst, message)
+	dst = append(dst, `,"attributes":`...)
+	dst = append(dst, attrs...)
+	dst = append(dst, `,"resource":`...)
+	dst = append(dst, resJSON...)
+	return dst
+}
+
+func reducedBody(lr plog.LogRecord, source, message string, size int) []byte {
+	if len(message) > maxReducedMessage {
+		cut := maxReducedMessage
+		for cut > 0 && !utf8.RuneStart(message[cut]) {
+			cut--
+		}
+		message = message[:cut]
+	}
+	attrs := append([]byte(`{`), appendString(nil, AttrTruncated)...)
+	attrs = append(attrs, ':')
+	attrs = strconv.AppendInt(attrs, int64(size), 10)
+	attrs = append(attrs, '}')
+	return appendEventBody(nil, lr, source, message, attrs, []byte(`{}`))
+}
+
+// flatScratch is a map reused to flatten nested attributes.
+type flatScratch struct {
+	m    pcommon.Map
+	made bool
+}
+
+// appendAttributes writes m as a flat JSON object with sorted keys. Nested
+// values are flattened by internal/flatten first.
+func appendAttributes(dst []byte, m pcommon.Map, scratch *flatScratch) []byte {
+	if !flatten.IsFlat(m) {
+		if !scratch.made {
+			scratch.m, scratch.made = pcommon.NewMap(), true
+		}
+		scratch.m.Clear()
+		flatten.Into(scratch.m, m, flatten.Options{})
+		m = scratch.m
+	}
+	keys := make([]string, 0, m.Len())
+	m.Range(func(k string, _ pcommon.Value) bool {
+		keys = append(keys, k)
+		return true
+	})
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		v, _ := m.Get(k)
+		dst = appendValue(dst, v)
+	}
+	return append(dst, '}')
+}
+
+// appendValue writes a flat attribute value: strings, numbers and booleans
+// as themselves, bytes as base64, empty as null. Maps and slices only occur
+// below flatten's depth limit; they are written as their JSON text.
+func appendValue(dst []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return appendString(dst, v.Str())
+	case pcommon.ValueTypeInt:
+		return strconv.AppendInt(dst, v.Int(), 10)
+	case pcommon.ValueTypeDouble:
+		f := v.Double()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			// JSON has no NaN or infinity.
+			return appendString(dst, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case pcommon.ValueTypeBool:
+		return strconv.AppendBool(dst, v.Bool())
+	case pcommon.ValueTypeBytes:
+		return appendString(dst, base64.StdEncoding.EncodeToString(v.Bytes().AsRaw()))
+	case pcommon.ValueTypeEmpty:
+		return append(dst, "null"...)
+	default:
+		return appendString(dst, v.AsString())
+	}
+}
+
+func appendTimestamp(dst []byte, ts pcommon.Timestamp) []byte {
+	if ts == 0 {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '"')
+	dst = time.Unix(0, int64(ts)).UTC().AppendFormat(dst, TimeLayout)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD (JSON
+// cannot carry it); control characters, quote and backslash are escaped, and
+// so are U+2028/U+2029, which break JavaScript readers.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

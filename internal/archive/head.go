@@ -1,0 +1,91 @@
+package archive
+
+import (
+	"crypto/hmac"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// Head is the content of the head file: the seq and hash of the last line
+// the writer made durable. A hash chain alone cannot show that lines were cut
+// from its end; comparing the archive's last line with the head can.
+type Head struct {
+	Seq     uint64    `json:"seq"`
+	Hash    string    `json:"hash"`
+	File    string    `json:"file"`
+	Written time.Time `json:"written"`
+	// HMAC is HMAC-SHA256(key, "auditfile head <seq> <hash>") in hex, when
+	// the archive is keyed.
+	HMAC string `json:"hmac,omitempty"`
+}
+
+// ReadHead reads a head file. A missing file gives an error matching
+// fs.ErrNotExist.
+func ReadHead(path string) (Head, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Head{}, err
+	}
+	var h Head
+	if err := json.Unmarshal(data, &h); err != nil {
+		return Head{}, fmt.Errorf("head %s: %w", path, err)
+	}
+	if len(h.Hash) != hexLen {
+		return Head{}, fmt.Errorf("head %s: hash is not 64 hex digits", path)
+	}
+	if _, err := hex.DecodeString(h.Hash); err != nil {
+		return Head{}, fmt.Errorf("head %s: hash: %w", path, err)
+	}
+	return h, nil
+}
+
+// checkHeadMAC reports whether h carries the right HMAC for key.
+func checkHeadMAC(h Head, key []byte) bool {
+	want := newSealer(key).headMAC(h.Seq, h.Hash)
+	got, err := hex.DecodeString(h.HMAC)
+	return err == nil && hmac.Equal(got, want)
+}
+
+// writeHead replaces the head file atomically (temp file + rename): readers
+// see the old head or the new one, never a mix. With durable set the new
+// head is fsynced first, so a power loss cannot leave it empty.
+func writeHead(path string, h Head, s *sealer, mode fs.FileMode, durable bool) error {
+	if s.mac != nil {
+		h.HMAC = hex.EncodeToString(s.headMAC(h.Seq, h.Hash))
+	}
+	data, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,442 @@
+package archive
+
+import (
+	"bufio"
+	"slices"
+	"bytes"
+	"compress/gzip"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+)
+
+// Status is what the reader found about one line.
+type Status int
+
+const (
+	// StatusOK: a well-formed line whose hash (and HMAC, when a key is set)
+	// matches its content and which follows the line before it in the chain.
+	// The oldest line of an archive has no line before it; see Verify for
+	// how its start is checked.
+	StatusOK Status = iota
+	// StatusIncomplete: the file ends in a line without its newline: a
+	// write in progress, a crash (the writer cuts it away at its next
+	// start), or a file cut mid-line.
+	StatusIncomplete
+	// StatusMalformed: not an archive line (bad JSON, bad chain fields,
+	// longer than MaxLineSize).
+	StatusMalformed
+	// StatusModified: the content does not match its hash, or the HMAC does
+	// not match, or is missing while a key is set.
+	StatusModified
+	// StatusUnlinked: a sound line that does not follow the line before it:
+	// lines were removed, reordered or inserted, or its predecessor was
+	// changed and re-hashed.
+	StatusUnlinked
+	// StatusUnreadable: the rest of the file could not be read (I/O error,
+	// damaged gzip stream). Line is the first line not read.
+	StatusUnreadable
+)
+
+var statusNames = [...]string{"ok", "incomplete", "malformed", "modified", "unlinked", "unreadable"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Entry is one line of the archive as the reader found it.
+type Entry struct {
+	File   string // the file's name within the archive directory
+	Line   int    // 1-based line number within the file
+	Raw    []byte // the line without its newline (at most 1 KiB of an over-long line)
+	Status Status
+	Err    error // what is wrong, when Status is not StatusOK
+	// Seal holds the chain fields. HasSeal is false when they could not be
+	// read (malformed, incomplete, unreadable).
+	Seal    Seal
+	HasSeal bool
+}
+
+// Decode decodes the entry's line into an Event.
+func (e Entry) Decode() (Event, error) {
+	if e.Status == StatusUnreadable {
+		return Event{}, e.Err
+	}
+	return DecodeEvent(e.Raw)
+}
+
+// IsMarker reports, without decoding the whole line, whether the entry is a
+// marker line.
+func (e Entry) IsMarker() bool {
+	return e.HasSeal && bytes.HasPrefix(e.Raw[e.Seal.bodyStart:], []byte(`"marker":`))
+}
+
+// Archive reads an archive. It never writes.
+type Archive struct {
+	Layout Layout
+	key    []byte
+}
+
+// Open finds the archive at path: the exporter's `path` (the active file)
+// or the directory holding it.
+func Open(path string) (*Archive, error) {
+	l, err := Discover(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Archive{Layout: l}, nil
+}
+
+// SetHMACKey makes the reader check every line's HMAC with key.
+func (a *Archive) SetHMACKey(key []byte) { a.key = bytes.Clone(key) }
+
+// Files lists the archive's data files, oldest first.
+func (a *Archive) Files() ([]File, error) { return a.Layout.Files() }
+
+// Head reads the archive's head file.
+func (a *Archive) Head() (Head, error) { return ReadHead(a.Layout.HeadPath()) }
+
+// Entries yields every line of the archive, oldest first: rotated files in
+// time order (gzipped ones decompressed on the fly), then the active file.
+// The error is set only when the archive's files cannot be listed; problems
+// with one file are reported as StatusUnreadable entries.
+func (a *Archive) Entries() iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		files, err := a.Files()
+		if err != nil {
+			yield(Entry{}, err)
+			return
+		}
+		c := newChecker(a.key)
+		for _, f := range files {
+			stopped := false
+			err := forEachLine(f, func(no int, raw []byte, terminated, overlong bool) bool {
+				e := c.check(f.Name, no, raw, terminated, overlong)
+				c.link(&e)
+				if !yield(e, nil) {
+					stopped = true
+				}
+				return !stopped
+			})
+			if stopped {
+				return
+			}
+			if err != nil {
+				if !yield(unreadable(f, err), nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// EntriesBackward yields every line of the archive, newest first, with the
+// same statuses Entries gives. A gzipped file is decompressed into memory
+// (rotated files are bounded by the rotation size); plain files are read
+// with an index of line offsets.
+func (a *Archive) EntriesBackward() iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		files, err := a.Files()
+		if err != nil {
+			yield(Entry{}, err)
+			return
+		}
+		c := newChecker(a.key)
+		// queue holds lines waiting for the nearest older sealed line: the
+		// first is the newest sealed line read, to be checked against it
+		// (as Entries checks each line against the sealed line before it);
+		// unsealed lines read since wait behind it to keep the order.
+		var queue []Entry
+		flush := func() bool {
+			for _, e := range queue {
+				if !yield(e, nil) {
+					return false
+				}
+			}
+			queue = queue[:0]
+			return true
+		}
+		emit := func(e *Entry) bool {
+			if e.HasSeal && len(queue) > 0 && queue[0].HasSeal {
+				linkTo(&queue[0], &e.Seal)
+			}
+			if e.HasSeal || len(queue) == 0 || !queue[0].HasSeal {
+				if !flush() {
+					return false
+				}
+			}
+			queue = append(queue, *e)
+			if !queue[0].HasSeal {
+				return flush()
+			}
+			return true
+		}
+		for i := len(files) - 1; i >= 0; i-- {
+			f := files[i]
+			stopped := false
+			err := forEachLineBackward(f, func(err error) bool {
+				e := unreadable(f, err)
+				stopped = !emit(&e)
+				return !stopped
+			}, func(no int, raw []byte, terminated, overlong bool) bool {
+				e := c.check(f.Name, no, raw, terminated, overlong)
+				stopped = !emit(&e)
+				return !stopped
+			})
+			if stopped {
+				return
+			}
+			if err != nil {
+				e := unreadable(f, err)
+				if !emit(&e) {
+					return
+				}
+			}
+		}
+		flush()
+	}
+}
+
+func unreadable(f File, err error) Entry {
+	var le *lineError
+	line := 1
+	if errors.As(err, &le) {
+		line, err = le.line, le.err
+	}
+	return Entry{File: f.Name, Line: line, Status: StatusUnreadable, Err: fmt.Errorf("cannot read %s from line %d on: %w", f.Name, line, err)}
+}
+
+// checker checks lines and links each to the previous sealed line.
+type checker struct {
+	mac  *sealer
+	pred *Seal
+}
+
+func newChecker(key []byte) *checker {
+	c := &checker{}
+	if len(key) > 0 {
+		c.mac = newSealer(key)
+	}
+	return c
+}
+
+func (c *checker) check(file string, no int, raw []byte, terminated, overlong bool) Entry {
+	// Entries outlive the reader's buffers.
+	raw = bytes.Clone(raw)
+	e := Entry{File: file, Line: no, Raw: raw}
+	switch {
+	case overlong:
+		e.Status, e.Err = StatusMalformed, fmt.Errorf("line longer than %d bytes", MaxLineSize)
+		return e
+	case !terminated:
+		e.Status, e.Err = StatusIncomplete, errors.New("incomplete last line (no newline)")
+		return e
+	}
+	s, err := parseSeal(raw)
+	if err != nil {
+		e.Status, e.Err = StatusMalformed, err
+		return e
+	}
+	if !json.Valid(raw) {
+		e.Status, e.Err = StatusMalformed, errors.New("not an archive line: invalid JSON")
+		return e
+	}
+	e.Seal, e.HasSeal = s, true
+	if sha256.Sum256(s.hashed) != s.Hash {
+		e.Status, e.Err = StatusModified, errors.New("content does not match its hash")
+	} else if c.mac != nil {
+		if s.HMAC == nil {
+			e.Status, e.Err = StatusModified, errors.New("no HMAC on a line of a keyed archive")
+		} else if !hmac.Equal(s.HMAC, c.mac.lineMAC(s.Hash)) {
+			e.Status, e.Err = StatusModified, errors.New("HMAC does not match: the line was changed and re-hashed without the key, or the key is wrong")
+		}
+	}
+	return e
+}
+
+// link checks e against the previous sealed line of a forward scan.
+func (c *checker) link(e *Entry) {
+	if !e.HasSeal {
+		return
+	}
+	if c.pred != nil {
+		linkTo(e, c.pred)
+	}
+	s := e.Seal
+	c.pred = &s
+}
+
+// linkTo checks that e follows pred in the chain.
+func linkTo(e *Entry, pred *Seal) {
+	if !e.HasSeal || e.Status != StatusOK {
+		return
+	}
+	s := e.Seal
+	switch {
+	case s.Seq == pred.Seq+1 && s.Prev == pred.Hash:
+		return
+	case s.Seq == pred.Seq+1:
+		e.Err = fmt.Errorf("prev does not match the hash of the line before it (seq %d)", pred.Seq)
+	case s.Seq > pred.Seq+1:
+		e.Err = fmt.Errorf("seq %d follows seq %d: %d lines missing", s.Seq, pred.Seq, s.Seq-pred.Seq-1)
+	default:
+		e.Err = fmt.Errorf("seq %d follows seq %d: out of order", s.Seq, pred.Seq)
+	}
+	e.Status = StatusUnlinked
+}
+
+// lineError carries the line number at which reading a file failed.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// openFile opens a data file for reading, decompressing gzip. A rotated file
+// may have been compressed since it was listed; then its .gz is opened.
+func openFile(f File) (io.ReadCloser, error) {
+	path, compressed := f.Path, f.Compressed
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && !f.Active && !compressed {
+		path, compressed = path+gzipSuffix, true
+		fh, err = os.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !compressed {
+		return fh, nil
+	}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(fh, 64<<10))
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, fh}, nil
+}
+
+// forEachLine calls fn for every line of f. raw is only valid during the
+// call. An over-long line is passed with its first KiB and overlong set.
+func forEachLine(f File, fn func(no int, raw []byte, terminated, overlong bool) bool) error {
+	rc, err := openFile(f)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return scanLines(rc, func(no int, _ int64, raw []byte, terminated, overlong bool) bool {
+		return fn(no, raw, terminated, overlong)
+	})
+}
+
+// scanLines splits r into lines, tracking each line's offset. raw is only
+// valid during the call. Lines longer than MaxLineSize are not buffered
+// whole: fn gets their first KiB with overlong set.
+func scanLines(r io.Reader, fn func(no int, off int64, raw []byte, terminated, overlong bool) bool) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	var (
+		acc      []byte // a line longer than br's buffer, so far
+		long     bool
+		no       int
+		off, pos int64
+	)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		pos += int64(len(chunk))
+		switch {
+		case err == nil:
+			no++
+			line := chunk[:len(chunk)-1]
+			if len(acc) > 0 {
+				line = append(acc, line...)
+			}
+			if !fn(no, off, clip(line), true, long || len(line) > MaxLineSize) {
+				return nil
+			}
+			acc, long, off = acc[:0], false, pos
+		case errors.Is(err, bufio.ErrBufferFull):
+			if !long {
+				acc = append(acc, chunk...)
+				if len(acc) > MaxLineSize {
+					acc, long = acc[:1024], true
+				}
+			}
+		case errors.Is(err, io.EOF):
+			if len(chunk) > 0 || len(acc) > 0 {
+				line := append(acc, chunk...)
+				fn(no+1, off, clip(line), false, long || len(line) > MaxLineSize)
+			}
+			return nil
+		default:
+			return &lineError{line: no + 1, err: err}
+		}
+	}
+}
+
+// clip keeps the first KiB of an over-long line for display.
+func clip(line []byte) []byte {
+	if len(line) > MaxLineSize {
+		return line[:1024]
+	}
+	return line
+}
+
+// forEachLineBackward calls fn for every line of f, last line first. A
+// gzipped file is decompressed into memory; a plain file is indexed, then
+// read line by line. When the file cannot be read to its end, damaged is
+// called first (the damage comes after the lines that could be read).
+func forEachLineBackward(f File, damaged func(error) bool, fn func(no int, raw []byte, terminated, overlong bool) bool) error {
+	rc, err := openFile(f)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	ra, plain := rc.(io.ReaderAt)
+	type ref struct {
+		off                  int64
+		n                    int
+		terminated, overlong bool
+		data                 []byte // the line (gzip) or its first KiB (over-long)
+	}
+	var refs []ref
+	scanErr := scanLines(rc, func(_ int, off int64, raw []byte, terminated, overlong bool) bool {
+		r := ref{off: off, n: len(raw), terminated: terminated, overlong: overlong}
+		if !plain || overlong {
+			r.data = bytes.Clone(raw)
+		}
+		refs = append(refs, r)
+		return true
+	})
+	if scanErr != nil && !damaged(scanErr) {
+		return nil
+	}
+	var buf []byte
+	for i := len(refs) - 1; i >= 0; i-- {
+		r := refs[i]
+		raw := r.data
+		if plain && !r.overlong {
+			buf = slices.Grow(buf[:0], r.n)[:r.n]
+			if _, err := ra.ReadAt(buf, r.off); err != nil {
+				return &lineError{line: i + 1, err: err}
+			}
+			raw = buf
+		}
+		if !fn(i+1, raw, r.terminated, r.overlong) {
+			return nil
+		}
+	}
+	return nil
+}
