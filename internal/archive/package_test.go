@@ -145,7 +145,7 @@ func rehash(t *testing.T, line string, key []byte) string {
 	t.Helper()
 	s, err := parseSeal([]byte(line))
 	require.NoError(t, err)
-	body := line[s.bodyStart : len(s.hashed)]
+	body := line[s.bodyStart:len(s.hashed)]
 	out, _ := newSealer(key).seal(nil, s.Seq, s.Prev, []byte(body))
 	return string(out)
 }

@@ -2,7 +2,6 @@ package archive
 
 import (
 	"bufio"
-	"slices"
 	"bytes"
 	"compress/gzip"
 	"crypto/hmac"
@@ -14,6 +13,7 @@ import (
 	"io/fs"
 	"iter"
 	"os"
+	"slices"
 )
 
 // Status is what the reader found about one line.
