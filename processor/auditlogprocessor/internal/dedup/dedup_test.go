@@ -1,0 +1,255 @@
+package dedup
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// clock is a settable time source.
+type clock struct{ t atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.t.Store(time.Date(2024, 1, 15, 11, 19, 7, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) now() time.Time            { return time.Unix(0, c.t.Load()) }
+func (c *clock) advance(d time.Duration) { c.t.Add(int64(d)) }
+
+func key(i int) Key { return KeyOf("glassix", fmt.Sprintf("event-%d", i)) }
+
+// deliver runs an event through Begin and Commit, reporting whether it was
+// new.
+func deliver(t *testing.T, w *Window, keys ...Key) []bool {
+	t.Helper()
+	var fresh []Key
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		if out[i] = w.Begin(k); out[i] {
+			fresh = append(fresh, k)
+		}
+	}
+	require.NoError(t, w.Commit(context.Background(), fresh))
+	return out
+}
+
+func TestKeyOfSeparatesSources(t *testing.T) {
+	assert.Equal(t, KeyOf("glassix", "x"), KeyOf("glassix", "x"))
+	assert.NotEqual(t, KeyOf("glassix", "x"), KeyOf("sippy", "x"))
+	assert.NotEqual(t, KeyOf("ab", "c"), KeyOf("a", "bc"))
+}
+
+func TestBeginCommitAbort(t *testing.T) {
+	w := New(Config{Window: time.Hour, MaxEntries: 10}, newClock().now)
+	k := key(1)
+	require.True(t, w.Begin(k), "first sight")
+	assert.False(t, w.Begin(k), "a copy arriving while the first is in flight is a duplicate")
+	w.Abort([]Key{k})
+	require.True(t, w.Begin(k), "after the next consumer refused, the sender's retry goes through")
+	require.NoError(t, w.Commit(context.Background(), []Key{k}))
+	assert.False(t, w.Begin(k), "delivered: a repeat is a duplicate")
+	assert.Equal(t, 1, w.Len())
+}
+
+func TestWindowExpiresByTime(t *testing.T) {
+	c := newClock()
+	w := New(Config{Window: 72 * time.Hour, MaxEntries: 10}, c.now)
+	deliver(t, w, key(1))
+	c.advance(72*time.Hour - time.Nanosecond)
+	assert.False(t, w.Begin(key(1)), "still within the window")
+	c.advance(time.Nanosecond)
+	assert.True(t, w.Begin(key(1)), "window passed: forgotten")
+	assert.Equal(t, 0, w.Len())
+}
+
+func TestWindowBoundedByCount(t *testing.T) {
+	w := New(Config{Window: time.Hour, MaxEntries: 3}, newClock().now)
+	assert.Equal(t, []bool{true, true, true, true}, deliver(t, w, key(1), key(2), key(3), key(4)))
+	assert.Equal(t, 3, w.Len())
+	assert.Equal(t, []bool{false, false, false}, deliver(t, w, key(2), key(3), key(4)))
+	assert.Equal(t, []bool{true}, deliver(t, w, key(1)), "the oldest was forgotten to stay within max_entries")
+}
+
+func TestLongRunStaysBoundedAndCorrect(t *testing.T) {
+	// Far more events than max_entries, so the queue's front is reclaimed
+	// many times.
+	c := newClock()
+	w := New(Config{Window: time.Hour, MaxEntries: 1500}, c.now)
+	for i := 0; i < 20000; i++ {
+		require.True(t, w.Begin(key(i)), i)
+		require.NoError(t, w.Commit(context.Background(), []Key{key(i)}))
+		c.advance(time.Millisecond)
+	}
+	assert.Equal(t, 1500, w.Len())
+	assert.LessOrEqual(t, cap(w.queue), 4*1500, "memory stays proportional to max_entries")
+	assert.False(t, w.Begin(key(19999)))
+	assert.False(t, w.Begin(key(18500)))
+	assert.True(t, w.Begin(key(18499)))
+}
+
+func TestConcurrentCopiesOnlyOneWins(t *testing.T) {
+	w := New(Config{Window: time.Hour, MaxEntries: 100}, nil)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if w.Begin(key(7)) {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load())
+}
+
+func openClient(t *testing.T, ext storage.Extension) storage.Client {
+	t.Helper()
+	c, err := ext.GetClient(context.Background(), component.KindProcessor, component.MustNewID("auditlog"), "dedup")
+	require.NoError(t, err)
+	return c
+}
+
+// restart closes the client and the extension and opens both again on the
+// same directory, as a collector restart does.
+func restart(t *testing.T, dir string, client storage.Client, stop func()) (storage.Client, func()) {
+	t.Helper()
+	require.NoError(t, client.Close(context.Background()))
+	stop()
+	ext, stop2 := testutil.StartFileStorage(t, dir)
+	c := openClient(t, ext)
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c, stop2
+}
+
+func TestPersistsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	ext, stop := testutil.StartFileStorage(t, dir)
+	client := openClient(t, ext)
+	c := newClock()
+	cfg := Config{Window: 72 * time.Hour, MaxEntries: 10000}
+
+	w, err := Load(context.Background(), cfg, c.now, client)
+	require.NoError(t, err, "first start: empty storage is not an error")
+	// 700 events over many commits: several chunks, the newest partly full.
+	for i := 0; i < 700; i += 7 {
+		var keys []Key
+		for j := i; j < i+7; j++ {
+			keys = append(keys, key(j))
+		}
+		assert.Equal(t, []bool{true, true, true, true, true, true, true}, deliver(t, w, keys...))
+	}
+
+	client, _ = restart(t, dir, client, stop)
+	w, err = Load(context.Background(), cfg, c.now, client)
+	require.NoError(t, err)
+	assert.Equal(t, 700, w.Len())
+	for _, i := range []int{0, 1, 255, 256, 511, 512, 699} {
+		assert.False(t, w.Begin(key(i)), "event %d delivered before the restart is a duplicate after it", i)
+	}
+	assert.True(t, w.Begin(key(700)))
+}
+
+func TestReloadAppliesCurrentBounds(t *testing.T) {
+	dir := t.TempDir()
+	ext, stop := testutil.StartFileStorage(t, dir)
+	client := openClient(t, ext)
+	c := newClock()
+	w, err := Load(context.Background(), Config{Window: time.Hour, MaxEntries: 1000}, c.now, client)
+	require.NoError(t, err)
+	for i := 0; i < 300; i++ {
+		deliver(t, w, key(i))
+		if i == 99 {
+			c.advance(30 * time.Minute)
+		}
+	}
+
+	client, stop = restart(t, dir, client, stop)
+	w, err = Load(context.Background(), Config{Window: time.Hour, MaxEntries: 50}, c.now, client)
+	require.NoError(t, err)
+	assert.Equal(t, 50, w.Len(), "a smaller max_entries keeps the newest")
+	assert.False(t, w.Begin(key(299)))
+	assert.True(t, w.Begin(key(249)))
+
+	client, _ = restart(t, dir, client, stop)
+	c.advance(31 * time.Minute) // the first 100 are now older than the window
+	w, err = Load(context.Background(), Config{Window: time.Hour, MaxEntries: 1000}, c.now, client)
+	require.NoError(t, err)
+	assert.Equal(t, 200, w.Len(), "expired entries are not loaded")
+	assert.True(t, w.Begin(key(99)))
+	assert.False(t, w.Begin(key(100)))
+}
+
+func TestExpiredChunksAreDeleted(t *testing.T) {
+	ext, _ := testutil.StartFileStorage(t, t.TempDir())
+	client := openClient(t, ext)
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	c := newClock()
+	w, err := Load(context.Background(), Config{Window: time.Hour, MaxEntries: 100000}, c.now, client)
+	require.NoError(t, err)
+	for i := 0; i < 3*chunkEntries; i++ {
+		deliver(t, w, key(i))
+	}
+	for ch := uint64(0); ch < 3; ch++ {
+		v, err := client.Get(context.Background(), chunkKey(ch))
+		require.NoError(t, err)
+		assert.Len(t, v, 8+chunkEntries*entrySize)
+	}
+	c.advance(2 * time.Hour)
+	deliver(t, w, key(-1))
+	assert.Equal(t, 1, w.Len())
+	for ch := uint64(0); ch < 3; ch++ {
+		v, err := client.Get(context.Background(), chunkKey(ch))
+		require.NoError(t, err)
+		assert.Nil(t, v, "chunk %d fell out of the window and was deleted", ch)
+	}
+	v, err := client.Get(context.Background(), chunkKey(3))
+	require.NoError(t, err)
+	assert.Len(t, v, 8+entrySize)
+}
+
+func TestCorruptStorageLosesOnlyWhatItMust(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ext, stop := testutil.StartFileStorage(t, dir)
+	client := openClient(t, ext)
+	c := newClock()
+	cfg := Config{Window: time.Hour, MaxEntries: 10000}
+	w, err := Load(ctx, cfg, c.now, client)
+	require.NoError(t, err)
+	for i := 0; i < 3*chunkEntries; i++ {
+		deliver(t, w, key(i))
+	}
+	require.NoError(t, client.Set(ctx, chunkKey(1), []byte("garbage")))
+
+	client, stop = restart(t, dir, client, stop)
+	w, err = Load(ctx, cfg, c.now, client)
+	require.ErrorContains(t, err, "dedup chunk 1 is missing or malformed (7 bytes): forgetting 256 older event ids")
+	assert.Equal(t, chunkEntries, w.Len(), "the newest chunk is kept")
+	assert.False(t, w.Begin(key(3*chunkEntries-1)))
+	assert.True(t, w.Begin(key(0)))
+
+	require.NoError(t, client.Set(ctx, metaKey, []byte{}))
+	client, _ = restart(t, dir, client, stop)
+	w, err = Load(ctx, cfg, c.now, client)
+	require.ErrorContains(t, err, "unknown format")
+	assert.Equal(t, 0, w.Len())
+	assert.True(t, deliver(t, w, key(1))[0], "an unreadable window starts empty and works")
+}

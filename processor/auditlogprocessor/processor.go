@@ -1,0 +1,265 @@
+package auditlogprocessor // import "github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor"
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/dedup"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/metadata"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/normalize"
+)
+
+// MessageAttribute is where the syslog receiver (and stanza's syslog_parser)
+// put a syslog message's text; the processor looks for CTReplay's JSON
+// there before looking at the Body.
+const MessageAttribute = "message"
+
+type auditLogProcessor struct {
+	cfg        *Config
+	id         component.ID
+	logger     *zap.Logger
+	ctOpts     ctreplay.Options
+	flatOpts   flatten.Options
+	classifier *classify.Classifier
+	telemetry  *metadata.TelemetryBuilder
+	bySource   map[string]metric.MeasurementOption
+
+	next consumer.Logs
+	// deliver wraps next: it passes records on and commits their event ids
+	// to the dedup window only once next accepted them.
+	deliver consumer.Logs
+
+	window *dedup.Window  // nil when dedup is off; set by start
+	client storage.Client // nil without dedup::storage
+}
+
+func newAuditLogProcessor(set processor.Settings, cfg *Config, next consumer.Logs) (*auditLogProcessor, error) {
+	ctOpts, err := cfg.ctreplayOptions()
+	if err != nil {
+		return nil, err
+	}
+	rules, err := cfg.compileRules()
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &auditLogProcessor{
+		cfg:        cfg,
+		id:         set.ID,
+		logger:     set.Logger,
+		ctOpts:     ctOpts,
+		flatOpts:   cfg.flattenOptions(),
+		classifier: classify.New(rules),
+		telemetry:  tb,
+		bySource:   make(map[string]metric.MeasurementOption, len(auditrecord.Sources)),
+		next:       next,
+	}
+	for _, s := range auditrecord.Sources {
+		p.bySource[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", s)))
+	}
+	p.deliver, err = consumer.NewLogs(p.deliverLogs, consumer.WithCapabilities(consumer.Capabilities{MutatesData: true}))
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *auditLogProcessor) start(ctx context.Context, host component.Host) error {
+	if !p.cfg.Dedup.Enabled {
+		return nil
+	}
+	dcfg := dedup.Config{Window: p.cfg.Dedup.Window, MaxEntries: p.cfg.Dedup.MaxEntries}
+	if p.cfg.Dedup.Storage == nil {
+		p.window = dedup.New(dcfg, nil)
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*p.cfg.Dedup.Storage]
+	if !ok {
+		return fmt.Errorf("dedup::storage: extension %q not found: add it to the service's extensions", p.cfg.Dedup.Storage)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("dedup::storage: extension %q is not a storage extension", p.cfg.Dedup.Storage)
+	}
+	client, err := se.GetClient(ctx, component.KindProcessor, p.id, "dedup")
+	if err != nil {
+		return fmt.Errorf("dedup::storage: getting a client from %q: %w", p.cfg.Dedup.Storage, err)
+	}
+	p.client = client
+	w, err := dedup.Load(ctx, dcfg, nil, client)
+	if err != nil {
+		// Starting with less memory than saved lets some duplicates through;
+		// refusing to start would lose events. Say so and go on.
+		p.logger.Warn("Dedup window not fully restored; duplicates of older events may pass", zap.Error(err))
+	}
+	p.window = w
+	p.logger.Info("Dedup window restored", zap.Int("event_ids", w.Len()), zap.Stringer("storage", p.cfg.Dedup.Storage))
+	return nil
+}
+
+func (p *auditLogProcessor) shutdown(ctx context.Context) error {
+	if p.client == nil {
+		return nil
+	}
+	err := p.client.Close(ctx)
+	p.client = nil
+	return err
+}
+
+// processLogs runs the steps of the README in order: parse text records,
+// flatten, normalize, classify, deduplicate.
+func (p *auditLogProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	rls := ld.ResourceLogs()
+	n := rls.Len() // resources appended by splitting text resources are done
+	for i := 0; i < n; i++ {
+		rl := rls.At(i)
+		source, labelled := sourceOf(rl.Resource())
+		if !labelled {
+			p.processTextResource(ctx, rls, rl)
+			continue
+		}
+		if !slices.Contains(auditrecord.Sources, source) {
+			continue // not an audit record we know: passed on untouched
+		}
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sls.At(j).LogRecords().RemoveIf(func(r plog.LogRecord) bool {
+				return !p.processRecord(ctx, source, r, nil, false)
+			})
+		}
+	}
+	for i := 0; i < rls.Len(); i++ {
+		rls.At(i).ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
+	}
+	rls.RemoveIf(func(rl plog.ResourceLogs) bool { return rl.ScopeLogs().Len() == 0 })
+	if ld.LogRecordCount() == 0 {
+		return ld, processorhelper.ErrSkipProcessingData
+	}
+	return ld, nil
+}
+
+// sourceOf returns the resource's audit.source and whether it has one.
+func sourceOf(res pcommon.Resource) (string, bool) {
+	if v, ok := res.Attributes().Get(auditrecord.AttrSource); ok {
+		return v.AsString(), true
+	}
+	return "", false
+}
+
+// processRecord flattens, normalizes, classifies and deduplicates one
+// record, flagging it with the problems found so far and by normalization.
+// unparsed says the record's text could not be parsed: it has no vendor
+// fields to normalize. It reports false when the record is a duplicate to
+// drop.
+func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r plog.LogRecord, problems []string, unparsed bool) bool {
+	attrs := r.Attributes()
+	// The id is taken before flattening, so it does not depend on the
+	// separator; text records got theirs when they were parsed.
+	id := eventid.Of(source, r, attrs)
+	flatten.InPlace(attrs, p.flatOpts)
+	attrs.PutStr(auditrecord.AttrEventID, id)
+	if !unparsed {
+		problems = append(problems, normalize.Record(source, r, p.flatOpts.Separator)...)
+	}
+	if len(problems) > 0 {
+		p.flag(ctx, source, r, problems...)
+	}
+	p.classifier.Apply(source, r)
+	if p.window == nil || flagged(r) {
+		// Flagged records are evidence of something wrong: all are kept.
+		return true
+	}
+	if p.window.Begin(dedup.KeyOf(source, id)) {
+		return true
+	}
+	p.telemetry.ProcessorAuditlogDuplicatesDropped.Add(ctx, 1, p.bySource[source])
+	p.logger.Debug("Dropped duplicate audit event", zap.String("source", source), zap.String("event_id", id))
+	return false
+}
+
+func flagged(r plog.LogRecord) bool {
+	_, ok := r.Attributes().Get(auditrecord.AttrParseError)
+	return ok
+}
+
+// flag adds problems to the record's audit.parse_error, after any a
+// receiver already put there, and counts the record once.
+func (p *auditLogProcessor) flag(ctx context.Context, source string, r plog.LogRecord, problems ...string) {
+	msg := strings.Join(problems, "; ")
+	attrs := r.Attributes()
+	if prev, ok := attrs.Get(auditrecord.AttrParseError); ok && prev.AsString() != "" {
+		msg = prev.AsString() + "; " + msg
+	}
+	attrs.PutStr(auditrecord.AttrParseError, msg)
+	p.telemetry.ProcessorAuditlogParseErrors.Add(ctx, 1, p.bySource[source])
+}
+
+// deliverLogs passes ld on and, once next accepted it, commits its event
+// ids to the dedup window. When next refuses, the ids are released, so the
+// sender's retry is not taken for a duplicate and lost.
+func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error {
+	var keys []dedup.Key
+	if p.window != nil {
+		keys = pendingKeys(ld) // before next, which may move the data on
+	}
+	err := p.next.ConsumeLogs(ctx, ld)
+	if len(keys) == 0 {
+		return err
+	}
+	if err != nil {
+		p.window.Abort(keys)
+		return err
+	}
+	if cerr := p.window.Commit(ctx, keys); cerr != nil {
+		p.logger.Warn("Could not save the dedup window; after a restart these events' duplicates may pass", zap.Error(cerr))
+	}
+	return nil
+}
+
+// pendingKeys returns the dedup keys processRecord claimed for ld's records:
+// those of a known source with an event id and no parse error.
+func pendingKeys(ld plog.Logs) []dedup.Key {
+	var keys []dedup.Key
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		source, _ := sourceOf(rls.At(i).Resource())
+		if !slices.Contains(auditrecord.Sources, source) {
+			continue
+		}
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				r := lrs.At(k)
+				if flagged(r) {
+					continue
+				}
+				if id, ok := r.Attributes().Get(auditrecord.AttrEventID); ok {
+					keys = append(keys, dedup.KeyOf(source, id.Str()))
+				}
+			}
+		}
+	}
+	return keys
+}

@@ -1,0 +1,477 @@
+package auditlogprocessor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/severity"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/testutil"
+)
+
+const (
+	metricDuplicates  = "otelcol_processor_auditlog_duplicates_dropped"
+	metricParseErrors = "otelcol_processor_auditlog_parse_errors"
+)
+
+// The webhook form of the event in seed 000's syslog example: the log
+// object, nested, as the auditwebhook receiver passes it on.
+const glassixRoleRemoved = `{"id":"ad681bbc-9608-4a2a-a283-717011f35c35","dateTime":"2024-01-15T11:19:07.7935597Z",` +
+	`"departmentId":"95b4ae47-a872-4dd5-920d-7b01d64288ad",` +
+	`"initiatorUser":{"id":"f4d56da7-f39f-4741-8c84-4b5b34e40ad3","gender":"Undefined","UserName":"[email protected]","culture":"en-US","isAnonymous":false,"uniqueArgument":"","type":"AGENT"},` +
+	`"targetUser":{"id":"2563e94e-f68e-4cf8-b13b-17cfc95c437d","gender":"Undefined","UserName":"[email protected]","culture":"en-US","isAnonymous":true,"uniqueArgument":"","type":"AGENT"},` +
+	`"ipAddress":"212.199.97.210","message":"[email protected] removed role SystemUser from [email protected]","type":"RoleRemoved","logType":"Security"}`
+
+// seedEmail is how the seed spells every e-mail address (its web page
+// obfuscated them), with a no-break space.
+const seedEmail = "[email\u00a0protected]"
+
+func roleRemoved() vendorEvent {
+	return vendorEvent{
+		name: "RoleRemoved", body: seedEmail + " removed role SystemUser from " + seedEmail,
+		json: strings.ReplaceAll(glassixRoleRemoved, "[email protected]", seedEmail),
+		ts:   time.Date(2024, 1, 15, 11, 19, 7, 793559700, time.UTC),
+	}
+}
+
+// seedSDParams returns the SD-PARAMs of seed 000's syslog example, in order,
+// as name="value" strings.
+func seedSDParams(t *testing.T) []string {
+	raw, err := os.ReadFile(filepath.Join("testdata", "glassix_syslog_example.txt"))
+	require.NoError(t, err)
+	// The SD-ELEMENT runs from "[data " to the last `"]`; values hold
+	// brackets ("[email protected]") but no quotes.
+	start, end := strings.Index(string(raw), "[data "), strings.LastIndex(string(raw), `"]`)
+	require.True(t, start >= 0 && end > start)
+	var out []string
+	for _, m := range regexp.MustCompile(`(\w+)="([^"]*)"`).FindAllSubmatch(raw[start:end+1], -1) {
+		out = append(out, string(m[1])+"="+string(m[2]))
+	}
+	require.Len(t, out, 21)
+	return out
+}
+
+func TestGlassixFlattenedNamesAreTheSeedsSyslogExample(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	recs := h.records()
+	require.Len(t, recs, 1)
+	var got []string
+	recs[0].Attributes().Range(func(k string, v pcommon.Value) bool {
+		if !strings.HasPrefix(k, "audit.") {
+			got = append(got, k+"="+v.AsString())
+		}
+		return true
+	})
+	assert.Equal(t, seedSDParams(t), got, "the vendor fields, flattened, are exactly the seed's SD-PARAMs in order")
+}
+
+func TestGlassixNormalizedAndClassified(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	r := h.records()[0]
+	for k, want := range map[string]string{
+		"audit.event_id":       "ad681bbc-9608-4a2a-a283-717011f35c35",
+		"audit.actor":          seedEmail,
+		"audit.actor_id":       "f4d56da7-f39f-4741-8c84-4b5b34e40ad3",
+		"audit.target":         seedEmail,
+		"audit.client_address": "212.199.97.210",
+		"audit.action":         "RoleRemoved",
+		"audit.outcome":        "success",
+		"audit.category":       "security",
+		"audit.parse_error":    "<absent>",
+	} {
+		assert.Equal(t, want, r.attr(k), k)
+	}
+	assert.Equal(t, plog.SeverityNumberInfo2, r.SeverityNumber(), "Security is notice")
+	assert.Equal(t, "notice", r.SeverityText())
+	assert.Equal(t, "RoleRemoved", r.EventName(), "the contract's fields are kept")
+	assert.Equal(t, time.Date(2024, 1, 15, 11, 19, 7, 793559700, time.UTC), r.Timestamp().AsTime())
+}
+
+const seedCTReplayLine = `{"ts":"08/01/2021 - 12:44:30.479","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"GET ALL Profile","params":"","level":"info"}`
+
+func TestCTReplayTextBecomesTheContract(t *testing.T) {
+	tests := []struct {
+		name          string
+		record        func(plog.LogRecord)
+		wantTransport []string
+	}{
+		{"filelog line", fileLine(seedCTReplayLine), []string{"log.file.name=ctreplay.log"}},
+		{"syslog message", syslogLine(seedCTReplayLine), []string{"hostname=ctreplay-host", "appname=ctreplay", "proc_id=4242", "priority=134", "facility=16"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Source = "ctreplay"
+			h := start(t, cfg, nil, nil)
+			ld := logsOf(textResource(tt.record))
+			ld.ResourceLogs().At(0).Resource().Attributes().PutStr("host.name", "collector-1")
+			require.NoError(t, h.consume(ld))
+			recs := h.records()
+			require.Len(t, recs, 1)
+			r := recs[0]
+			assert.Equal(t, map[string]any{"host.name": "collector-1", "audit.source": "ctreplay", "service.name": "ctreplay"}, r.res.Attributes().AsRaw())
+			assert.Equal(t, "GET ALL Profile", r.EventName())
+			assert.Equal(t, "GET ALL Profile", r.Body().Str())
+			assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC), r.Timestamp().AsTime())
+			var keys []string
+			r.Attributes().Range(func(k string, v pcommon.Value) bool {
+				keys = append(keys, k+"="+v.AsString())
+				return true
+			})
+			want := []string{"ts=08/01/2021 - 12:44:30.479", "domain=SAASFCL", "userID=admin", "ipAddress=::1", "action=GET ALL Profile", "params=", "level=info"}
+			require.GreaterOrEqual(t, len(keys), len(want)+len(tt.wantTransport))
+			assert.Equal(t, want, keys[:len(want)], "the JSON fields first, in order")
+			assert.Equal(t, tt.wantTransport, keys[len(want):len(want)+len(tt.wantTransport)], "then the receiver's own, the consumed message left out")
+			assert.Equal(t, "admin", r.attr("audit.actor"))
+			assert.Equal(t, "Profile", r.attr("audit.target"))
+			assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, r.attr("audit.event_id"))
+			assert.Equal(t, "<absent>", r.attr("audit.parse_error"))
+			assert.Equal(t, "info", r.SeverityText())
+		})
+	}
+}
+
+func TestSameCTReplayEventFromFileAndSyslogIsOneEvent(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Source = "ctreplay"
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(logsOf(textResource(fileLine(seedCTReplayLine)))))
+	require.NoError(t, h.consume(logsOf(textResource(syslogLine(seedCTReplayLine)))))
+	assert.Len(t, h.records(), 1, "the id hashes the vendor's fields only")
+	assert.Equal(t, int64(1), h.counter(metricDuplicates, "ctreplay"))
+}
+
+func TestBadCTReplayTextIsFlaggedNeverDropped(t *testing.T) {
+	hostile := `{` + func() string {
+		var b strings.Builder
+		for i := 0; i < 5000; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"k%d":1`, i)
+		}
+		return b.String()
+	}() + `}`
+	tests := []struct {
+		name      string
+		record    func(plog.LogRecord)
+		wantError string
+		wantBody  string
+	}{
+		{"not JSON", fileLine("GET ALL Profile by admin"), "line is not a JSON object: invalid character 'G'", "GET ALL Profile by admin"},
+		{"truncated (seed 001's second line)", fileLine(`{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`),
+			"line is not a JSON object: unexpected EOF", `{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`},
+		{"empty line", fileLine(""), "line is not a JSON object: empty", ""},
+		{"duplicated key", fileLine(`{"userID":"admin","action":"GET USERS","userID":"root"}`), `duplicate key "userID"`, `{"userID":"admin","action":"GET USERS","userID":"root"}`},
+		{"hostile object", fileLine(hostile), "more than 1000 members", hostile},
+		{"body not text", func(r plog.LogRecord) { r.Body().SetEmptyMap().PutStr("a", "b") }, "no CTReplay JSON text", `{"a":"b"}`},
+		{"missing fields", fileLine(`{"ts":"08/01/2021 - 12:44:30.479","action":"GET USERS","level":"info"}`), "missing field(s) userID, ipAddress", "GET USERS"},
+		{"bad ts", fileLine(`{"ts":"yesterday","userID":"u","ipAddress":"::1","action":"SET tag"}`), `ts "yesterday": bad date`, "SET tag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Source = "ctreplay"
+			h := start(t, cfg, nil, nil)
+			require.NoError(t, h.consume(logsOf(textResource(tt.record, fileLine(seedCTReplayLine)))))
+			recs := h.records()
+			require.Len(t, recs, 2, "the bad record and the good one beside it both pass")
+			assert.Contains(t, recs[0].attr("audit.parse_error"), tt.wantError)
+			assert.Equal(t, tt.wantBody, recs[0].Body().AsString(), "the evidence is kept")
+			assert.Equal(t, "ctreplay", recs[0].source())
+			assert.Equal(t, "warning", recs[0].SeverityText(), "flagged records are at least warning")
+			assert.Equal(t, "<absent>", recs[1].attr("audit.parse_error"))
+			assert.Equal(t, "GET ALL Profile", recs[1].EventName())
+			assert.Equal(t, int64(1), h.counter(metricParseErrors, "ctreplay"))
+		})
+	}
+}
+
+func TestSyslogMessageThatIsNotJSONKeepsTheMessage(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Source = "ctreplay"
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(logsOf(textResource(syslogLine("not json")))))
+	r := h.records()[0]
+	assert.Contains(t, r.attr("audit.parse_error"), "line is not a JSON object")
+	assert.Equal(t, "not json", r.attr("message"))
+	assert.Equal(t, "<134>Jan  8 12:44:30 ctreplay-host ctreplay[4242]: not json", r.Body().Str())
+}
+
+func TestDetectionWithoutConfiguredSource(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	other := func(r plog.LogRecord) {
+		r.Body().SetStr(`{"msg":"nginx started"}`)
+		r.Attributes().PutStr("log.file.name", "nginx.log")
+	}
+	ld := logsOf(textResource(other, fileLine(seedCTReplayLine), fileLine("plain text"), syslogLine(seedCTReplayLine)))
+	rl := ld.ResourceLogs().At(0)
+	rl.Resource().Attributes().PutStr("host.name", "h1")
+	rl.ScopeLogs().At(0).Scope().SetName("filelog")
+	require.NoError(t, h.consume(ld))
+
+	out := h.sink.AllLogs()[0]
+	require.Equal(t, 2, out.ResourceLogs().Len(), "the resource was split: unknown records stay, CTReplay ones move to a labelled copy")
+	unknown, ct := out.ResourceLogs().At(0), out.ResourceLogs().At(1)
+	assert.Equal(t, map[string]any{"host.name": "h1"}, unknown.Resource().Attributes().AsRaw())
+	assert.Equal(t, map[string]any{"host.name": "h1", "audit.source": "ctreplay", "service.name": "ctreplay"}, ct.Resource().Attributes().AsRaw())
+	assert.Equal(t, "filelog", ct.ScopeLogs().At(0).Scope().Name())
+
+	u := unknown.ScopeLogs().At(0).LogRecords()
+	require.Equal(t, 2, u.Len())
+	assert.Equal(t, `{"msg":"nginx started"}`, u.At(0).Body().Str())
+	assert.Equal(t, map[string]any{"log.file.name": "nginx.log"}, u.At(0).Attributes().AsRaw(), "records of no known vendor are untouched")
+	assert.Equal(t, plog.SeverityNumberUnspecified, u.At(0).SeverityNumber())
+	assert.Equal(t, "plain text", u.At(1).Body().Str())
+
+	c := ct.ScopeLogs().At(0).LogRecords()
+	require.Equal(t, 1, c.Len(), "the syslog copy of the same event was a duplicate")
+	assert.Equal(t, "GET ALL Profile", c.At(0).EventName())
+}
+
+func TestConfiguredSourceLabelsStructuredRecords(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Source = "sippy"
+	h := start(t, cfg, nil, nil)
+	rec := func(r plog.LogRecord) {
+		r.SetEventName("AUTH_FAIL")
+		r.Attributes().PutStr("action", "AUTH_FAIL")
+		r.Attributes().PutStr("resource", "customer:username=bob")
+		r.Attributes().PutStr("action_by", "c:1:0:bob")
+	}
+	require.NoError(t, h.consume(logsOf(textResource(rec))))
+	r := h.records()[0]
+	assert.Equal(t, "sippy", r.source())
+	assert.Equal(t, "failure", r.attr("audit.outcome"))
+	assert.Equal(t, "warning", r.SeverityText())
+}
+
+func sippyEvent(code, resource, actor string) vendorEvent {
+	return vendorEvent{
+		name: code, body: code + " " + resource, ts: time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC),
+		json: `{"resource":"` + resource + `","action":"` + code + `","action_by":"` + actor + `","user_ip":"192.0.2.7"}`,
+	}
+}
+
+func TestSippyNormalizedAndClassified(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "sippy",
+		sippyEvent("U", "accounts:i_account=5:balance=10", "u:1:3726:main_admin"),
+		sippyEvent("AUTH_FAIL", "customer:username=bob", "v:105532:0:1743624'22"),
+		sippyEvent("D", "accounts:i_account=5", "u:1:3726:main_admin"),
+	))))
+	recs := h.records()
+	require.Len(t, recs, 3)
+	assert.Equal(t, "main_admin", recs[0].attr("audit.actor"))
+	assert.Equal(t, "u:1:3726", recs[0].attr("audit.actor_id"))
+	assert.Equal(t, "accounts:i_account=5", recs[0].attr("audit.target"))
+	assert.Equal(t, "5", recs[0].attr("sippy.resource_keys_i_account"))
+	assert.Equal(t, "10", recs[0].attr("sippy.resource_fields_balance"))
+	assert.Equal(t, "Update a record", recs[0].attr("sippy.action_description"))
+	assert.Equal(t, "192.0.2.7", recs[0].attr("audit.client_address"))
+	assert.Equal(t, "info", recs[0].SeverityText())
+	assert.Equal(t, "1743624'22", recs[1].attr("audit.actor"))
+	assert.Equal(t, "Bad auth", recs[1].attr("sippy.action_description"))
+	assert.Equal(t, "warning", recs[1].SeverityText())
+	assert.Equal(t, "notice", recs[2].SeverityText())
+}
+
+func TestUserRulesFromConfig(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Rules = []RuleConfig{
+		{Name: "vip", Source: "glassix", Attributes: []AttributeMatchConfig{{Key: "targetUser_UserName", Value: seedEmail}}, Level: "alert"},
+		{EventNameRegex: "^AUTH_", Level: "err"},
+	}
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(logsOf(
+		vendorResource(t, "glassix", roleRemoved()),
+		vendorResource(t, "sippy", sippyEvent("AUTH_OK", "customer:username=bob", "c:1:0:bob"), sippyEvent("U", "a:i=1", "c:1:0:bob")),
+	)))
+	recs := h.records()
+	require.Len(t, recs, 3)
+	assert.Equal(t, severity.Alert.OTel(), recs[0].SeverityNumber(), "a rule on a flattened attribute")
+	assert.Equal(t, "alert", recs[0].SeverityText())
+	assert.Equal(t, "err", recs[1].SeverityText(), "a regex rule beats the default")
+	assert.Equal(t, "info", recs[2].SeverityText(), "no rule: the default")
+}
+
+func TestFlattenSeparator(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Flatten.Separator = "."
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	r := h.records()[0]
+	assert.Equal(t, seedEmail, r.attr("initiatorUser.UserName"))
+	assert.Equal(t, seedEmail, r.attr("audit.actor"), "normalization reads the separator's names")
+}
+
+func TestDuplicatesDroppedAndCounted(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	// Glassix retries: the same event again, alone and beside a new one.
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	other := roleRemoved()
+	other.json = strings.Replace(other.json, "ad681bbc-9608-4a2a-a283-717011f35c35", "11111111-9608-4a2a-a283-717011f35c35", 1)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved(), other))))
+	recs := h.records()
+	require.Len(t, recs, 2)
+	assert.Equal(t, "11111111-9608-4a2a-a283-717011f35c35", recs[1].attr("audit.event_id"))
+	assert.Equal(t, int64(2), h.counter(metricDuplicates, "glassix"))
+	assert.Len(t, h.sink.AllLogs(), 2, "a batch of only duplicates is not passed on at all")
+}
+
+func TestDuplicateWithinOneBatch(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "sippy",
+		sippyEvent("U", "a:i=1", "c:1:0:bob"), sippyEvent("U", "a:i=1", "c:1:0:bob"), sippyEvent("U", "a:i=2", "c:1:0:bob")))))
+	assert.Len(t, h.records(), 2)
+	assert.Equal(t, int64(1), h.counter(metricDuplicates, "sippy"))
+}
+
+func TestFlaggedDuplicatesAreAllKept(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Source = "ctreplay"
+	h := start(t, cfg, nil, nil)
+	for i := 0; i < 2; i++ {
+		require.NoError(t, h.consume(logsOf(textResource(fileLine("not json")))))
+	}
+	assert.Len(t, h.records(), 2)
+	assert.Equal(t, int64(0), h.counter(metricDuplicates, "ctreplay"))
+}
+
+func TestDedupDisabled(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Dedup.Enabled = false
+	h := start(t, cfg, nil, nil)
+	for i := 0; i < 2; i++ {
+		require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	}
+	assert.Len(t, h.records(), 2)
+}
+
+// refusing fails its first n calls, as a full queue would.
+type refusing struct {
+	consumertest.LogsSink
+	mu    sync.Mutex
+	left  int
+	calls int
+}
+
+func (r *refusing) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	r.mu.Lock()
+	r.calls++
+	refuse := r.left > 0
+	r.left--
+	r.mu.Unlock()
+	if refuse {
+		return errors.New("sending queue is full")
+	}
+	return r.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func (*refusing) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func TestRefusedDeliveryIsNotRememberedSoTheRetryPasses(t *testing.T) {
+	next := &refusing{left: 1}
+	h := start(t, defaultConfig(), next, nil)
+	err := h.consume(logsOf(vendorResource(t, "glassix", roleRemoved())))
+	require.EqualError(t, err, "sending queue is full", "the refusal reaches the receiver, which answers 503")
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))), "the vendor's retry")
+	require.Len(t, collect(next.AllLogs()), 1, "the retry was delivered, not dropped as a duplicate")
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	assert.Len(t, collect(next.AllLogs()), 1, "once delivered, a repeat is a duplicate")
+	assert.Equal(t, 2, next.calls, "a batch of only duplicates is not passed on")
+}
+
+func TestDedupPersistsAcrossRestartWithFileStorage(t *testing.T) {
+	dir := t.TempDir()
+	storageID := component.MustNewIDWithName("file_storage", "dedup")
+	cfg := defaultConfig()
+	cfg.Dedup.Storage = &storageID
+
+	run := func(batches ...plog.Logs) []outRecord {
+		ext, stop := testutil.StartFileStorage(t, dir)
+		defer stop()
+		h := start(t, cfg, nil, testutil.Host{storageID: ext})
+		for _, ld := range batches {
+			require.NoError(t, h.consume(ld))
+		}
+		require.NoError(t, h.proc.Shutdown(context.Background()))
+		return h.records()
+	}
+
+	first := run(logsOf(vendorResource(t, "glassix", roleRemoved()), vendorResource(t, "sippy", sippyEvent("U", "a:i=1", "c:1:0:bob"))))
+	require.Len(t, first, 2)
+	// The collector restarts; Glassix and Sippy send the same events again,
+	// and a new one.
+	second := run(logsOf(vendorResource(t, "glassix", roleRemoved()), vendorResource(t, "sippy", sippyEvent("U", "a:i=1", "c:1:0:bob"), sippyEvent("U", "a:i=2", "c:1:0:bob"))))
+	require.Len(t, second, 1, "the duplicates did not get through the restart")
+	assert.Equal(t, "sippy", second[0].source())
+	assert.Equal(t, "a:i=2", second[0].attr("audit.target"))
+}
+
+func TestMissingStorageExtensionFailsStart(t *testing.T) {
+	storageID := component.MustNewIDWithName("file_storage", "missing")
+	cfg := defaultConfig()
+	cfg.Dedup.Storage = &storageID
+	p, err := NewFactory().CreateLogs(context.Background(), processortestSettings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = p.Start(context.Background(), testutil.Host{})
+	assert.EqualError(t, err, `dedup::storage: extension "file_storage/missing" not found: add it to the service's extensions`)
+	require.NoError(t, p.Shutdown(context.Background()))
+
+	notStorage := testutil.Host{storageID: p}
+	p2, err := NewFactory().CreateLogs(context.Background(), processortestSettings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.EqualError(t, p2.Start(context.Background(), notStorage), `dedup::storage: extension "file_storage/missing" is not a storage extension`)
+	require.NoError(t, p2.Shutdown(context.Background()))
+}
+
+func TestUnknownResourceSourceUntouched(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	ld := logsOf(vendorResource(t, "okta", vendorEvent{name: "x", json: `{"a":{"b":1}}`}))
+	require.NoError(t, h.consume(ld))
+	r := h.records()[0]
+	assert.Equal(t, map[string]any{"a": map[string]any{"b": int64(1)}}, r.Attributes().AsRaw())
+}
+
+func TestConcurrentConsumers(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, h.records(), 1, "eight concurrent copies: one delivered")
+	assert.Equal(t, int64(7), h.counter(metricDuplicates, "glassix"))
+}
+
+func TestReceiverFlagIsKeptAndExtended(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	ld := logsOf(vendorResource(t, "ctreplay", vendorEvent{name: "", json: `{"ts":"08/01/2021 - 12:44:30.479","userID":"u"}`}))
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr(auditrecord.AttrParseError, "action: missing")
+	require.NoError(t, h.consume(ld))
+	assert.Equal(t, "action: missing; missing field(s) ipAddress, action", h.records()[0].attr("audit.parse_error"))
+}
