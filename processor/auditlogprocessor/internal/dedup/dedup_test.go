@@ -29,7 +29,7 @@ func newClock() *clock {
 	c.t.Store(time.Date(2024, 1, 15, 11, 19, 7, 0, time.UTC).UnixNano())
 	return c
 }
-func (c *clock) now() time.Time            { return time.Unix(0, c.t.Load()) }
+func (c *clock) now() time.Time          { return time.Unix(0, c.t.Load()) }
 func (c *clock) advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func key(i int) Key { return KeyOf("glassix", fmt.Sprintf("event-%d", i)) }
