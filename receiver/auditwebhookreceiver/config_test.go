@@ -1,0 +1,121 @@
+package auditwebhookreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestLoadConfig(t *testing.T) {
+	defaults := func() *Config { return createDefaultConfig().(*Config) }
+	tests := []struct {
+		name string
+		want func() *Config
+	}{
+		{
+			// `glassix:` with no settings serves Glassix with its defaults;
+			// the absent sippy block is not served.
+			name: "",
+			want: func() *Config {
+				cfg := defaults()
+				cfg.Glassix.GetOrInsertDefault()
+				cfg.CTReplay.GetOrInsertDefault()
+				return cfg
+			},
+		},
+		{
+			name: "all",
+			want: func() *Config {
+				cfg := defaults()
+				cfg.NetAddr.Endpoint = "0.0.0.0:9443"
+				cfg.MaxRequestBodySize = 1 << 20
+				cfg.ReadTimeout = 20 * time.Second
+				cfg.HealthPath = "/healthz"
+				cfg.ForwardUnparsed = false
+				cfg.RetryAfter = 30 * time.Second
+				cfg.Glassix = configoptional.Some(GlassixConfig{
+					Path:          "/hooks/glassix",
+					Secret:        "glassix-api-secret",
+					MaxClockSkew:  2 * time.Minute,
+					ForwardEvents: []string{"NEW_TICKET", "TICKET_CLOSED"},
+				})
+				cfg.CTReplay = configoptional.Some(CTReplayConfig{Path: "/hooks/ctreplay", DateOrder: MonthFirst, Timezone: "Europe/Rome"})
+				cfg.Sippy = configoptional.Some(SippyConfig{Path: "/hooks/sippy", Timezone: "America/New_York"})
+				return cfg
+			},
+		},
+		{
+			name: "sippy_only",
+			want: func() *Config {
+				cfg := defaults()
+				cfg.Sippy.GetOrInsertDefault()
+				return cfg
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run("id "+tt.name, func(t *testing.T) {
+			cfg := loadConfig(t, tt.name)
+			assert.Equal(t, tt.want(), cfg)
+			assert.NoError(t, confmap.Validate(cfg))
+		})
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, "127.0.0.1:8088", cfg.NetAddr.Endpoint)
+	assert.Equal(t, int64(8<<20), cfg.MaxRequestBodySize)
+	assert.Equal(t, "/health", cfg.HealthPath)
+	assert.True(t, cfg.ForwardUnparsed)
+	assert.False(t, cfg.Glassix.HasValue(), "a vendor block is served only when written")
+	g := cfg.Glassix.GetOrInsertDefault()
+	assert.Equal(t, GlassixConfig{Path: "/glassix", MaxClockSkew: 5 * time.Minute, AcceptDateSignature: true}, *g)
+	assert.Equal(t, CTReplayConfig{Path: "/ctreplay", DateOrder: DayFirst, Timezone: "UTC"}, *cfg.CTReplay.GetOrInsertDefault())
+	assert.Equal(t, SippyConfig{Path: "/sippy", Timezone: "UTC"}, *cfg.Sippy.GetOrInsertDefault())
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "invalid"))
+	require.Error(t, err)
+	for _, want := range []string{
+		"endpoint: must not be empty",
+		"max_request_body_size: must not be negative, got -1",
+		"retry_after: must not be negative, got -1s",
+		`health_path: must be a clean absolute URL path like /glassix, got "health"`,
+		"glassix::max_clock_skew: must be positive, got 0s",
+		"glassix::forward_events[0]: must not be empty",
+		`ctreplay::path: "/events" is already used by glassix::path`,
+		`ctreplay::date_order: must be day_first or month_first, got "year_first"`,
+		`ctreplay::timezone: unknown time zone "Mars/Olympus_Mons"`,
+		`sippy::path: must be a clean absolute URL path like /glassix, got "/sippy/"`,
+		"sippy::timezone: must name an IANA time zone",
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+func TestValidateNeedsASource(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "nothing_served"))
+	assert.ErrorContains(t, err, "no source configured: add at least one of glassix, ctreplay or sippy")
+}
