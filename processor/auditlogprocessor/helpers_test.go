@@ -137,7 +137,7 @@ func vendorResource(t *testing.T, source string, events ...vendorEvent) func(plo
 			r.SetEventName(ev.name)
 			r.Body().SetStr(ev.body)
 			r.SetTimestamp(pcommon.NewTimestampFromTime(ev.ts))
-			r.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+			r.SetObservedTimestamp(pcommon.NewTimestampFromTime(ev.ts.Add(time.Second)))
 		}
 	}
 }

@@ -172,6 +172,10 @@ func sourceOf(res pcommon.Resource) (string, bool) {
 // unparsed says the record's text could not be parsed: it has no vendor
 // fields to normalize. It reports false when the record is a duplicate to
 // drop.
+//
+// Processing is idempotent: a receiver retrying a refused batch passes the
+// already processed records again (the processor mutates data in place),
+// and they must come out the same.
 func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r plog.LogRecord, problems []string, unparsed bool) bool {
 	attrs := r.Attributes()
 	// The id is taken before flattening, so it does not depend on the
@@ -179,7 +183,15 @@ func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r 
 	id := eventid.Of(source, r, attrs)
 	flatten.InPlace(attrs, p.flatOpts)
 	attrs.PutStr(auditrecord.AttrEventID, id)
-	if !unparsed {
+	switch _, normalized := attrs.Get(auditrecord.AttrOutcome); {
+	case normalized:
+		// Processed before: a retried batch, or an earlier auditlog
+		// processor in the pipeline.
+	case unparsed || !hasVendorFields(attrs):
+		// Nothing was read from the event (a receiver's unparseable
+		// record, or text that is not CTReplay's JSON).
+		attrs.PutStr(auditrecord.AttrOutcome, auditrecord.OutcomeUnknown)
+	default:
 		problems = append(problems, normalize.Record(source, r, p.flatOpts.Separator)...)
 	}
 	if len(problems) > 0 {
@@ -198,18 +210,43 @@ func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r 
 	return false
 }
 
+// hasVendorFields reports whether attrs hold anything but the audit.*
+// fields of the contract.
+func hasVendorFields(attrs pcommon.Map) bool {
+	found := false
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		found = !strings.HasPrefix(k, "audit.")
+		return !found
+	})
+	return found
+}
+
 func flagged(r plog.LogRecord) bool {
 	_, ok := r.Attributes().Get(auditrecord.AttrParseError)
 	return ok
 }
 
 // flag adds problems to the record's audit.parse_error, after any a
-// receiver already put there, and counts the record once.
+// receiver already put there, and counts the record once. Problems the
+// message already holds are not repeated.
 func (p *auditLogProcessor) flag(ctx context.Context, source string, r plog.LogRecord, problems ...string) {
-	msg := strings.Join(problems, "; ")
 	attrs := r.Attributes()
-	if prev, ok := attrs.Get(auditrecord.AttrParseError); ok && prev.AsString() != "" {
-		msg = prev.AsString() + "; " + msg
+	prev := ""
+	if v, ok := attrs.Get(auditrecord.AttrParseError); ok {
+		prev = v.AsString()
+	}
+	msg := prev
+	for _, pr := range problems {
+		if strings.Contains(msg, pr) {
+			continue
+		}
+		if msg != "" {
+			msg += "; "
+		}
+		msg += pr
+	}
+	if msg == prev {
+		return
 	}
 	attrs.PutStr(auditrecord.AttrParseError, msg)
 	p.telemetry.ProcessorAuditlogParseErrors.Add(ctx, 1, p.bySource[source])

@@ -475,3 +475,72 @@ func TestReceiverFlagIsKeptAndExtended(t *testing.T) {
 	require.NoError(t, h.consume(ld))
 	assert.Equal(t, "action: missing; missing field(s) ipAddress, action", h.records()[0].attr("audit.parse_error"))
 }
+
+// mixedBatch holds one of every kind of input.
+func mixedBatch(t *testing.T) plog.Logs {
+	unparseable := func(rl plog.ResourceLogs) {
+		// The auditwebhook receiver's record for an event it could not parse.
+		rl.Resource().Attributes().PutStr(auditrecord.AttrSource, "sippy")
+		r := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		r.Body().SetStr(`{"resource":`)
+		r.Attributes().PutStr(auditrecord.AttrParseError, "line 1, column 13: unexpected end of input")
+		r.Attributes().PutInt(auditrecord.AttrParseLine, 1)
+	}
+	return logsOf(
+		vendorResource(t, "glassix", roleRemoved()),
+		vendorResource(t, "sippy", sippyEvent("AUTH_FAIL", "customer:username=bob", "u:1:3726:main_admin"), sippyEvent("ZAP", "x", "bad")),
+		textResource(fileLine(seedCTReplayLine), fileLine("not json"), fileLine(`{"ts":"08/01/2021 - 12:44:30.479","action":"GET USERS"}`), fileLine("nginx: started")),
+		textResource(syslogLine(`{"ts":"09/01/2021 - 08:00:00","domain":"D","userID":"bob","ipAddress":"10.0.0.9","action":"DELETE Recording","params":"id=1","level":"info"}`)),
+		unparseable,
+	)
+}
+
+func marshal(t *testing.T, ld plog.Logs) string {
+	b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestReceiverUnparseableRecordIsNotNormalized(t *testing.T) {
+	h := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, h.consume(mixedBatch(t)))
+	var r outRecord
+	for _, rec := range h.records() {
+		if rec.Body().Str() == `{"resource":` {
+			r = rec
+		}
+	}
+	require.NotNil(t, r.LogRecord.Attributes())
+	assert.Equal(t, "line 1, column 13: unexpected end of input", r.attr("audit.parse_error"), "no 'missing field' noise on an event nobody could read")
+	assert.Equal(t, "unknown", r.attr("audit.outcome"))
+	assert.Equal(t, "warning", r.SeverityText())
+}
+
+func TestProcessingIsIdempotent(t *testing.T) {
+	// A receiver retrying a refused batch passes the processor's own,
+	// already mutated output again; it must come out unchanged.
+	cfg := defaultConfig()
+	cfg.Dedup.Enabled = false
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(mixedBatch(t)))
+	flaggedOnce := h.counter(metricParseErrors, "sippy") + h.counter(metricParseErrors, "ctreplay")
+	assert.Equal(t, int64(2), flaggedOnce, "sippy's bad actor and code, CTReplay's missing fields; the receiver's own flag is not counted")
+	once := h.sink.AllLogs()[0]
+	again := plog.NewLogs()
+	once.CopyTo(again)
+	require.NoError(t, h.consume(again))
+	assert.Equal(t, marshal(t, once), marshal(t, h.sink.AllLogs()[1]))
+	assert.Equal(t, flaggedOnce, h.counter(metricParseErrors, "sippy")+h.counter(metricParseErrors, "ctreplay"), "nothing new flagged")
+}
+
+func TestRetriedBatchAfterRefusal(t *testing.T) {
+	next := &refusing{left: 1}
+	h := start(t, defaultConfig(), next, nil)
+	ld := mixedBatch(t)
+	require.Error(t, h.consume(ld))
+	require.NoError(t, h.consume(ld), "the receiver retries the very same, already processed, data")
+
+	want := start(t, defaultConfig(), nil, nil)
+	require.NoError(t, want.consume(mixedBatch(t)))
+	assert.Equal(t, marshal(t, want.sink.AllLogs()[0]), marshal(t, next.AllLogs()[0]), "a retry delivers what a first try would have")
+}
