@@ -35,9 +35,10 @@ type options struct {
 	events             []int
 	warmup, duration   time.Duration
 	drain, startWait   time.Duration
-	sign               bool
+	sign, retry        bool
 	secret             string
 	persistentQueue    bool
+	overlays           overlayFlag
 	workDir, jsonPath  string
 	keep, strict       bool
 }
@@ -78,8 +79,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.drain, "drain", 60*time.Second, "time after the load for every acked event to be delivered")
 	fs.DurationVar(&o.startWait, "start-timeout", 60*time.Second, "time for a target to start listening")
 	fs.BoolVar(&o.sign, "sign", false, "sign requests with X-Hub-Signature (otelcol-audit verifies; contrib cannot)")
+	fs.BoolVar(&o.retry, "retry", true, "send refused (429, 5xx) and failed requests again, same events, after Retry-After (10ms-1s), as Glassix does")
 	fs.StringVar(&o.secret, "secret", "bench-glassix-secret", "webhook secret used with -sign")
 	fs.BoolVar(&o.persistentQueue, "persistent-queue", false, "give otelcol-audit's exporters a file_storage sending queue")
+	fs.Var(&o.overlays, "audit-config", "extra otelcol-audit config file merged over the harness's (repeatable), to try a setting")
 	fs.StringVar(&o.workDir, "workdir", "_build/bench", "folder for the runs' files and the targets' logs")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON here (default <workdir>/results.json)")
 	fs.BoolVar(&o.keep, "keep", false, "keep each run's folder (configs, archive)")
@@ -143,7 +146,7 @@ func plan(o options) ([]scenario.Spec, error) {
 	var specs []scenario.Spec
 	add := func(t scenario.Target, events int) {
 		specs = append(specs, scenario.Spec{
-			Target: t, EventsPerRequest: events, Clients: o.clients, Secret: secret,
+			Target: t, EventsPerRequest: events, Clients: o.clients, Secret: secret, Retry: o.retry,
 			Warmup: o.warmup, Duration: o.duration, Drain: o.drain,
 			WorkDir: o.workDir, Keep: o.keep, StartTimeout: o.startWait,
 		})
@@ -163,11 +166,28 @@ func plan(o options) ([]scenario.Spec, error) {
 				missing = append(missing, fmt.Errorf("otelcol-audit binary: %w (build it with make build)", err))
 			}
 			for _, n := range o.events {
-				add(scenario.Audit(o.collector, o.persistentQueue), n)
+				add(scenario.Audit(o.collector, o.persistentQueue, o.overlays...), n)
 			}
 		}
 	}
 	return specs, errors.Join(missing...)
+}
+
+// overlayFlag collects the -audit-config files, which must exist.
+type overlayFlag []string
+
+func (f *overlayFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *overlayFlag) Set(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, abs)
+	return nil
 }
 
 func executable(path string) error {
@@ -261,6 +281,8 @@ func settings(o options) map[string]string {
 		"duration":         o.duration.String(),
 		"drain":            o.drain.String(),
 		"signed":           strconv.FormatBool(o.sign),
+		"retry":            strconv.FormatBool(o.retry),
 		"persistent_queue": strconv.FormatBool(o.persistentQueue),
+		"audit_config":     strings.Join(o.overlays, ","),
 	}
 }

@@ -41,6 +41,7 @@ func TestParseFlags(t *testing.T) {
 		{"no window", []string{"-duration", "0s"}, "-duration"},
 		{"signing without a secret", []string{"-sign", "-secret", ""}, "-secret"},
 		{"every problem at once", []string{"-clients", "0", "-duration", "0s"}, "-duration"},
+		{"missing overlay", []string{"-audit-config", "/nonexistent.yaml"}, "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type Config struct {
 	Warmup, Duration time.Duration
 	// Timeout bounds one request.
 	Timeout time.Duration
+	// Retry sends a refused (429, 5xx) or failed request again, the same
+	// body with the same event ids, after its Retry-After (10 ms to 1 s),
+	// as a webhook sender does, until it is accepted or the window ends.
+	Retry bool
 }
 
 // Result is what the clients saw. Counts are of requests answered inside
@@ -46,6 +51,8 @@ type Result struct {
 	// Failed counts requests that got no answer (connection errors,
 	// timeouts).
 	Failed uint64 `json:"failed"`
+	// Retries counts requests that were a refused or failed one sent again.
+	Retries uint64 `json:"retries"`
 	// FirstFailure is the first failure or refusal, as an example.
 	FirstFailure string `json:"first_failure,omitempty"`
 	// Latency of 2xx answers, from the request's first byte out to the
@@ -91,20 +98,29 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 	windowStart := cfg.Start.Add(cfg.Warmup)
 	end := windowStart.Add(cfg.Duration)
 	var buf []byte
+	var body []byte
+	var first uint64
+	pending := false // body was refused and is to be sent again
 	for ctx.Err() == nil {
 		sent := time.Now()
 		if !sent.Before(end) {
 			return
 		}
-		body, first := payloads.Build(buf, sent)
-		buf = body
-		status, err := post(ctx, client, cfg, body)
+		if !pending {
+			body, first = payloads.Build(buf, sent)
+			buf = body
+		}
+		status, retryAfter, err := post(ctx, client, cfg, body)
 		done := time.Now()
 		inWindow := !done.Before(windowStart) && done.Before(end)
 		st.TotalRequests++
 		if inWindow {
 			st.Requests++
+			if pending {
+				st.Retries++
+			}
 		}
+		pending = false
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -114,6 +130,7 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 				st.Failed++
 			}
 			st.note(err.Error())
+			pending = cfg.Retry
 			// The collector is gone or overloaded: do not spin.
 			sleep(ctx, 10*time.Millisecond)
 		case status/100 == 2:
@@ -135,14 +152,39 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 				st.Refused[status]++
 			}
 			st.note(fmt.Sprintf("HTTP %d", status))
+			if cfg.Retry && retryable(status) {
+				pending = true
+				sleep(ctx, retryAfter)
+			}
 		}
 	}
 }
 
-func post(ctx context.Context, client *http.Client, cfg Config, body []byte) (int, error) {
+// retryable is what a webhook sender tries again: overload and server
+// errors. Other 4xx answers say the request itself is wrong.
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500
+}
+
+// Retry-After is honoured between these bounds: the sender must not hammer
+// a refusing collector, and a run is too short for real vendor back-off.
+const (
+	minRetryAfter = 10 * time.Millisecond
+	maxRetryAfter = time.Second
+)
+
+func parseRetryAfter(v string) time.Duration {
+	secs, err := strconv.Atoi(v)
+	if err != nil {
+		return minRetryAfter
+	}
+	return min(max(time.Duration(secs)*time.Second, minRetryAfter), maxRetryAfter)
+}
+
+func post(ctx context.Context, client *http.Client, cfg Config, body []byte) (status int, retryAfter time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if cfg.Secret != "" {
@@ -150,15 +192,15 @@ func post(ctx context.Context, client *http.Client, cfg Config, body []byte) (in
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Read the answer to the end so the connection is reused.
 	_, err = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), nil
 }
 
 func (st *clientStats) note(problem string) {
@@ -184,6 +226,7 @@ func merge(stats []clientStats) Result {
 		r.Accepted += st.Accepted
 		r.AcceptedEvents += st.AcceptedEvents
 		r.Failed += st.Failed
+		r.Retries += st.Retries
 		r.TotalRequests += st.TotalRequests
 		r.TotalAcceptedEvents += st.TotalAcceptedEvents
 		for status, n := range st.Refused {

@@ -39,7 +39,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.calls.Add(1)%3 == 0 {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", "0")
 		http.Error(w, "queue full", http.StatusServiceUnavailable)
 		return
 	}
@@ -95,6 +95,50 @@ func TestRunCountsWhatTheServerAcknowledged(t *testing.T) {
 	assert.LessOrEqual(t, srv.conns.Load(), int64(4), "clients keep their connections alive")
 	assert.LessOrEqual(t, res.P50, res.P99)
 	assert.LessOrEqual(t, res.P99, res.Max)
+}
+
+func TestRunRetriesRefusedBodiesLikeAWebhookSender(t *testing.T) {
+	srv := &server{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+
+	scheme := eventid.NewScheme(4)
+	var acked eventid.Set
+	const clients, events = 3, 2
+	res, err := Run(context.Background(), Config{
+		URL: ts.URL, Clients: clients, Retry: true,
+		Start: time.Now(), Duration: 300 * time.Millisecond, Timeout: 10 * time.Second,
+	}, NewPayloads(scheme, events), &acked)
+	require.NoError(t, err)
+
+	assert.Positive(t, res.Retries)
+	assert.Positive(t, res.Refused[http.StatusServiceUnavailable])
+	// Every body was eventually accepted, except at most one per client
+	// still refused when the window closed.
+	var highest uint64
+	srv.mu.Lock()
+	for _, id := range srv.acked {
+		scheme.Scan([]byte(id), func(seq uint64) { highest = max(highest, seq) })
+	}
+	srv.mu.Unlock()
+	var gaps uint64
+	for seq := uint64(0); seq <= highest; seq++ {
+		if !acked.Contains(seq) {
+			gaps++
+		}
+	}
+	assert.LessOrEqual(t, gaps, uint64(clients*events), "refused events were sent again until accepted")
+	assert.Equal(t, acked.Len(), uint64(len(srv.acked)), "a retried body is acknowledged once")
+}
+
+func TestRetryRules(t *testing.T) {
+	for status, want := range map[int]bool{429: true, 408: true, 500: true, 503: true, 400: false, 401: false, 413: false} {
+		assert.Equal(t, want, retryable(status), "status %d", status)
+	}
+	assert.Equal(t, minRetryAfter, parseRetryAfter(""))
+	assert.Equal(t, minRetryAfter, parseRetryAfter("0"))
+	assert.Equal(t, minRetryAfter, parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"))
+	assert.Equal(t, maxRetryAfter, parseRetryAfter("120"))
 }
 
 func TestRunReportsAnUnreachableServer(t *testing.T) {

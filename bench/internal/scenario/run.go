@@ -26,6 +26,8 @@ type Spec struct {
 	Clients          int
 	// Secret signs requests when not empty (and is given to the target).
 	Secret string
+	// Retry sends refused requests again, as a webhook sender does.
+	Retry bool
 	// Warmup is excluded from the figures; Duration is measured.
 	Warmup, Duration time.Duration
 	// Drain is how long, after the load stops, every acknowledged event
@@ -66,7 +68,11 @@ type Result struct {
 	// CPUPerEventMicros is the target's CPU time (user+system) during the
 	// window divided by the events accepted in it.
 	CPUPerEventMicros float64 `json:"cpu_us_per_event"`
-	CPUCores          float64 `json:"cpu_cores"`
+	// CPUPerAnsweredEventMicros divides the same CPU time by the events of
+	// every answered request, refused ones included: the processing cost
+	// when the collector refuses much of its load.
+	CPUPerAnsweredEventMicros float64 `json:"cpu_us_per_answered_event"`
+	CPUCores                  float64 `json:"cpu_cores"`
 	// HarnessCores is the harness's own CPU use (clients, sink, archive
 	// reader) during the window, on the same cores.
 	HarnessCores float64 `json:"harness_cpu_cores"`
@@ -80,6 +86,11 @@ type Result struct {
 	ArchiveMissing    uint64 `json:"archive_missing"`
 	SyslogDuplicates  uint64 `json:"syslog_duplicates"`
 	ArchiveDuplicates uint64 `json:"archive_duplicates"`
+	// SyslogUnacked and ArchiveUnacked count events delivered although no
+	// request carrying them was answered 2xx: a refused request that was
+	// partly forwarded anyway (a retrying sender then makes duplicates).
+	SyslogUnacked  uint64 `json:"syslog_unacked"`
+	ArchiveUnacked uint64 `json:"archive_unacked"`
 	// Complete is true when every acknowledged event reached the sink and
 	// the archive before the drain deadline (always true for bare).
 	Complete     bool    `json:"complete"`
@@ -203,7 +214,7 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		URL:     "http://" + env.HTTPAddr + WebhookPath,
 		Clients: spec.Clients, Secret: spec.Secret,
 		Start: start, Warmup: spec.Warmup, Duration: spec.Duration,
-		Timeout: 10 * time.Second,
+		Timeout: 10 * time.Second, Retry: spec.Retry,
 	}, payloads, &acked)
 	edges.Wait()
 	select {
@@ -226,6 +237,9 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		res.CPUCores = cpu.Seconds() / window
 		if res.Load.AcceptedEvents > 0 {
 			res.CPUPerEventMicros = float64(cpu.Microseconds()) / float64(res.Load.AcceptedEvents)
+		}
+		if answered := res.Load.Requests - res.Load.Failed; answered > 0 {
+			res.CPUPerAnsweredEventMicros = float64(cpu.Microseconds()) / float64(answered*uint64(spec.EventsPerRequest))
 		}
 	} else {
 		res.Problems = append(res.Problems, fmt.Sprintf("cpu time: %v", errors.Join(begin.cpuErr, end.cpuErr)))
@@ -255,6 +269,8 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		res.ArchiveMissing = inArchive.Missing(&acked)
 		res.SyslogDuplicates = atSink.Duplicates()
 		res.ArchiveDuplicates = inArchive.Duplicates()
+		res.SyslogUnacked = acked.Missing(&atSink)
+		res.ArchiveUnacked = acked.Missing(&inArchive)
 		res.Sink = snk.Stats()
 		res.Archive = tailer.Stats()
 		if !res.Complete {
@@ -271,8 +287,13 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		}
 	}
 	if res.Load.Failed > 0 || len(res.Load.Refused) > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("load: %d requests failed, refused by status %v (first: %s)",
-			res.Load.Failed, res.Load.Refused, res.Load.FirstFailure))
+		res.Problems = append(res.Problems, fmt.Sprintf("load: %d requests failed, refused by status %v, %d retries (first: %s)",
+			res.Load.Failed, res.Load.Refused, res.Load.Retries, res.Load.FirstFailure))
+	}
+	if res.SyslogUnacked > 0 || res.ArchiveUnacked > 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf(
+			"%d events reached the syslog sink and %d the archive although no request carrying them was answered 2xx",
+			res.SyslogUnacked, res.ArchiveUnacked))
 	}
 	stopTail()
 	tailWG.Wait()

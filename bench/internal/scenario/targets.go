@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/otelcol-audit/otelcol-audit/bench"
 )
@@ -49,11 +50,16 @@ type Target struct {
 }
 
 // Audit is the otelcol-audit binary at bin, with the exporters' sending
-// queues persistent (file_storage) when persistentQueue is set.
-func Audit(bin string, persistentQueue bool) Target {
+// queues persistent (file_storage) when persistentQueue is set, and the
+// overlays (collector config files merged over the harness's, in order)
+// to try a setting without editing anything.
+func Audit(bin string, persistentQueue bool, overlays ...string) Target {
 	label := "otelcol-audit"
 	if persistentQueue {
 		label += " (persistent queue)"
+	}
+	if len(overlays) > 0 {
+		label += " + " + strings.Join(overlays, " + ")
 	}
 	return Target{
 		Name: NameAudit, Label: label, Delivers: true,
@@ -63,6 +69,9 @@ func Audit(bin string, persistentQueue bool) Target {
 				files = append(files, "audit/persistent-queue.yaml")
 			}
 			args, err := writeConfigs(env.Dir, files)
+			for _, o := range overlays {
+				args = append(args, "--config", o)
+			}
 			environ := []string{
 				"BENCH_HTTP_ENDPOINT=" + env.HTTPAddr,
 				"BENCH_SYSLOG_ENDPOINT=" + env.SinkAddr,

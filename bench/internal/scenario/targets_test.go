@@ -58,6 +58,13 @@ func TestTargetsSetEveryVariableTheirConfigsUse(t *testing.T) {
 	}
 }
 
+func TestAuditOverlaysComeLast(t *testing.T) {
+	_, args, _, err := Audit("x", true, "/tmp/batch.yaml").Command(Env{Dir: t.TempDir()})
+	require.NoError(t, err)
+	require.Len(t, args, 6)
+	assert.Equal(t, []string{"--config", "/tmp/batch.yaml"}, args[4:])
+}
+
 func TestContribGetsTheSinkAsHostAndPort(t *testing.T) {
 	_, _, environ, err := Contrib("x").Command(Env{Dir: t.TempDir(), SinkAddr: "127.0.0.1:6514"})
 	require.NoError(t, err)
