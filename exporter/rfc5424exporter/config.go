@@ -126,6 +126,10 @@ func (c *Config) formatOptions(hostname string) (format.Options, error) {
 	if err != nil {
 		return format.Options{}, err
 	}
+	return c.formatOptionsWith(facility, hostname), nil
+}
+
+func (c *Config) formatOptionsWith(facility int, hostname string) format.Options {
 	opts := format.Options{
 		Facility:       facility,
 		Hostname:       hostname,
@@ -139,7 +143,7 @@ func (c *Config) formatOptions(hostname string) (format.Options, error) {
 	if c.IncludeResourceAttributes {
 		opts.ResourceSDID = c.ResourceSDID
 	}
-	return opts, nil
+	return opts
 }
 
 // Validate reports every problem in the configuration at once.
@@ -194,9 +198,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("msg_id: %w", err))
 		}
 	}
-	if opts, err := c.formatOptions("-"); err != nil {
+	if _, err := facilityCode(c.Facility); err != nil {
 		errs = append(errs, err)
-	} else if _, err := format.New(opts); err != nil {
+	}
+	// The formatter checks sd_id, resource_sd_id and message_template.
+	opts := c.formatOptionsWith(0, "-")
+	if _, err := format.New(opts); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,255 @@
+package rfc5424exporter
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leodido/go-syslog/v4/rfc5424"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+)
+
+// newLogs returns one resource of source with one record per event name,
+// each with a body and one attribute "n" holding its index.
+func newLogs(source string, events ...string) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(auditrecord.AttrSource, source)
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i, ev := range events {
+		r := lrs.AppendEmpty()
+		r.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2024, 1, 15, 11, 19, 7, 793559700, time.UTC)))
+		r.SetEventName(ev)
+		r.SetSeverityNumber(plog.SeverityNumberInfo)
+		r.Body().SetStr("body of " + ev)
+		r.Attributes().PutStr("n", strconv.Itoa(i))
+	}
+	return ld
+}
+
+func createExporter(t testing.TB, cfg *Config) exporter.Logs {
+	t.Helper()
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zaptest.NewLogger(t)
+	// A fixed ID: the persistent queue's storage is keyed by it.
+	set.ID = component.NewID(metadata.Type)
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+	require.NoError(t, err)
+	return exp
+}
+
+// startExporter creates and starts an exporter, shut down when the test
+// ends.
+func startExporter(t testing.TB, cfg *Config) exporter.Logs {
+	t.Helper()
+	exp := createExporter(t, cfg)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
+	return exp
+}
+
+// syncConfig sends synchronously: no queue, no retry, so ConsumeLogs
+// returns what the push returned.
+func syncConfig(endpoint string) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = endpoint
+	cfg.Hostname = "collector-1"
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.RetryConfig.Enabled = false
+	return cfg
+}
+
+// lineServer is a TCP syslog receiver for octet-counted frames that keeps
+// every message it read, checked by the strict RFC 5424 parser.
+type lineServer struct {
+	l    net.Listener
+	mu   sync.Mutex
+	msgs []string
+	wg   sync.WaitGroup
+}
+
+func newLineServer(t *testing.T) *lineServer {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &lineServer{l: l}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					lenStr, err := r.ReadString(' ')
+					if err != nil {
+						return
+					}
+					n, err := strconv.Atoi(strings.TrimSuffix(lenStr, " "))
+					if err != nil {
+						t.Errorf("bad frame length %q", lenStr)
+						return
+					}
+					buf := make([]byte, n)
+					if _, err := io.ReadFull(r, buf); err != nil {
+						return
+					}
+					s.mu.Lock()
+					s.msgs = append(s.msgs, string(buf))
+					s.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = l.Close(); s.wg.Wait() })
+	return s
+}
+
+func (s *lineServer) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.msgs...)
+}
+
+func (s *lineServer) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(s.received()) >= n }, 30*time.Second, 10*time.Millisecond)
+	return s.received()
+}
+
+func TestLifecycle(t *testing.T) {
+	// Nothing listens: the collector must still start, twice.
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "127.0.0.1:1"
+	for i := 0; i < 2; i++ {
+		exp := createExporter(t, cfg)
+		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, exp.ConsumeLogs(context.Background(), newLogs("glassix", "Queued")), "the queue accepts while the SIEM is down")
+		require.NoError(t, exp.Shutdown(context.Background()))
+	}
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = "127.0.0.1:1"
+	require.NoError(t, createExporter(t, cfg).Shutdown(context.Background()))
+}
+
+func TestRecordsReachTheWireValid(t *testing.T) {
+	srv := newLineServer(t)
+	exp := startExporter(t, syncConfig(srv.l.Addr().String()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), newLogs("glassix", "UserRemoved", "RoleRemoved")))
+	got := srv.waitFor(t, 2)
+	require.Len(t, got, 2)
+	assert.Equal(t, `<166>1 2024-01-15T11:19:07.793559Z collector-1 glassix - UserRemoved [data n="0"] UserRemoved: body of UserRemoved`, got[0])
+	p := rfc5424.NewParser(rfc5424.WithCompliantMsg())
+	for _, m := range got {
+		_, err := p.Parse([]byte(m))
+		require.NoError(t, err, m)
+	}
+}
+
+func TestUnformattableRecordIsPermanentAndAlone(t *testing.T) {
+	srv := newLineServer(t)
+	cfg := syncConfig(srv.l.Addr().String())
+	cfg.MaxMessageSize = MinMaxMessageSize
+	exp := startExporter(t, cfg)
+
+	ld := newLogs("glassix", "Small1", "Huge", "Small2")
+	huge := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
+	huge.Attributes().PutStr("blob", strings.Repeat("x", 1000)) // structured data alone is over the limit
+
+	err := exp.ConsumeLogs(context.Background(), ld)
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "a record that can never fit must not be retried: %v", err)
+	assert.ErrorContains(t, err, `1 of 3 records cannot be sent`)
+	assert.ErrorContains(t, err, `record "Huge"`)
+
+	got := srv.waitFor(t, 2)
+	require.Len(t, got, 2, "the rest of the batch goes")
+	assert.Contains(t, got[0], " Small1 ")
+	assert.Contains(t, got[1], " Small2 ")
+}
+
+func TestLongMessageTextIsCut(t *testing.T) {
+	srv := newLineServer(t)
+	cfg := syncConfig(srv.l.Addr().String())
+	cfg.MaxMessageSize = 600
+	exp := startExporter(t, cfg)
+	ld := newLogs("glassix", "Long")
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().SetStr(strings.Repeat("é", 1000))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+	got := srv.waitFor(t, 1)
+	assert.LessOrEqual(t, len(got[0]), 600)
+	assert.GreaterOrEqual(t, len(got[0]), 599, "cut on a character boundary, as late as possible")
+	_, err := rfc5424.NewParser(rfc5424.WithCompliantMsg()).Parse([]byte(got[0]))
+	require.NoError(t, err)
+}
+
+func TestPeerDownIsRetryable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	exp := startExporter(t, syncConfig(addr))
+	err = exp.ConsumeLogs(context.Background(), newLogs("sippy", "a", "b"))
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "a down SIEM is worth retrying")
+	var logsErr consumererror.Logs
+	require.ErrorAs(t, err, &logsErr)
+	assert.Equal(t, 2, logsErr.Data().LogRecordCount(), "every unsent record is handed back for retry")
+}
+
+func TestUnsentKeepsOnlyUnwrittenRecords(t *testing.T) {
+	ld := plog.NewLogs()
+	for r := 0; r < 2; r++ {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutInt("r", int64(r))
+		for k := 0; k < 3; k++ {
+			rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().SetEventName(strconv.Itoa(r*3 + k))
+		}
+	}
+	// Records 0-5; record 2 was unformattable; messages 0-2 (records 0, 1, 3) were written.
+	msgOf := []int{0, 1, -1, 2, 3, 4}
+	out := unsent(ld, msgOf, 3)
+	var names []string
+	for i := 0; i < out.ResourceLogs().Len(); i++ {
+		rl := out.ResourceLogs().At(i)
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				names = append(names, lrs.At(k).EventName())
+			}
+		}
+	}
+	assert.Equal(t, []string{"4", "5"}, names)
+	assert.Equal(t, 1, out.ResourceLogs().Len(), "empty resources are dropped")
+	v, _ := out.ResourceLogs().At(0).Resource().Attributes().Get("r")
+	assert.Equal(t, int64(1), v.Int(), "resources stay with their records")
+}
