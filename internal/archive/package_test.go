@@ -18,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path) // never returns: the parent kills it
+	}
 	goleak.VerifyTestMain(m)
 }
 

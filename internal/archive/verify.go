@@ -18,6 +18,7 @@ const (
 	KindModified    ProblemKind = "modified"     // a line's content no longer matches its hash/HMAC, or its predecessor was re-hashed
 	KindDeleted     ProblemKind = "deleted"      // lines missing inside a file
 	KindReordered   ProblemKind = "reordered"    // lines out of order or duplicated
+	KindInserted    ProblemKind = "inserted"     // a line that is not part of the chain
 	KindMissingFile ProblemKind = "missing-file" // lines missing at a file boundary: a file was removed
 	KindTruncated   ProblemKind = "truncated"    // the archive's end was cut (head check, partial line, writer record)
 	KindMalformed   ProblemKind = "malformed"    // not an archive line
@@ -133,7 +134,7 @@ type verifier struct {
 		p   Problem
 	}
 	seen  seqSet
-	gaps  []gap // missing ranges not yet found later
+	gaps  []*gap // seq jumps, classified at the end
 	last  *Entry
 	first *Entry
 	// starts are the (seq, prev) pairs retention recorded as legitimate
@@ -146,9 +147,21 @@ type startKey struct {
 	prev string
 }
 
+// gap is a seq jump forward at a line, which is classified once the whole
+// archive is read: the missing seqs may come later (reordered), or the line
+// may be one nothing chains to while its neighbours chain to each other
+// (inserted); otherwise lines are missing (deleted, missing-file).
 type gap struct {
-	problem int
-	lo, hi  uint64
+	problem    int
+	lo, hi     uint64
+	predHash   [32]byte
+	hash       [32]byte // the jumping line's
+	at         string
+	checked    bool   // the sealed line after the jump was seen
+	nextLinks  bool   // it continues from the line before the jump
+	referenced bool   // some line's prev is the jumping line's hash
+	laterAt    string // where a missing seq turned up later
+	laterSeq   uint64
 }
 
 func verifyOnce(a *Archive, opts VerifyOptions) (*Report, error) {
@@ -192,6 +205,7 @@ func verifyOnce(a *Archive, opts VerifyOptions) (*Report, error) {
 			}
 		}
 	}
+	v.classifyGaps()
 	v.checkStart()
 	v.checkHead(a, head, headErr, files, lines)
 	if v.r.HMACPresent && !v.r.HMACChecked {
@@ -222,14 +236,17 @@ func (v *verifier) entry(e Entry, firstEntry bool) {
 		}
 	}
 	if e.HasSeal {
-		for i := 0; i < len(v.gaps); i++ {
-			g := v.gaps[i]
-			if e.Seal.Seq >= g.lo && e.Seal.Seq <= g.hi {
-				p := &v.problems[g.problem].p
-				p.Kind = KindReordered
-				p.Message = fmt.Sprintf("seq %d follows seq %d, and seq %d comes later (%s:%d): lines were reordered", g.hi+1, g.lo-1, e.Seal.Seq, e.File, e.Line)
-				v.gaps = append(v.gaps[:i], v.gaps[i+1:]...)
-				i--
+		for _, g := range v.gaps {
+			s := e.Seal
+			if !g.checked {
+				g.checked = true
+				g.nextLinks = s.Seq == g.lo && s.Prev == g.predHash
+			}
+			if s.Prev == g.hash {
+				g.referenced = true
+			}
+			if g.laterAt == "" && s.Seq >= g.lo && s.Seq <= g.hi {
+				g.laterAt, g.laterSeq = fmt.Sprintf("%s:%d", e.File, e.Line), s.Seq
 			}
 		}
 	}
@@ -301,12 +318,26 @@ func (v *verifier) unlinked(e Entry, ev *Event) {
 		default:
 			v.add(e, KindDeleted, fmt.Sprintf("seq %d follows seq %d (%s): %d lines missing (seq %d..%d)", s.Seq, ps.Seq, at, n, lo, hi))
 		}
-		v.gaps = append(v.gaps, gap{problem: len(v.problems) - 1, lo: lo, hi: hi})
+		v.gaps = append(v.gaps, &gap{problem: len(v.problems) - 1, lo: lo, hi: hi, predHash: ps.Hash, hash: s.Hash, at: at})
 	default:
 		if v.seen.containsAny(s.Seq, s.Seq) {
 			v.add(e, KindReordered, fmt.Sprintf("seq %d appears again after seq %d (%s): a line was duplicated or moved", s.Seq, ps.Seq, at))
 		} else {
 			v.add(e, KindReordered, fmt.Sprintf("seq %d follows seq %d (%s): lines were reordered", s.Seq, ps.Seq, at))
+		}
+	}
+}
+
+func (v *verifier) classifyGaps() {
+	for _, g := range v.gaps {
+		p := &v.problems[g.problem].p
+		switch {
+		case g.nextLinks && !g.referenced:
+			p.Kind = KindInserted
+			p.Message = fmt.Sprintf("this line is not part of the chain: the line after it continues from the line before it (%s), and no line follows from it: it was inserted", g.at)
+		case g.laterAt != "":
+			p.Kind = KindReordered
+			p.Message = fmt.Sprintf("seq %d follows seq %d (%s), and seq %d comes later (%s): lines were reordered", g.hi+1, g.lo-1, g.at, g.laterSeq, g.laterAt)
 		}
 	}
 }
