@@ -84,8 +84,8 @@ func TestEntriesStatusesAgreeInBothDirections(t *testing.T) {
 	active := filepath.Join(dir, "audit.jsonl")
 	lines := fileLines(t, active)
 	lines[2] = strings.Replace(lines[2], "user-3", "user-X", 1) // modified
-	lines[4] = "garbage"                                         // malformed
-	lines = append(lines[:6], lines[7:]...)                      // seq 7 deleted
+	lines[4] = "garbage"                                        // malformed
+	lines = append(lines[:6], lines[7:]...)                     // seq 7 deleted
 	require.NoError(t, os.WriteFile(active, []byte(strings.Join(lines, "\n")+"\n"+`{"seq":9`), 0o600))
 
 	a, err := Open(active)

@@ -64,7 +64,10 @@ func TestVerifyFindsTheFirstBrokenPlace(t *testing.T) {
 		want   want
 	}{
 		{"modified line", func(a *tamperArchive) {
-			a.edit(1, func(l []string) []string { l[2] = strings.Replace(l[2], "removed by admin", "removed by nobody", 1); return l })
+			a.edit(1, func(l []string) []string {
+				l[2] = strings.Replace(l[2], "removed by admin", "removed by nobody", 1)
+				return l
+			})
 		}, want{1, 3, KindModified, "content does not match its hash"}},
 		{"modified line with its hash recomputed", func(a *tamperArchive) {
 			a.edit(1, func(l []string) []string {
@@ -73,7 +76,10 @@ func TestVerifyFindsTheFirstBrokenPlace(t *testing.T) {
 			})
 		}, want{1, 4, KindModified, "prev does not match the hash of the line before it"}},
 		{"modified line in the active file", func(a *tamperArchive) {
-			a.edit(-1, func(l []string) []string { l[1] = strings.Replace(l[1], `"severity_number":13`, `"severity_number":9`, 1); return l })
+			a.edit(-1, func(l []string) []string {
+				l[1] = strings.Replace(l[1], `"severity_number":13`, `"severity_number":9`, 1)
+				return l
+			})
 		}, want{-1, 2, KindModified, "content does not match its hash"}},
 		{"deleted line", func(a *tamperArchive) {
 			a.edit(1, func(l []string) []string { return append(l[:2], l[3:]...) })
@@ -85,7 +91,11 @@ func TestVerifyFindsTheFirstBrokenPlace(t *testing.T) {
 			a.edit(1, func(l []string) []string { l[1], l[2] = l[2], l[1]; return l })
 		}, want{1, 2, KindReordered, "lines were reordered"}},
 		{"line moved back", func(a *tamperArchive) {
-			a.edit(1, func(l []string) []string { m := l[1]; l = append(l[:1], l[2:]...); return append(l[:4], append([]string{m}, l[4:]...)...) })
+			a.edit(1, func(l []string) []string {
+				m := l[1]
+				l = append(l[:1], l[2:]...)
+				return append(l[:4], append([]string{m}, l[4:]...)...)
+			})
 		}, want{1, 2, KindReordered, "lines were reordered"}},
 		{"duplicated line", func(a *tamperArchive) {
 			a.edit(1, func(l []string) []string { return append(l[:4], append([]string{l[2]}, l[4:]...)...) })
