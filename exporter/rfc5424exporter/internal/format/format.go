@@ -252,35 +252,51 @@ func (f *Formatter) appendElement(dst []byte, id string, attrs pcommon.Map) []by
 // appendParamValue escapes '"', '\' and ']' as RFC 5424 section 6.3.3
 // requires.
 func (f *Formatter) appendParamValue(dst []byte, s string) []byte {
+	return f.appendText(dst, s, true)
+}
+
+// appendMsgText appends free text to MSG: valid UTF-8, and with newlines
+// escaped when framing needs it.
+func (f *Formatter) appendMsgText(dst []byte, s string) []byte {
+	return f.appendText(dst, s, false)
+}
+
+// appendText copies s, replacing invalid UTF-8 with U+FFFD, escaping what a
+// PARAM-VALUE must escape when sdValue is set, and writing LF, CR and NUL as
+// \n, \r and \0 when EscapeNewlines is set. Runs of bytes that need nothing
+// are copied whole.
+func (f *Formatter) appendText(dst []byte, s string, sdValue bool) []byte {
+	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
 				dst = utf8.AppendRune(dst, utf8.RuneError)
-			} else {
-				dst = append(dst, s[i:i+size]...)
+				start = i + 1
 			}
 			i += size
 			continue
 		}
-		switch c {
-		case '"', '\\', ']':
+		switch {
+		case sdValue && (c == '"' || c == '\\' || c == ']'):
+			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', c)
-		case '\n', '\r', 0:
-			if f.opts.EscapeNewlines {
-				// \n read back by the receiver as backslash + n: escaped
-				// backslash, so the value stays strictly valid.
-				dst = append(dst, '\\', '\\', escapeLetter(c))
-			} else {
-				dst = append(dst, c)
+			start = i + 1
+		case f.opts.EscapeNewlines && (c == '\n' || c == '\r' || c == 0):
+			dst = append(dst, s[start:i]...)
+			if sdValue {
+				// Read back as backslash + letter: the backslash itself is
+				// escaped, so the value stays strictly valid.
+				dst = append(dst, '\\')
 			}
-		default:
-			dst = append(dst, c)
+			dst = append(dst, '\\', escapeLetter(c))
+			start = i + 1
 		}
 		i++
 	}
-	return dst
+	return append(dst, s[start:]...)
 }
 
 func escapeLetter(c byte) byte {
@@ -292,31 +308,6 @@ func escapeLetter(c byte) byte {
 	default:
 		return '0'
 	}
-}
-
-// appendMsgText appends free text to MSG: valid UTF-8, and with newlines
-// escaped when framing needs it.
-func (f *Formatter) appendMsgText(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = utf8.AppendRune(dst, utf8.RuneError)
-			} else {
-				dst = append(dst, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		if f.opts.EscapeNewlines && (c == '\n' || c == '\r' || c == 0) {
-			dst = append(dst, '\\', escapeLetter(c))
-		} else {
-			dst = append(dst, c)
-		}
-		i++
-	}
-	return dst
 }
 
 // headerField keeps printable US-ASCII (33-126) of s, replacing anything
