@@ -44,7 +44,7 @@ func createDefaultConfig() component.Config {
 		FileMode:      defaultFileMode,
 		DirMode:       defaultDirMode,
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
-		QueueConfig:   configoptional.Default(exporterhelper.NewDefaultQueueConfig()),
+		QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:   retry,
 	}
 }
