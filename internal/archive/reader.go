@@ -287,7 +287,7 @@ func linkTo(e *Entry, pred *Seal) {
 	case s.Seq == pred.Seq+1:
 		e.Err = fmt.Errorf("prev does not match the hash of the line before it (seq %d)", pred.Seq)
 	case s.Seq > pred.Seq+1:
-		e.Err = fmt.Errorf("seq %d follows seq %d: %d lines missing", s.Seq, pred.Seq, s.Seq-pred.Seq-1)
+		e.Err = fmt.Errorf("seq %d follows seq %d: %s missing", s.Seq, pred.Seq, plural(s.Seq-pred.Seq-1, "line"))
 	default:
 		e.Err = fmt.Errorf("seq %d follows seq %d: out of order", s.Seq, pred.Seq)
 	}

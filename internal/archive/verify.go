@@ -313,10 +313,10 @@ func (v *verifier) unlinked(e Entry, ev *Event) {
 			v.add(e, KindReordered, fmt.Sprintf("seq %d follows seq %d (%s), and seq %d..%d came earlier: lines were reordered", s.Seq, ps.Seq, at, lo, hi))
 			return
 		case e.Line == 1 && pred.File != e.File:
-			v.add(e, KindMissingFile, fmt.Sprintf("seq %d follows seq %d at the end of %s: %d lines missing between the files: a file between them was removed, or the end of %s or the start of %s was cut",
-				s.Seq, ps.Seq, pred.File, n, pred.File, e.File))
+			v.add(e, KindMissingFile, fmt.Sprintf("seq %d follows seq %d at the end of %s: %s missing between the files: a file between them was removed, or the end of %s or the start of %s was cut",
+				s.Seq, ps.Seq, pred.File, plural(n, "line"), pred.File, e.File))
 		default:
-			v.add(e, KindDeleted, fmt.Sprintf("seq %d follows seq %d (%s): %d lines missing (seq %d..%d)", s.Seq, ps.Seq, at, n, lo, hi))
+			v.add(e, KindDeleted, fmt.Sprintf("seq %d follows seq %d (%s): %s missing (%s)", s.Seq, ps.Seq, at, plural(n, "line"), seqRange(lo, hi)))
 		}
 		v.gaps = append(v.gaps, &gap{problem: len(v.problems) - 1, lo: lo, hi: hi, predHash: ps.Hash, hash: s.Hash, at: at})
 	default:
@@ -416,8 +416,8 @@ func (v *verifier) checkHead(a *Archive, head Head, headErr error, files []File,
 			last := files[len(files)-1].Name
 			end = Entry{File: last, Line: lines[last] + 1}
 		}
-		v.add(end, KindTruncated, fmt.Sprintf("the archive ends at seq %d but its head records seq %d (written %s): %d lines were cut from its end",
-			v.r.LastSeq, head.Seq, head.Written.Format(TimeLayout), head.Seq-v.r.LastSeq))
+		v.add(end, KindTruncated, fmt.Sprintf("the archive ends at seq %d but its head records seq %d (written %s): %s cut from its end",
+			v.r.LastSeq, head.Seq, head.Written.Format(TimeLayout), plural(head.Seq-v.r.LastSeq, "line")+" were"))
 	}
 }
 
@@ -433,6 +433,20 @@ func (v *verifier) add(e Entry, kind ProblemKind, msg string) {
 }
 
 func (v *verifier) note(s string) { v.r.Notes = append(v.r.Notes, s) }
+
+func plural(n uint64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func seqRange(lo, hi uint64) string {
+	if lo == hi {
+		return fmt.Sprintf("seq %d", lo)
+	}
+	return fmt.Sprintf("seq %d..%d", lo, hi)
+}
 
 func short(h string) string {
 	if len(h) > 16 {
