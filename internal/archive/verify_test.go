@@ -83,7 +83,7 @@ func TestVerifyFindsTheFirstBrokenPlace(t *testing.T) {
 		}, want{-1, 2, KindModified, "content does not match its hash"}},
 		{"deleted line", func(a *tamperArchive) {
 			a.edit(1, func(l []string) []string { return append(l[:2], l[3:]...) })
-		}, want{1, 3, KindDeleted, "1 line missing (seq }},
+		}, want{1, 3, KindDeleted, "1 line missing (seq "}},
 		{"deleted lines at the start of a file", func(a *tamperArchive) {
 			a.edit(2, func(l []string) []string { return l[2:] })
 		}, want{2, 1, KindMissingFile, "2 lines missing between the files"}},
