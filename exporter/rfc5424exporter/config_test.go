@@ -89,6 +89,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "local4", cfg.Facility)
 	assert.Equal(t, "data", cfg.SDID)
 	assert.Equal(t, DefaultMaxMessageSizeStream, cfg.maxMessageSize())
+	assert.Zero(t, cfg.RetryConfig.MaxElapsedTime, "retry until the SIEM is back")
+	assert.Equal(t, 1, cfg.QueueConfig.Get().NumConsumers, "one consumer keeps records in order")
 	cfg.Transport = TransportUDP
 	assert.Equal(t, DefaultMaxMessageSizeDatagram, cfg.maxMessageSize())
 	cfg.Transport = TransportUnix

@@ -27,6 +27,10 @@ func createDefaultConfig() component.Config {
 	// One consumer: records reach the SIEM in the order they were queued,
 	// and there is one connection to write to anyway.
 	queue.NumConsumers = 1
+	// Retry until the SIEM is back: giving up after a while would drop
+	// audit records, and the queue's size already bounds what waits.
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.MaxElapsedTime = 0
 	return &Config{
 		Transport:     TransportTCP,
 		Facility:      "local4",
@@ -34,7 +38,7 @@ func createDefaultConfig() component.Config {
 		ResourceSDID:  "resource",
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
-		RetryConfig:   configretry.NewDefaultBackOffConfig(),
+		RetryConfig:   retry,
 	}
 }
 
