@@ -97,6 +97,7 @@ type pending struct {
 func (p Parser) parseEnvelope(body []byte, opts events.Options, recs plog.LogRecordSlice) (events.Result, error) {
 	var res events.Result
 	d := jsonmap.NewDecoder(body, opts.Limits)
+	lines := jsonmap.NewLines(body)
 	key, envDate := pcommon.NewValueEmpty(), pcommon.NewValueEmpty()
 	var done []pending
 	seen := map[string]bool{}
@@ -118,7 +119,7 @@ func (p Parser) parseEnvelope(body []byte, opts events.Options, recs plog.LogRec
 				return &envelopeError{fmt.Sprintf("%q is not an array", memberChanges)}
 			}
 			return d.Array(func(i int) error {
-				pd, err := p.change(d, body, i, opts, recs, &res)
+				pd, err := p.change(d, lines, i, opts, recs, &res)
 				if pd != nil {
 					done = append(done, *pd)
 				}
@@ -137,7 +138,7 @@ func (p Parser) parseEnvelope(body []byte, opts events.Options, recs plog.LogRec
 	if err != nil {
 		var je *jsonmap.Error
 		if errors.As(err, &je) {
-			line, col := jsonmap.Locate(body, je.Offset)
+			line, col := lines.Locate(je.Offset)
 			return res, fmt.Errorf("line %d, column %d: %s", line, col, je.Msg)
 		}
 		return res, err
@@ -167,7 +168,8 @@ func (p Parser) parseEnvelope(body []byte, opts events.Options, recs plog.LogRec
 
 // change handles changes[i]. It returns a pending record to finish once
 // the envelope is read, or an error that breaks the envelope.
-func (p Parser) change(d *jsonmap.Decoder, body []byte, i int, opts events.Options, recs plog.LogRecordSlice, res *events.Result) (*pending, error) {
+func (p Parser) change(d *jsonmap.Decoder, lines *jsonmap.Lines, i int, opts events.Options, recs plog.LogRecordSlice, res *events.Result) (*pending, error) {
+	body := d.Data()
 	d.SkipSpace()
 	start := d.Offset()
 	v := pcommon.NewValueEmpty()
@@ -183,7 +185,7 @@ func (p Parser) change(d *jsonmap.Decoder, body []byte, i int, opts events.Optio
 		if serr := d.Skip(); serr != nil {
 			return nil, err
 		}
-		line, col := jsonmap.Locate(body, je.Offset)
+		line, col := lines.Locate(je.Offset)
 		prob.Error = fmt.Sprintf("changes[%d]: line %d, column %d: %s", i, line, col, je.Msg)
 		events.Unparseable(recs, opts, res, body[start:d.Offset()], prob)
 		return nil, nil

@@ -34,7 +34,7 @@ import (
 const (
 	DefaultMaxDepth         = 32
 	DefaultMaxStringBytes   = 1 << 20
-	DefaultMaxObjectMembers = 1000
+	DefaultMaxObjectMembers = 256
 	DefaultMaxArrayElements = 100_000
 	// maxNumberBytes bounds a number literal: no real number needs more.
 	maxNumberBytes = 1024

@@ -38,7 +38,11 @@ type Event struct {
 // keys or is not an object, its exact text is reported and Walk continues
 // right after it.
 func Walk(body []byte, lim Limits, fn func(ev *Event)) {
-	w := walker{d: NewDecoder(body, lim), lines: lineIndex{data: body, line: 1}, fn: fn}
+	walkBody(body, lim, fn)
+}
+
+func walkBody(body []byte, lim Limits, fn func(ev *Event)) *walker {
+	w := &walker{d: NewDecoder(body, lim), lines: NewLines(body), fn: fn}
 	for !w.d.AtEOF() {
 		if w.d.data[w.d.pos] == '[' {
 			w.array()
@@ -46,11 +50,12 @@ func Walk(body []byte, lim Limits, fn func(ev *Event)) {
 			w.event()
 		}
 	}
+	return w
 }
 
 type walker struct {
 	d       *Decoder
-	lines   lineIndex
+	lines   *Lines
 	fn      func(*Event)
 	ordinal int
 }
@@ -94,7 +99,7 @@ func (w *walker) event() bool {
 	v := pcommon.NewValueEmpty()
 	err := d.DecodeValue(v)
 	if err == nil {
-		ev := Event{Ordinal: w.next(), Line: w.lines.at(start), Raw: d.data[start:d.pos]}
+		ev := Event{Ordinal: w.next(), Line: w.lines.Line(start), Raw: d.data[start:d.pos]}
 		if v.Type() == pcommon.ValueTypeMap {
 			ev.Attrs = v.Map()
 		} else {
@@ -111,7 +116,7 @@ func (w *walker) event() bool {
 		// Well-formed but refused: its end is findable, keep its exact text.
 		d.Seek(start)
 		if d.Skip() == nil {
-			w.fn(&Event{Ordinal: w.next(), Line: w.lines.at(start), Raw: d.data[start:d.pos], Err: w.located(je.Offset, je.Msg)})
+			w.fn(&Event{Ordinal: w.next(), Line: w.lines.Line(start), Raw: d.data[start:d.pos], Err: w.located(je.Offset, je.Msg)})
 			return true
 		}
 	}
@@ -146,7 +151,7 @@ func (w *walker) resyncFrom(start int, err *Error) {
 		}
 	}
 	raw := bytes.TrimRight(data[start:resume], " \t\r\n")
-	ev := Event{Ordinal: w.next(), Line: w.lines.at(start), Raw: raw, Err: w.located(errOff, err.Msg)}
+	ev := Event{Ordinal: w.next(), Line: w.lines.Line(start), Raw: raw, Err: w.located(errOff, err.Msg)}
 	if len(raw) == 0 {
 		ev.Ordinal = 0 // no event of its own: just a problem to report
 		w.ordinal--
@@ -156,15 +161,8 @@ func (w *walker) resyncFrom(start int, err *Error) {
 }
 
 func (w *walker) located(off int, msg string) error {
-	line, col := Locate(w.d.data, off)
+	line, col := w.lines.Locate(off)
 	return fmt.Errorf("line %d, column %d: %s", line, col, msg)
-}
-
-// Locate returns the 1-based line and byte column of offset off in data.
-func Locate(data []byte, off int) (line, col int) {
-	off = min(off, len(data))
-	line = 1 + bytes.Count(data[:off], []byte{'\n'})
-	return line, off - lineStart(data, off) + 1
 }
 
 func lineStart(data []byte, off int) int {
@@ -179,22 +177,40 @@ func lineEnd(data []byte, off int) int {
 	return len(data)
 }
 
-// lineIndex answers line numbers for offsets that mostly increase, counting
-// newlines incrementally so a body is scanned about once.
-type lineIndex struct {
+// Lines answers line and column questions about one body. Offsets that
+// mostly increase cost one scan of the body in all, so reporting many bad
+// events stays linear (a fresh count per event would be quadratic).
+type Lines struct {
 	data []byte
 	off  int
 	line int
+	// scanned counts the bytes counted so far, for a test of linearity.
+	scanned int
 }
 
-func (li *lineIndex) at(off int) int {
-	if off >= li.off {
-		li.line += bytes.Count(li.data[li.off:off], []byte{'\n'})
+// NewLines returns a Lines for data.
+func NewLines(data []byte) *Lines {
+	return &Lines{data: data, line: 1}
+}
+
+// Line returns the 1-based line of offset off.
+func (l *Lines) Line(off int) int {
+	off = min(max(off, 0), len(l.data))
+	if off >= l.off {
+		l.line += bytes.Count(l.data[l.off:off], []byte{'\n'})
+		l.scanned += off - l.off
 	} else {
-		li.line -= bytes.Count(li.data[off:li.off], []byte{'\n'})
+		l.line -= bytes.Count(l.data[off:l.off], []byte{'\n'})
+		l.scanned += l.off - off
 	}
-	li.off = off
-	return li.line
+	l.off = off
+	return l.line
+}
+
+// Locate returns the 1-based line and byte column of offset off.
+func (l *Lines) Locate(off int) (line, col int) {
+	off = min(max(off, 0), len(l.data))
+	return l.Line(off), off - lineStart(l.data, off) + 1
 }
 
 // kindOf names the kind of JSON value that starts with byte c.

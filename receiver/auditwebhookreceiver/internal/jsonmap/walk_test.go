@@ -161,18 +161,28 @@ func TestWalkOverLimitEventKeepsNeighbours(t *testing.T) {
 }
 
 func TestWalkManyBadLinesIsLinear(t *testing.T) {
-	// 20 000 broken lines must each become one bad event: a quadratic
-	// resynchronisation would make this test time out.
-	body := strings.Repeat("{\"a\":\"x\n", 20000)
-	got := walk(body, Limits{})
-	require.Len(t, got, 20000)
-	assert.Equal(t, 20000, got[19999].Line)
+	// Each broken line is its own bad event, and locating them all reads
+	// the body about once (a fresh line count per event would read it once
+	// per event).
+	const n = 20_000
+	body := strings.Repeat("{\"a\":\"x\n", n/2) + strings.Repeat("{x\n", n/2)
+	count := 0
+	w := walkBody([]byte(body), Limits{}, func(ev *Event) {
+		count++
+		require.Equal(t, count, ev.Line)
+	})
+	assert.Equal(t, n, count)
+	assert.LessOrEqual(t, w.lines.scanned, 2*len(body), "bytes scanned for line numbers")
+	line, col := w.lines.Locate(len(body) - 2)
+	assert.Equal(t, [2]int{n, 2}, [2]int{line, col})
 }
 
-func TestLocate(t *testing.T) {
+func TestLinesLocate(t *testing.T) {
 	data := []byte("ab\ncd\n")
-	for _, tt := range []struct{ off, line, col int }{{0, 1, 1}, {2, 1, 3}, {3, 2, 1}, {5, 2, 3}, {6, 3, 1}, {99, 3, 1}} {
-		line, col := Locate(data, tt.off)
+	lines := NewLines(data)
+	// Out of order on purpose: the index moves both ways.
+	for _, tt := range []struct{ off, line, col int }{{5, 2, 3}, {0, 1, 1}, {2, 1, 3}, {3, 2, 1}, {6, 3, 1}, {99, 3, 1}, {1, 1, 2}} {
+		line, col := lines.Locate(tt.off)
 		assert.Equal(t, []int{tt.line, tt.col}, []int{line, col}, "offset %d", tt.off)
 	}
 }
