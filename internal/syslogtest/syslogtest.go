@@ -95,7 +95,9 @@ type Message struct {
 	Message        string
 }
 
-// Server is a running (or stopped) syslog server.
+// Server is a running (or stopped) syslog server. Its methods report
+// problems through the test that started it, so call them from that test's
+// goroutine.
 type Server struct {
 	t        testing.TB
 	name     string
