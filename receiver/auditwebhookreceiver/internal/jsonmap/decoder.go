@@ -423,7 +423,7 @@ func (d *Decoder) ReadString() (string, error) {
 			return d.slowString(start)
 		case c < 0x20:
 			d.pos = i
-			return "", d.syntaxErr("control character %#02x in string (must be escaped)", c)
+			return "", d.controlErr(c)
 		case c >= 0x80:
 			ascii = false
 		}
@@ -503,7 +503,7 @@ func (d *Decoder) slowString(start int) (string, error) {
 			}
 		case c < 0x20:
 			d.pos = i
-			return "", d.syntaxErr("control character %#02x in string (must be escaped)", c)
+			return "", d.controlErr(c)
 		case c < utf8.RuneSelf:
 			buf = append(buf, c)
 			i++
@@ -601,7 +601,7 @@ func (d *Decoder) skipString() error {
 			return nil
 		case c < 0x20:
 			d.pos = i
-			return d.syntaxErr("control character %#02x in string (must be escaped)", c)
+			return d.controlErr(c)
 		}
 	}
 	d.pos = len(data)
@@ -618,6 +618,15 @@ func isDelimiter(c byte) bool {
 
 func (d *Decoder) syntaxErr(format string, args ...any) *Error {
 	return &Error{Offset: d.pos, Kind: Syntax, Msg: fmt.Sprintf(format, args...)}
+}
+
+// controlErr reports a raw control character in a string. A line break
+// there almost always means a JSON line was cut short, so say that.
+func (d *Decoder) controlErr(c byte) *Error {
+	if c == '\n' || c == '\r' {
+		return d.syntaxErr("unterminated string: the line ends inside it")
+	}
+	return d.syntaxErr("control character %#02x in string (must be escaped)", c)
 }
 
 // describe names the byte at the current position for error messages.

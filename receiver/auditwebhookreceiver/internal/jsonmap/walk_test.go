@@ -70,7 +70,7 @@ func TestWalk(t *testing.T) {
 			body: good1 + "\n{\"ts\":\"x\",\"action\":\"SE\n" + good2 + "\n",
 			want: []seen{
 				{1, 1, good1, map[string]any{"ts": "08/01/2021 - 12:44:30.479", "action": "GET ALL Profile"}, ""},
-				{2, 2, `{"ts":"x","action":"SE`, nil, "line 2, column 23: control character 0x0a in string (must be escaped)"},
+				{2, 2, `{"ts":"x","action":"SE`, nil, "line 2, column 23: unterminated string: the line ends inside it"},
 				{3, 3, good2, map[string]any{"ts": "08/01/2021 - 12:45:00.000", "action": "DELETE Recording"}, ""},
 			},
 		},
