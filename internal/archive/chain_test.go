@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,10 +23,16 @@ func TestHashIsWhatTheREADMESays(t *testing.T) {
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, WriterOptions{HMACKey: key})
 	writeEvents(t, w, 1, 5, 2)
+	// An attribute that looks like the chain fields changes nothing.
+	ld := glassix(6, 1)
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr("hash", `x","hash":"`+strings.Repeat("0", 64))
+	require.NoError(t, w.Write(context.Background(), EncodeLogs(ld)))
 	require.NoError(t, w.Close())
 
 	prev := strings.Repeat("0", 64)
-	for i, line := range fileLines(t, filepath.Join(dir, "audit.jsonl")) {
+	lines := fileLines(t, filepath.Join(dir, "audit.jsonl"))
+	require.Len(t, lines, 6)
+	for i, line := range lines {
 		var fields struct {
 			Seq  uint64 `json:"seq"`
 			Prev string `json:"prev"`
@@ -33,8 +40,10 @@ func TestHashIsWhatTheREADMESays(t *testing.T) {
 			HMAC string `json:"hmac"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(line), &fields))
-		covered, _, found := strings.Cut(line, `,"hash":"`)
-		require.True(t, found)
+		// The README's recipe: everything before the last `,"hash":"`.
+		cut := strings.LastIndex(line, `,"hash":"`)
+		require.Positive(t, cut)
+		covered := line[:cut]
 		sum := sha256.Sum256([]byte(covered))
 		mac := hmac.New(sha256.New, key)
 		mac.Write(sum[:])

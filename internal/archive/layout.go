@@ -1,4 +1,4 @@
-package archive // import "github.com/otelcol-audit/otelcol-audit/internal/archive"
+package archive
 
 import (
 	"errors"

@@ -26,9 +26,6 @@ type maintainer struct {
 	wake  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
-
-	// hookBeforeRemove, in tests, runs before each removal.
-	hookBeforeRemove func(name string)
 }
 
 type task struct {
@@ -108,9 +105,6 @@ func (m *maintainer) do(t task) {
 		return
 	}
 	for _, name := range t.remove {
-		if m.hookBeforeRemove != nil {
-			m.hookBeforeRemove(name)
-		}
 		for _, n := range []string{name, name + gzipSuffix} {
 			if err := os.Remove(filepath.Join(m.dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				m.log.Error("Removing a rotated archive file by retention failed", zap.String("file", n), zap.Error(err))
