@@ -36,6 +36,7 @@ type options struct {
 	warmup, duration   time.Duration
 	drain, startWait   time.Duration
 	sign, retry        bool
+	checkEvery         int
 	secret             string
 	persistentQueue    bool
 	overlays           overlayFlag
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.drain, "drain", 60*time.Second, "time after the load for every acked event to be delivered")
 	fs.DurationVar(&o.startWait, "start-timeout", 60*time.Second, "time for a target to start listening")
 	fs.BoolVar(&o.sign, "sign", false, "sign requests with X-Hub-Signature (otelcol-audit verifies; contrib cannot)")
+	fs.IntVar(&o.checkEvery, "check-every", 16, "check every n-th syslog message of a connection against RFC 5424 (1: all; parsing competes for the cores)")
 	fs.BoolVar(&o.retry, "retry", true, "send refused (429, 5xx) and failed requests again, same events, after Retry-After (10ms-1s), as Glassix does")
 	fs.StringVar(&o.secret, "secret", "bench-glassix-secret", "webhook secret used with -sign")
 	fs.BoolVar(&o.persistentQueue, "persistent-queue", false, "give otelcol-audit's exporters a file_storage sending queue")
@@ -107,6 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			continue
 		}
 		o.events = append(o.events, n)
+	}
+	if o.checkEvery < 1 {
+		problems = append(problems, errors.New("-check-every: must be at least 1"))
 	}
 	if o.clients < 1 {
 		problems = append(problems, errors.New("-clients: must be at least 1"))
@@ -147,7 +152,8 @@ func plan(o options) ([]scenario.Spec, error) {
 	add := func(t scenario.Target, events int) {
 		specs = append(specs, scenario.Spec{
 			Target: t, EventsPerRequest: events, Clients: o.clients, Secret: secret, Retry: o.retry,
-			Warmup: o.warmup, Duration: o.duration, Drain: o.drain,
+			CheckEvery: o.checkEvery,
+			Warmup:     o.warmup, Duration: o.duration, Drain: o.drain,
 			WorkDir: o.workDir, Keep: o.keep, StartTimeout: o.startWait,
 		})
 	}
@@ -282,6 +288,7 @@ func settings(o options) map[string]string {
 		"drain":            o.drain.String(),
 		"signed":           strconv.FormatBool(o.sign),
 		"retry":            strconv.FormatBool(o.retry),
+		"check_every":      strconv.Itoa(o.checkEvery),
 		"persistent_queue": strconv.FormatBool(o.persistentQueue),
 		"audit_config":     strings.Join(o.overlays, ","),
 	}

@@ -9,7 +9,7 @@
 package archive // import "github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +44,8 @@ type Tailer struct {
 	offsets map[uint64]int64 // by inode
 	stats   Stats
 	seqs    []uint64
+	reader  *bufio.Reader
+	long    []byte
 }
 
 // New follows the archive at path (which need not exist yet), adding the
@@ -148,18 +150,36 @@ func (t *Tailer) readNew(path string) error {
 	if info.Size() == offset {
 		return nil
 	}
-	data, err := io.ReadAll(io.NewSectionReader(f, offset, info.Size()-offset))
-	if err != nil {
-		return err
+	// Read through a reused buffer: an archive grows by gigabytes in a
+	// long run, and the harness shares the cores it measures.
+	if t.reader == nil {
+		t.reader = bufio.NewReaderSize(nil, 1<<20)
 	}
-	complete := bytes.LastIndexByte(data, '\n') + 1
-	for line := range bytes.Lines(data[:complete]) {
+	t.reader.Reset(io.NewSectionReader(f, offset, info.Size()-offset))
+	var complete int64
+	for {
+		line, err := t.reader.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) { // a long line (an OTLP batch): gather it
+			t.long = append(t.long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = t.reader.ReadSlice('\n')
+				t.long = append(t.long, line...)
+			}
+			line = t.long
+		}
+		if err != nil { // io.EOF: what is left is a line still being written
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			break
+		}
+		complete += int64(len(line))
 		t.stats.Lines++
 		t.seqs = t.seqs[:0]
 		t.scheme.Scan(line, func(seq uint64) { t.seqs = append(t.seqs, seq) })
 		t.events.AddAll(t.seqs)
 	}
 	t.stats.Bytes += uint64(complete)
-	t.offsets[inode] = offset + int64(complete)
+	t.offsets[inode] = offset + complete
 	return nil
 }

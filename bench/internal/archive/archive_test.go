@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,20 @@ func TestTailerCountsEveryEventOfABatchLine(t *testing.T) {
 	require.NoError(t, tl.Poll())
 	assert.Equal(t, uint64(2), events.Len())
 	assert.Equal(t, uint64(0), events.Duplicates())
+}
+
+func TestTailerReadsLinesLongerThanItsBuffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	var events eventid.Set
+	tl := New(path, scheme, &events)
+	long := scheme.String(1) + strings.Repeat("x", 3<<20) + scheme.String(2)
+	appendTo(t, path, long)
+	require.NoError(t, tl.Poll())
+	assert.Zero(t, events.Len(), "a long line still being written is not read")
+	appendTo(t, path, "\n"+line(3))
+	require.NoError(t, tl.Poll())
+	assert.Equal(t, uint64(3), events.Len())
+	assert.Equal(t, uint64(2), tl.Stats().Lines)
 }
 
 func TestTailerStartsAgainAfterTruncation(t *testing.T) {

@@ -36,6 +36,7 @@ type Config struct {
 	// Retry sends a refused (429, 5xx) or failed request again, the same
 	// body with the same event ids, after its Retry-After (10 ms to 1 s),
 	// as a webhook sender does, until it is accepted or the window ends.
+	// The client sends new bodies meanwhile.
 	Retry bool
 }
 
@@ -53,6 +54,9 @@ type Result struct {
 	Failed uint64 `json:"failed"`
 	// Retries counts requests that were a refused or failed one sent again.
 	Retries uint64 `json:"retries"`
+	// Abandoned counts refused bodies never accepted: still waiting to be
+	// retried when the window closed, or pushed out of a full retry buffer.
+	Abandoned uint64 `json:"abandoned"`
 	// FirstFailure is the first failure or refusal, as an example.
 	FirstFailure string `json:"first_failure,omitempty"`
 	// Latency of 2xx answers, from the request's first byte out to the
@@ -94,19 +98,38 @@ func Run(ctx context.Context, cfg Config, payloads *Payloads, acked *eventid.Set
 	return merge(stats), ctx.Err()
 }
 
+// refusedBody is a body to send again once due.
+type refusedBody struct {
+	body  []byte
+	first uint64
+	due   time.Time
+}
+
+// maxPendingPerClient bounds the bodies a client keeps for retrying; past
+// it the oldest is abandoned (counted), as a sender's retry buffer would.
+const maxPendingPerClient = 10_000
+
 func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *Payloads, acked *eventid.Set, st *clientStats) {
 	windowStart := cfg.Start.Add(cfg.Warmup)
 	end := windowStart.Add(cfg.Duration)
 	var buf []byte
-	var body []byte
-	var first uint64
-	pending := false // body was refused and is to be sent again
+	// Refused bodies wait here for their Retry-After while the client
+	// goes on sending new ones, as a vendor keeps sending new events
+	// while it retries old ones: the load does not stop at a refusal.
+	var pending []refusedBody
 	for ctx.Err() == nil {
 		sent := time.Now()
 		if !sent.Before(end) {
+			st.Abandoned += uint64(len(pending))
 			return
 		}
-		if !pending {
+		var body []byte
+		var first uint64
+		retry := len(pending) > 0 && !pending[0].due.After(sent)
+		if retry {
+			body, first = pending[0].body, pending[0].first
+			pending = pending[1:]
+		} else {
 			body, first = payloads.Build(buf, sent)
 			buf = body
 		}
@@ -116,11 +139,23 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 		st.TotalRequests++
 		if inWindow {
 			st.Requests++
-			if pending {
+			if retry {
 				st.Retries++
 			}
 		}
-		pending = false
+		again := func(after time.Duration) {
+			if !cfg.Retry {
+				return
+			}
+			if !retry { // buf is reused for the next body: keep a copy
+				body = append([]byte(nil), body...)
+			}
+			if len(pending) == maxPendingPerClient {
+				pending = pending[1:]
+				st.Abandoned++
+			}
+			pending = append(pending, refusedBody{body: body, first: first, due: done.Add(after)})
+		}
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -130,7 +165,7 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 				st.Failed++
 			}
 			st.note(err.Error())
-			pending = cfg.Retry
+			again(minRetryAfter)
 			// The collector is gone or overloaded: do not spin.
 			sleep(ctx, 10*time.Millisecond)
 		case status/100 == 2:
@@ -152,9 +187,8 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 				st.Refused[status]++
 			}
 			st.note(fmt.Sprintf("HTTP %d", status))
-			if cfg.Retry && retryable(status) {
-				pending = true
-				sleep(ctx, retryAfter)
+			if retryable(status) {
+				again(retryAfter)
 			}
 		}
 	}
@@ -227,6 +261,7 @@ func merge(stats []clientStats) Result {
 		r.AcceptedEvents += st.AcceptedEvents
 		r.Failed += st.Failed
 		r.Retries += st.Retries
+		r.Abandoned += st.Abandoned
 		r.TotalRequests += st.TotalRequests
 		r.TotalAcceptedEvents += st.TotalAcceptedEvents
 		for status, n := range st.Refused {

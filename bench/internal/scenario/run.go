@@ -28,6 +28,9 @@ type Spec struct {
 	Secret string
 	// Retry sends refused requests again, as a webhook sender does.
 	Retry bool
+	// CheckEvery is how often the sink checks a message against RFC 5424
+	// (1: every message; 0 means 1).
+	CheckEvery int
 	// Warmup is excluded from the figures; Duration is measured.
 	Warmup, Duration time.Duration
 	// Drain is how long, after the load stops, every acknowledged event
@@ -133,7 +136,7 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	scheme := eventid.NewScheme(nonce())
 	var acked, atSink, inArchive eventid.Set
 
-	snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink)
+	snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink, max(spec.CheckEvery, 1))
 	if err != nil {
 		return res, err
 	}
@@ -279,8 +282,8 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 				spec.Drain, res.SyslogMissing, res.TotalAcked, res.ArchiveMissing))
 		}
 		if res.Sink.NotRFC5424 > 0 || res.Sink.FramingErrors > 0 {
-			res.Problems = append(res.Problems, fmt.Sprintf("sink: %d messages not RFC 5424, %d framing errors (first: %s)",
-				res.Sink.NotRFC5424, res.Sink.FramingErrors, res.Sink.FirstProblem))
+			res.Problems = append(res.Problems, fmt.Sprintf("sink: %d of %d checked messages not RFC 5424, %d framing errors (first: %s)",
+				res.Sink.NotRFC5424, res.Sink.Checked, res.Sink.FramingErrors, res.Sink.FirstProblem))
 		}
 		if len(res.Archive.Compressed) > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("archive: compressed files not counted: %v", res.Archive.Compressed))

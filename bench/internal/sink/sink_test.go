@@ -20,7 +20,7 @@ const wait = 10 * time.Second
 func TestSinkCountsEventsAndChecksRFC5424(t *testing.T) {
 	scheme := eventid.NewScheme(7)
 	var events eventid.Set
-	s, err := Listen("127.0.0.1:0", scheme, &events)
+	s, err := Listen("127.0.0.1:0", scheme, &events, 1)
 	require.NoError(t, err)
 	defer s.Close()
 
@@ -46,6 +46,7 @@ func TestSinkCountsEventsAndChecksRFC5424(t *testing.T) {
 	assert.Equal(t, uint64(1), events.Duplicates())
 	st := s.Stats()
 	assert.Equal(t, uint64(1), st.Connections)
+	assert.Equal(t, uint64(5), st.Checked)
 	assert.Equal(t, uint64(1), st.NotRFC5424)
 	assert.Equal(t, uint64(1), st.FramingErrors)
 	assert.NotEmpty(t, st.FirstProblem)
@@ -53,7 +54,7 @@ func TestSinkCountsEventsAndChecksRFC5424(t *testing.T) {
 
 func TestSinkCloseEndsOpenConnections(t *testing.T) {
 	var events eventid.Set
-	s, err := Listen("127.0.0.1:0", eventid.NewScheme(1), &events)
+	s, err := Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 1)
 	require.NoError(t, err)
 	c, err := net.Dial("tcp", s.Addr())
 	require.NoError(t, err)
@@ -62,4 +63,25 @@ func TestSinkCloseEndsOpenConnections(t *testing.T) {
 	require.NoError(t, s.Close()) // returns only when the reader has stopped
 	_, err = c.Read(make([]byte, 1))
 	assert.Error(t, err)
+}
+
+func TestSinkSamplesTheRFC5424Check(t *testing.T) {
+	var events eventid.Set
+	s, err := Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 3)
+	require.NoError(t, err)
+	defer s.Close()
+	c, err := net.Dial("tcp", s.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	for range 7 {
+		_, err = c.Write([]byte("<134>1 not a timestamp - - - - x\n"))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return s.Stats().Messages == 7 }, wait, 10*time.Millisecond)
+	st := s.Stats()
+	assert.Equal(t, uint64(3), st.Checked, "messages 1, 4 and 7")
+	assert.Equal(t, uint64(3), st.NotRFC5424)
+
+	_, err = Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 0)
+	assert.ErrorContains(t, err, "checkEvery")
 }

@@ -1,0 +1,207 @@
+package inprocess
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/proc"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
+	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor"
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The same settings as bench/audit/collector.yaml, by the components'
+// public config keys.
+func receiverConfig(endpoint string) map[string]any {
+	return map[string]any{"endpoint": endpoint, "glassix": map[string]any{"path": "/glassix"}}
+}
+
+func syslogConfig(endpoint string) map[string]any {
+	return map[string]any{"endpoint": endpoint, "transport": "tcp", "sending_queue": map[string]any{"enabled": true}}
+}
+
+func archiveConfig(path string) map[string]any {
+	return map[string]any{
+		"path": path, "compression": "none", "rotation": map[string]any{"max_megabytes": 4096},
+		"sending_queue": map[string]any{"enabled": true},
+	}
+}
+
+func unmarshal(tb testing.TB, cfg component.Config, settings map[string]any) component.Config {
+	tb.Helper()
+	require.NoError(tb, confmap.NewFromStringMap(settings).Unmarshal(cfg))
+	return cfg
+}
+
+// pipeline is the Glassix pipeline, started, listening on url.
+type pipeline struct {
+	url        string
+	components []component.Component // in start order
+}
+
+func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
+	tb.Helper()
+	ctx := context.Background()
+	host := componenttest.NewNopHost()
+	port, err := proc.FreePort()
+	require.NoError(tb, err)
+	endpoint := "127.0.0.1:" + strconv.Itoa(port)
+
+	sf := rfc5424exporter.NewFactory()
+	syslogExp, err := sf.CreateLogs(ctx, exportertest.NewNopSettings(sf.Type()), unmarshal(tb, sf.CreateDefaultConfig(), syslogConfig(sinkAddr)))
+	require.NoError(tb, err)
+	af := auditfileexporter.NewFactory()
+	archiveExp, err := af.CreateLogs(ctx, exportertest.NewNopSettings(af.Type()), unmarshal(tb, af.CreateDefaultConfig(), archiveConfig(archivePath)))
+	require.NoError(tb, err)
+	// What the service's fan-out does for consumers that do not mutate.
+	fanout, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		return errors.Join(syslogExp.ConsumeLogs(ctx, ld), archiveExp.ConsumeLogs(ctx, ld))
+	})
+	require.NoError(tb, err)
+	pf := auditlogprocessor.NewFactory()
+	processor, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), fanout)
+	require.NoError(tb, err)
+	rf := auditwebhookreceiver.NewFactory()
+	receiver, err := rf.CreateLogs(ctx, receivertest.NewNopSettings(rf.Type()), unmarshal(tb, rf.CreateDefaultConfig(), receiverConfig(endpoint)), processor)
+	require.NoError(tb, err)
+
+	p := &pipeline{url: "http://" + endpoint + "/glassix", components: []component.Component{syslogExp, archiveExp, processor, receiver}}
+	for _, c := range p.components {
+		require.NoError(tb, c.Start(ctx, host))
+	}
+	return p
+}
+
+func (p *pipeline) shutdown(tb testing.TB) {
+	for i := len(p.components) - 1; i >= 0; i-- {
+		require.NoError(tb, p.components[i].Shutdown(context.Background()))
+	}
+}
+
+// post sends body until it is accepted, honouring 503s as a sender would
+// (but without waiting the Retry-After: the benchmark measures work).
+func post(tb testing.TB, client *http.Client, url string, body []byte) {
+	for {
+		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		switch {
+		case resp.StatusCode/100 == 2:
+			return
+		case resp.StatusCode == http.StatusServiceUnavailable:
+			time.Sleep(time.Millisecond)
+		default:
+			tb.Errorf("HTTP %d", resp.StatusCode)
+			return
+		}
+	}
+}
+
+// The wiring above must deliver every event of a few requests, or the
+// benchmark's figures would mean nothing.
+func TestPipelineDeliversEveryEvent(t *testing.T) {
+	scheme := eventid.NewScheme(1)
+	var atSink, inArchive eventid.Set
+	snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink, 1)
+	require.NoError(t, err)
+	defer snk.Close()
+	archivePath := filepath.Join(t.TempDir(), "audit.jsonl")
+	tailer := archive.New(archivePath, scheme, &inArchive)
+	p := startPipeline(t, snk.Addr(), archivePath)
+	defer p.shutdown(t)
+
+	transport := &http.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	payloads := loadgen.NewPayloads(scheme, 3)
+	for range 10 {
+		body, _ := payloads.Build(nil, time.Now())
+		post(t, client, p.url, body)
+	}
+	require.Eventually(t, func() bool {
+		return tailer.Poll() == nil && atSink.Len() == 30 && inArchive.Len() == 30
+	}, time.Minute, 10*time.Millisecond, "%d of 30 events at the sink, %d in the archive", atSink.Len(), inArchive.Len())
+	require.Zero(t, snk.Stats().NotRFC5424, snk.Stats().FirstProblem)
+}
+
+// BenchmarkPipeline posts b.N Glassix webhooks from 8 keep-alive clients
+// and stops the clock when every event is at the syslog sink and in the
+// archive. ns/op is per request; events/s and ns/event count delivered
+// events. Allocations include the clients', the sink's and the archive
+// reader's.
+func BenchmarkPipeline(b *testing.B) {
+	for _, events := range []int{1, 100} {
+		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
+			scheme := eventid.NewScheme(uint32(time.Now().UnixNano()))
+			var atSink, inArchive eventid.Set
+			snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink, 1000)
+			require.NoError(b, err)
+			defer snk.Close()
+			archivePath := filepath.Join(b.TempDir(), "audit.jsonl")
+			tailer := archive.New(archivePath, scheme, &inArchive)
+			p := startPipeline(b, snk.Addr(), archivePath)
+			defer p.shutdown(b)
+
+			transport := &http.Transport{MaxIdleConnsPerHost: 8, MaxConnsPerHost: 8}
+			defer transport.CloseIdleConnections()
+			client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+			payloads := loadgen.NewPayloads(scheme, events)
+
+			b.ReportAllocs()
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0))) // 8 clients
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var buf []byte
+				for pb.Next() {
+					body, _ := payloads.Build(buf, time.Now())
+					buf = body
+					post(b, client, p.url, body)
+				}
+			})
+			want := uint64(b.N * events)
+			deadline := time.Now().Add(2 * time.Minute)
+			for atSink.Len() < want || inArchive.Len() < want {
+				require.NoError(b, tailer.Poll())
+				if time.Now().After(deadline) {
+					b.Fatalf("after 2 minutes %d of %d events at the sink, %d in the archive", atSink.Len(), want, inArchive.Len())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			b.StopTimer()
+			elapsed := b.Elapsed()
+			b.ReportMetric(float64(want)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(want), "ns/event")
+		})
+	}
+}
