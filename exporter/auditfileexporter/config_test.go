@@ -122,3 +122,14 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadBatchedQueueConfig(t *testing.T) {
+	cfg, err := loadConfig(t, "batched")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	require.True(t, cfg.QueueConfig.HasValue())
+	batch := cfg.QueueConfig.Get().Batch
+	require.True(t, batch.HasValue())
+	assert.Equal(t, 200*time.Millisecond, batch.Get().FlushTimeout)
+	assert.Equal(t, int64(500), batch.Get().MinSize)
+}
