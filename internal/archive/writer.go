@@ -328,6 +328,9 @@ func (w *Writer) prepare(now time.Time, est int64) error {
 			return err
 		}
 		w.f, w.size, w.dirty = f, st.Size(), false
+		if err := syncDir(w.layout.Dir); err != nil {
+			w.log.Warn("Syncing the archive directory failed", zap.Error(err))
+		}
 	}
 	if w.dirty {
 		if err := w.f.Truncate(w.size); err != nil {
@@ -559,11 +562,16 @@ func (w *Writer) recover() error {
 	if err != nil {
 		return err
 	}
+	w.f = f
 	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	w.f, w.size = f, st.Size()
+	w.size = st.Size()
+	// The active file may be new: make its directory entry durable.
+	if err := syncDir(w.layout.Dir); err != nil {
+		w.log.Warn("Syncing the archive directory failed", zap.Error(err))
+	}
 	if w.size > 0 {
 		w.day = dayOf(st.ModTime())
 	}
