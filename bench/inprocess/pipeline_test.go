@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +38,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// archiveFsync sets the auditfile exporter's fsync policy, to profile the
+// pipeline with and without an fsync per write:
+// go test ... ./bench/inprocess/ -args -archive-fsync=interval
+var archiveFsync = flag.String("archive-fsync", "batch", "auditfile fsync policy: batch or interval")
+
 // The same settings as bench/audit/collector.yaml, by the components'
 // public config keys.
 func receiverConfig(endpoint string) map[string]any {
@@ -50,6 +56,7 @@ func syslogConfig(endpoint string) map[string]any {
 func archiveConfig(path string) map[string]any {
 	return map[string]any{
 		"path": path, "compression": "none", "rotation": map[string]any{"max_megabytes": 4096},
+		"fsync":         *archiveFsync,
 		"sending_queue": map[string]any{"enabled": true},
 	}
 }
