@@ -6,6 +6,7 @@ package classify // import "github.com/otelcol-audit/otelcol-audit/processor/aud
 
 import (
 	"regexp"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -96,10 +97,31 @@ func (c *Classifier) Apply(source string, lr plog.LogRecord) {
 	severity.Set(lr, l)
 }
 
-// GlassixAlarming matches the Glassix event types that default to warning:
-// failures and lockouts. Types are PascalCase, so "Locked" is matched as a
-// word ("UserLocked", "AccountLockedOut") and "Unlocked" is not.
-var GlassixAlarming = regexp.MustCompile(`(?i:fail|denied|blocked|rejected|invalid|unauthori[sz]ed|lockout)|(^|[a-z])Locked`)
+// GlassixAlarmingWords are the words (case-insensitive) of the Glassix
+// event types that default to warning: failures and lockouts.
+var GlassixAlarmingWords = []string{"fail", "denied", "blocked", "rejected", "invalid", "unauthorized", "unauthorised", "lockout"}
+
+// GlassixAlarming reports whether a Glassix event type defaults to warning:
+// it holds one of GlassixAlarmingWords, or "Locked" as a word of its
+// PascalCase name ("UserLocked", "AccountLockedOut"; not "UserUnlocked").
+func GlassixAlarming(eventType string) bool {
+	lower := strings.ToLower(eventType)
+	for _, w := range GlassixAlarmingWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	for rest := eventType; ; {
+		i := strings.Index(rest, "Locked")
+		if i < 0 {
+			return false
+		}
+		if i == 0 || (rest[i-1] >= 'a' && rest[i-1] <= 'z') {
+			return true
+		}
+		rest = rest[i+len("Locked"):]
+	}
+}
 
 // SippyWarning and SippyNotice are Sippy's default levels by action code;
 // every other code is info.
@@ -141,7 +163,7 @@ func Default(source string, lr plog.LogRecord) severity.Level {
 	switch source {
 	case auditrecord.SourceGlassix:
 		switch {
-		case GlassixAlarming.MatchString(action):
+		case GlassixAlarming(action):
 			l = severity.Warning
 		case str(auditrecord.AttrCategory) == auditrecord.CategorySecurity:
 			l = severity.Notice

@@ -19,9 +19,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
 	"math"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -54,7 +54,9 @@ func Of(source string, r plog.LogRecord, attrs pcommon.Map) string {
 
 // Hash returns the content hash id of r with vendor fields attrs.
 func Hash(source string, r plog.LogRecord, attrs pcommon.Map) string {
-	e := encoder{h: sha256.New()}
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	e.buf = e.buf[:0]
 	e.str(source)
 	e.str(r.EventName())
 	e.uint(uint64(r.Timestamp()))
@@ -66,30 +68,38 @@ func Hash(source string, r plog.LogRecord, attrs pcommon.Map) string {
 		}
 		return true
 	})
-	var sum [sha256.Size]byte
+	sum := sha256.Sum256(e.buf)
 	out := make([]byte, len(HashPrefix)+hex.EncodedLen(sha256.Size))
 	copy(out, HashPrefix)
-	hex.Encode(out[len(HashPrefix):], e.h.Sum(sum[:0]))
+	hex.Encode(out[len(HashPrefix):], sum[:])
+	if cap(e.buf) > maxPooledBuffer {
+		e.buf = nil // do not keep a hostile record's buffer
+	}
 	return string(out)
 }
 
+// maxPooledBuffer bounds the encoding buffer kept for reuse.
+const maxPooledBuffer = 64 << 10
+
+// encoders reuse the canonical encoding's buffer across records.
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+// encoder writes the canonical encoding into buf, hashed in one go.
 type encoder struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64 + 1]byte
+	buf []byte
 }
 
 func (e *encoder) uint(n uint64) {
-	e.h.Write(binary.AppendUvarint(e.buf[:0], n))
+	e.buf = binary.AppendUvarint(e.buf, n)
 }
 
 func (e *encoder) str(s string) {
 	e.uint(uint64(len(s)))
-	e.h.Write([]byte(s))
+	e.buf = append(e.buf, s...)
 }
 
 func (e *encoder) tag(t pcommon.ValueType) {
-	e.buf[0] = byte(t)
-	e.h.Write(e.buf[:1])
+	e.buf = append(e.buf, byte(t))
 }
 
 func (e *encoder) value(v pcommon.Value) {
@@ -111,7 +121,7 @@ func (e *encoder) value(v pcommon.Value) {
 	case pcommon.ValueTypeBytes:
 		b := v.Bytes().AsRaw()
 		e.uint(uint64(len(b)))
-		e.h.Write(b)
+		e.buf = append(e.buf, b...)
 	case pcommon.ValueTypeMap:
 		m := v.Map()
 		e.uint(uint64(m.Len()))

@@ -7,7 +7,6 @@ package normalize // import "github.com/otelcol-audit/otelcol-audit/processor/au
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -105,8 +104,20 @@ const (
 	glassixUserID    = "id"
 )
 
-// GlassixFailure matches the Glassix event types whose outcome is a failure.
-var GlassixFailure = regexp.MustCompile(`(?i:fail|denied|rejected|invalid|unauthori[sz]ed)`)
+// GlassixFailureWords are the words (case-insensitive) of the Glassix
+// event types whose outcome is a failure.
+var GlassixFailureWords = []string{"fail", "denied", "rejected", "invalid", "unauthorized", "unauthorised"}
+
+// GlassixFailure reports whether a Glassix event type is a failure.
+func GlassixFailure(eventType string) bool {
+	lower := strings.ToLower(eventType)
+	for _, w := range GlassixFailureWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
 
 func glassix(v view, r plog.LogRecord) []string {
 	problems := v.missing(glassixID, glassixType, glassixLogType)
@@ -117,7 +128,7 @@ func glassix(v view, r plog.LogRecord) []string {
 	v.put(auditrecord.AttrClientAddress, v.str(glassixIP))
 	v.put(auditrecord.AttrAction, action)
 	outcome := auditrecord.OutcomeSuccess
-	if GlassixFailure.MatchString(action) {
+	if GlassixFailure(action) {
 		outcome = auditrecord.OutcomeFailure
 	}
 	v.put(auditrecord.AttrOutcome, outcome)

@@ -101,9 +101,9 @@ func TestGlassix(t *testing.T) {
 func TestGlassixFailurePattern(t *testing.T) {
 	for typ, failure := range map[string]bool{
 		"LoginFailed": true, "FailedLogin": true, "AccessDenied": true, "TokenRejected": true, "InvalidPassword": true,
-		"UnauthorizedAccess": true, "UserLockedOut": false, "PasswordChanged": false, "UserRemoved": false,
+		"UnauthorizedAccess": true, "UnauthorisedAccess": true, "UserLockedOut": false, "PasswordChanged": false, "UserRemoved": false,
 	} {
-		assert.Equal(t, failure, GlassixFailure.MatchString(typ), typ)
+		assert.Equal(t, failure, GlassixFailure(typ), typ)
 	}
 }
 
