@@ -65,17 +65,23 @@ func TestCTReplayFileExample(t *testing.T) {
 	assert.Equal(t, "warning", bad.SeverityText())
 
 	// Lines written while the collector runs are tailed; the seed line
-	// written again is a duplicate. The last line tells when the ones
-	// before it were read (the file is read in order).
-	appendLines(t, logPath, deleteLine, seedLine, ctreplayLine("08/01/2021 - 17:00:00.000", "bob", "10.0.0.2", "GET USERS", "", "info"))
-	recs = p.records(4)
-	require.Len(t, recs, 4, "the repeated seed line was dropped")
+	// written again is a duplicate; a line over max_log_size (1 MiB) is
+	// split, both parts flagged and nothing lost. The last line tells when
+	// the ones before it were read (the file is read in order).
+	oversized := ctreplayLine("08/01/2021 - 16:40:00.000", "admin", "::1", "SAVE Profile", strings.Repeat("x", 3<<19), "info")
+	appendLines(t, logPath, deleteLine, oversized, seedLine, ctreplayLine("08/01/2021 - 17:00:00.000", "bob", "10.0.0.2", "GET USERS", "", "info"))
+	recs = p.records(6)
+	require.Len(t, recs, 6, "the repeated seed line was dropped")
 	del := recs[2]
 	assert.Equal(t, "DELETE Recording", del.EventName())
 	assert.Equal(t, "DELETE Recording id=42", del.Body().Str())
 	assert.Equal(t, "notice", del.SeverityText(), "deletions are at least notice")
 	assert.Equal(t, "security", del.attr("audit.category"))
-	assert.Equal(t, "GET USERS", recs[3].EventName())
+	part1, part2 := recs[3], recs[4]
+	assert.Equal(t, oversized, part1.Body().Str()+part2.Body().Str(), "the oversized line's text is all there")
+	assert.Contains(t, part1.attr("audit.parse_error"), "line is not a JSON object")
+	assert.Contains(t, part2.attr("audit.parse_error"), "line is not a JSON object")
+	assert.Equal(t, "GET USERS", recs[5].EventName())
 
 	// Restart: file_storage remembers how far the file was read and which
 	// events were delivered.

@@ -544,3 +544,18 @@ func TestRetriedBatchAfterRefusal(t *testing.T) {
 	require.NoError(t, want.consume(mixedBatch(t)))
 	assert.Equal(t, marshal(t, want.sink.AllLogs()[0]), marshal(t, next.AllLogs()[0]), "a retry delivers what a first try would have")
 }
+
+func TestOversizedLineIsKeptWhole(t *testing.T) {
+	// Receivers bound line sizes (file_log's max_log_size); whatever reaches
+	// the processor is parsed and kept in full.
+	big := strings.Repeat("p", 2<<20)
+	cfg := defaultConfig()
+	cfg.Source = "ctreplay"
+	h := start(t, cfg, nil, nil)
+	line := `{"ts":"08/01/2021 - 12:44:30.479","userID":"admin","ipAddress":"::1","action":"SEARCH Recording","params":"` + big + `","level":"info"}`
+	require.NoError(t, h.consume(logsOf(textResource(fileLine(line)))))
+	r := h.records()[0]
+	assert.Equal(t, big, r.attr("params"))
+	assert.Equal(t, "SEARCH Recording "+big, r.Body().Str())
+	assert.Equal(t, "<absent>", r.attr("audit.parse_error"))
+}
