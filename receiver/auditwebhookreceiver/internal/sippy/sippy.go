@@ -106,26 +106,38 @@ func ParseDate(s string, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
+	// The API form starts with the time of day: try it first, as Sippy's
+	// own API writes it.
+	if len(s) > 2 && s[2] == ':' {
+		return parseAPIDate(s)
+	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
 	if t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, loc); err == nil {
 		return t, nil
 	}
+	return time.Time{}, fmt.Errorf("cannot read %q: want RFC 3339 or \"09:57:29.000 GMT Wed Nov 18 2009\"", s)
+}
+
+// parseAPIDate reads "09:57:29.000 GMT Wed Nov 18 2009".
+func parseAPIDate(s string) (time.Time, error) {
 	fields := strings.Fields(s)
 	if len(fields) != 6 {
-		return time.Time{}, fmt.Errorf("cannot read %q: want RFC 3339 or \"09:57:29.000 GMT Wed Nov 18 2009\"", s)
+		return time.Time{}, fmt.Errorf("cannot read %q: want \"09:57:29.000 GMT Wed Nov 18 2009\"", s)
 	}
 	offset, err := parseZone(fields[1])
 	if err != nil {
 		return time.Time{}, fmt.Errorf("cannot read %q: %w", s, err)
 	}
 	// The zone is applied by hand below, so the layout parses in UTC.
-	layout := "15:04:05.999999999 Mon Jan 2 2006"
-	text := strings.Join([]string{fields[0], fields[2], fields[3], fields[4], fields[5]}, " ")
-	t, err := time.Parse(layout, text)
+	const layout = "15:04:05.999999999 Mon Jan 2 2006"
+	t, err := time.Parse(layout, fields[0]+" "+fields[2]+" "+fields[3]+" "+fields[4]+" "+fields[5])
 	if err != nil {
 		return time.Time{}, fmt.Errorf("cannot read %q: want \"09:57:29.000 GMT Wed Nov 18 2009\"", s)
+	}
+	if offset == 0 {
+		return t, nil
 	}
 	return t.Add(-time.Duration(offset) * time.Second).In(time.FixedZone(fields[1], offset)), nil
 }
