@@ -118,7 +118,7 @@ func BenchmarkInPlaceGlassix(b *testing.B) {
 	_ = src.FromRaw(map[string]any{
 		"id": "8e548273", "dateTime": "2024-01-07T12:23:16.7965229Z", "departmentId": "9200c94a",
 		"initiatorUser": map[string]any{"id": "aca76a89", "gender": "Male", "UserName": "a@b", "culture": "en-US", "isAnonymous": false, "uniqueArgument": "", "type": "AGENT"},
-		"ipAddress": "212.199.97.210", "message": "changed chatbot mappings", "type": "ChatbotMappingsChange", "logType": "Informative",
+		"ipAddress":     "212.199.97.210", "message": "changed chatbot mappings", "type": "ChatbotMappingsChange", "logType": "Informative",
 	})
 	b.ReportAllocs()
 	for b.Loop() {
