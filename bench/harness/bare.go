@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 )
@@ -47,5 +46,3 @@ func bareHandler(path string) http.Handler {
 	})
 	return mux
 }
-
-func numCPU() int { return runtime.NumCPU() }

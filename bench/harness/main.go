@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -224,7 +225,7 @@ func run(ctx context.Context, o options, out io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	report := Report{Started: time.Now().UTC(), CPUs: numCPU(), Settings: settings(o), Complete: true}
+	report := Report{Started: time.Now().UTC(), CPUs: runtime.NumCPU(), Settings: settings(o), Complete: true}
 	report.Host, _ = os.Hostname()
 	var failures []error
 	for _, spec := range specs {

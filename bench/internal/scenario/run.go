@@ -254,6 +254,9 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		drainStart := time.Now()
 		res.Complete = drain(ctx, spec.Drain, tailer, &acked, &atSink, &inArchive)
 		res.DrainSeconds = time.Since(drainStart).Seconds()
+		if ctx.Err() != nil { // interrupted: not a delivery failure
+			return res, ctx.Err()
+		}
 	} else {
 		res.DeliveredPerSec = res.AcceptedPerSec
 		res.Complete = true
