@@ -332,6 +332,10 @@ func TestTemplate(t *testing.T) {
 		{"separator needs both sides", "{source}: {event_name}: {body}", "", "ok", "glassix: ok"},
 		{"literal braces kept", "{Body} {body}", "", "ok", "{Body} ok"},
 		{"nothing at all drops the SP", "{event_name}{body}", "", nil, ""},
+		{"body repeating the event name says it once", "", "GET ALL Profile", "GET ALL Profile", "GET ALL Profile"},
+		{"body with params after the event name", "", "DELETE Recording", "DELETE Recording id=7", "DELETE Recording id=7"},
+		{"prefix that is not a whole word is kept", "", "GET", "GETALL x", "GET: GETALL x"},
+		{"repeat check only when body follows", "{event_name} [{source}] {body}", "Login", "Login ok", "Login [glassix] Login ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package format
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -40,7 +41,9 @@ var placeholderRE = regexp.MustCompile(`\{[a-z_]+\}`)
 // two non-empty values, so "{event_name}: {body}" gives just the body for a
 // record without an event name, and "{a}: {b}: {c}" with b empty gives
 // "a: c". Text before the first and after the last placeholder is always
-// written.
+// written. An {event_name} directly followed by {body} is left out when the
+// body already begins with the event name as a whole word (CTReplay's body
+// is "<action> <params>"), so the message does not say it twice.
 func ParseTemplate(s string) (Template, error) {
 	var t Template
 	last := 0
@@ -85,7 +88,9 @@ func (f *Formatter) appendMsg(dst []byte, res pcommon.Resource, rec plog.LogReco
 		valueStart := len(dst)
 		switch p.placeholder {
 		case PlaceholderEventName:
-			dst = f.appendMsgText(dst, rec.EventName())
+			if name := rec.EventName(); !f.bodyFollowsWith(i, rec.Body(), name) {
+				dst = f.appendMsgText(dst, name)
+			}
 		case PlaceholderBody:
 			if b := rec.Body(); b.Type() == pcommon.ValueTypeStr {
 				dst = f.appendMsgText(dst, b.Str())
@@ -108,4 +113,18 @@ func (f *Formatter) appendMsg(dst []byte, res pcommon.Resource, rec plog.LogReco
 		}
 	}
 	return dst
+}
+
+// bodyFollowsWith reports whether the placeholder after part i is {body} and
+// body begins with the word name.
+func (f *Formatter) bodyFollowsWith(i int, body pcommon.Value, name string) bool {
+	j := i + 1
+	if j < len(f.tmpl.parts) && f.tmpl.parts[j].placeholder == "" {
+		j++
+	}
+	if name == "" || j >= len(f.tmpl.parts) || f.tmpl.parts[j].placeholder != PlaceholderBody || body.Type() != pcommon.ValueTypeStr {
+		return false
+	}
+	b := body.Str()
+	return strings.HasPrefix(b, name) && (len(b) == len(name) || b[len(name)] == ' ')
 }
