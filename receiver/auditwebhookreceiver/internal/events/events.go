@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/jsonmap"
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 )
 
 // MaxProblems is how many problems a Result lists; the rest are counted.

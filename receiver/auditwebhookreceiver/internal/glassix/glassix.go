@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/jsonmap"
 )
 
 // EventAuditLogs is the _event value of audit log changes.

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/jsonmap"
 )
 
 // The fields of a Sippy audit record that the record mapping reads. The

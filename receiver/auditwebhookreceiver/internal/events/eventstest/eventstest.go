@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/jsonmap"
 )
 
 // CheckAccounting verifies that res accounts for out: clean and flagged

@@ -1,7 +1,10 @@
 // Package jsonmap decodes JSON straight into pdata values, keeping the order
 // of object members. encoding/json's map[string]any loses that order, and the
 // vendors' member order is what downstream components (the syslog exporter's
-// structured data) must reproduce.
+// structured data) must reproduce. The auditwebhook receiver decodes request
+// bodies with it (Walk splits JSON lines and arrays into events) and
+// internal/ctreplay decodes CTReplay lines with it, so every path into the
+// pipeline applies the same type mapping and the same bounds.
 //
 // Type mapping:
 //
@@ -18,7 +21,7 @@
 // Limits. Duplicate member names in one object are an error, because two
 // parsers disagreeing on which value wins is a known way to smuggle a field
 // past a check.
-package jsonmap // import "github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/jsonmap"
+package jsonmap // import "github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package jsonmap // import "github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/jsonmap"
+package jsonmap // import "github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 
 import (
 	"bytes"
