@@ -239,6 +239,8 @@ func run(ctx context.Context, o options, out io.Writer) (int, error) {
 			}
 			continue
 		}
+		fmt.Fprintf(out, "  accepted %.0f ev/s, delivered %.0f ev/s, p99 %.2f ms, peak RSS %.1f MiB, complete: %t\n",
+			res.AcceptedPerSec, res.DeliveredPerSec, res.P99Millis, float64(res.PeakRSSBytes)/(1<<20), res.Complete)
 		report.Results = append(report.Results, res)
 		report.Complete = report.Complete && res.Complete
 	}

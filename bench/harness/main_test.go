@@ -16,14 +16,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/fakecollector"
 )
 
 func TestMain(m *testing.M) {
 	// The bare target runs the harness binary as `bare-server`; under test
-	// that binary is this one.
+	// that binary is this one. It also stands in for otelcol-audit.
 	if len(os.Args) > 1 && os.Args[1] == "bare-server" {
 		main()
 		return
+	}
+	if fakecollector.Enabled() {
+		if err := fakecollector.Main(); err != nil {
+			fmt.Fprintln(os.Stderr, "fake collector:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -115,4 +124,48 @@ func TestRunBareOnly(t *testing.T) {
 	assert.Equal(t, r.AcceptedPerSec, r.DeliveredPerSec, "the ceiling delivers what it accepts")
 	assert.Positive(t, r.PeakRSSBytes)
 	assert.WithinDuration(t, time.Now(), report.Started, time.Hour)
+}
+
+// The exit status follows delivery: 0 when every acknowledged event was
+// delivered, 1 when one was lost, with the table and JSON saying which.
+func TestRunExitStatusFollowsDelivery(t *testing.T) {
+	tests := []struct {
+		name      string
+		dropEvery string
+		wantCode  int
+	}{
+		{"everything delivered", "0", 0},
+		{"events lost on the way to syslog", "4", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(fakecollector.EnvEnable, "1") // inherited by the child only
+			t.Setenv("FAKE_DROP_EVERY", tt.dropEvery)
+			dir := t.TempDir()
+			o, err := parseFlags([]string{
+				"-targets", "otelcol-audit", "-events", "2", "-collector", os.Args[0],
+				"-warmup", "100ms", "-duration", "300ms", "-drain", "500ms", "-workdir", dir,
+			}, &bytes.Buffer{})
+			require.NoError(t, err)
+			var out bytes.Buffer
+			code, err := run(context.Background(), o, &out)
+			assert.Equal(t, tt.wantCode, code, out.String())
+
+			data, readErr := os.ReadFile(filepath.Join(dir, "results.json"))
+			require.NoError(t, readErr)
+			var report Report
+			require.NoError(t, json.Unmarshal(data, &report))
+			require.Len(t, report.Results, 1)
+			if tt.wantCode == 0 {
+				require.NoError(t, err)
+				assert.True(t, report.Complete)
+				assert.Contains(t, out.String(), "delivery complete: otelcol-audit, 2/req")
+				return
+			}
+			assert.ErrorContains(t, err, "delivery incomplete")
+			assert.False(t, report.Complete)
+			assert.Positive(t, report.Results[0].SyslogMissing)
+			assert.Contains(t, out.String(), "FAIL")
+		})
+	}
 }

@@ -2,26 +2,23 @@ package scenario
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/fakecollector"
 )
 
 func TestMain(m *testing.M) {
 	// The test binary doubles as a stand-in collector, run as a real child
 	// process, so the scenario's process handling is exercised for real.
-	if os.Getenv("BENCH_FAKE_COLLECTOR") == "1" {
-		if err := fakeCollector(); err != nil {
+	if fakecollector.Enabled() {
+		if err := fakecollector.Main(); err != nil {
 			fmt.Fprintln(os.Stderr, "fake collector:", err)
 			os.Exit(1)
 		}
@@ -30,68 +27,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fakeCollector forwards each Glassix event as one octet-counted RFC 5424
-// message and one archive line. FAKE_DROP_EVERY=n loses every n-th event
-// on the way to syslog (still acknowledged); FAKE_EXIT_AFTER=n exits after
-// n requests.
-func fakeCollector() error {
-	dropEvery, _ := strconv.Atoi(os.Getenv("FAKE_DROP_EVERY"))
-	exitAfter, _ := strconv.Atoi(os.Getenv("FAKE_EXIT_AFTER"))
-	siem, err := net.Dial("tcp", os.Getenv("BENCH_SYSLOG_ENDPOINT"))
-	if err != nil {
-		return err
-	}
-	archive, err := os.OpenFile(os.Getenv("BENCH_ARCHIVE"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	var mu sync.Mutex
-	var events, requests int
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+WebhookPath, func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Changes []struct {
-				Log struct {
-					ID   string `json:"id"`
-					Type string `json:"type"`
-				} `json:"log"`
-			} `json:"changes"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range body.Changes {
-			events++
-			if dropEvery == 0 || events%dropEvery != 0 {
-				msg := fmt.Sprintf(`<134>1 2024-01-11T09:18:32.745235Z glassix.com glassix - %s [data id="%s"] %s`, c.Log.Type, c.Log.ID, c.Log.Type)
-				if _, err := fmt.Fprintf(siem, "%d %s", len(msg), msg); err != nil {
-					http.Error(w, err.Error(), http.StatusServiceUnavailable)
-					return
-				}
-			}
-			if _, err := fmt.Fprintf(archive, "{\"audit.event_id\":%q}\n", c.Log.ID); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		requests++
-		if exitAfter > 0 && requests >= exitAfter {
-			os.Exit(4)
-		}
-		w.WriteHeader(http.StatusOK)
-	})
-	return http.ListenAndServe(os.Getenv("BENCH_HTTP_ENDPOINT"), mux)
-}
-
 func fakeTarget(extraEnv ...string) Target {
 	return Target{
 		Name: NameAudit, Label: "fake collector", Delivers: true,
 		Command: func(env Env) (string, []string, []string, error) {
 			return os.Args[0], []string{"-test.run=^$"}, append([]string{
-				"BENCH_FAKE_COLLECTOR=1",
+				fakecollector.EnvEnable + "=1",
 				"BENCH_HTTP_ENDPOINT=" + env.HTTPAddr,
 				"BENCH_SYSLOG_ENDPOINT=" + env.SinkAddr,
 				"BENCH_ARCHIVE=" + env.ArchivePath,
