@@ -1,22 +1,23 @@
-// Package ctreplay parses CTReplay audit lines (seed 001): one JSON object per
-// line with the fields ts, domain, userID, ipAddress, action, params, level,
+// Package ctreplay parses CTReplay audit events (seed 001): JSON objects with
+// the fields ts, domain, userID, ipAddress, action, params, level,
 //
 //	{"ts":"08/01/2021 - 12:44:30.479","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"GET ALL Profile","params":"","level":"info"}
 //
 // into the record contract of DESIGN.md: the JSON fields become attributes in
 // their order, EventName is the action, Body is "<action> <params>" and
-// Timestamp comes from ts. The auditwebhook receiver (CTReplay over HTTP) and
-// the auditlog processor (CTReplay's log file and syslog output read by
-// contrib receivers) both use it, so the two paths produce the same record.
+// Timestamp comes from ts. It is the one CTReplay parser: the auditwebhook
+// receiver (CTReplay over HTTP, bodies split into events by jsonmap.Walk)
+// calls Read and Apply on each decoded event, and the auditlog processor
+// (CTReplay's log file and syslog output read by contrib receivers) calls
+// Parse on each line, so both paths produce the same record and flag the
+// same problems in the same words.
 package ctreplay // import "github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
+	"math"
 	"strings"
 	"time"
 	// CTReplay runs in its operators' local time zone; embedding the zone
@@ -25,9 +26,11 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 )
 
-// The field names of a CTReplay line.
+// The field names of a CTReplay event.
 const (
 	FieldTS        = "ts"
 	FieldDomain    = "domain"
@@ -38,18 +41,19 @@ const (
 	FieldLevel     = "level"
 )
 
-// RequiredFields are the fields without which a line is flagged: when, who,
-// from where and what. domain, params and level may be absent.
-var RequiredFields = []string{FieldTS, FieldUserID, FieldIPAddress, FieldAction}
+// RequiredFields are the fields the record contract is filled from: ts gives
+// Timestamp, action gives EventName and Body. An event without one of them
+// (absent, null or empty) is flagged "<field>: missing". The other fields may
+// be absent as far as the record goes; the auditlog processor's
+// normalization needs userID and ipAddress too and flags them itself.
+var RequiredFields = []string{FieldTS, FieldAction}
 
-// Bounds on a line's JSON, the same as the auditwebhook receiver's decoder.
-// CTReplay's own lines are flat objects of seven fields, so input beyond
-// these is hostile or not CTReplay; the member bound also bounds the
-// quadratic cost of pdata maps, which look keys up by a linear scan.
-const (
-	MaxDepth         = 32
-	MaxObjectMembers = 1000
-)
+// Limits bound an event's JSON. They are jsonmap's defaults, which the
+// auditwebhook receiver applies to request bodies too: 32 levels of nesting,
+// 256 members per object, 1 MiB per string, 100 000 elements per array.
+// CTReplay's own events are flat objects of seven fields, so input beyond
+// these is hostile or not CTReplay's.
+var Limits = jsonmap.Limits{}
 
 // DateOrder says how the date part of ts is written.
 type DateOrder int
@@ -87,7 +91,7 @@ type Options struct {
 	Location *time.Location
 }
 
-// Event is what the record contract needs from a parsed line besides its
+// Event is what the record contract needs from a parsed event besides its
 // attributes.
 type Event struct {
 	// Time is when the action happened; zero when ts is missing or invalid.
@@ -97,37 +101,48 @@ type Event struct {
 	Level  string
 }
 
-// Body is the record's human-readable message: "<action> <params>", or the
-// action alone when there are no params.
+// Body is the record's human-readable message: "<action> <params>", the
+// action alone when there are no params, the params alone when there is no
+// action.
 func (e Event) Body() string {
-	if e.Params == "" {
+	switch {
+	case e.Params == "":
 		return e.Action
+	case e.Action == "":
+		return e.Params
 	}
 	return e.Action + " " + e.Params
 }
 
-// SyntaxError means the line is not one JSON object. Nothing was added to
-// the attributes.
+// Apply sets the record contract's EventName, Body and Timestamp from the
+// event. Timestamp is left as it was when ts is missing or unreadable:
+// unset on a new record, so consumers use ObservedTimestamp.
+func (e Event) Apply(r plog.LogRecord) {
+	r.SetEventName(e.Action)
+	r.Body().SetStr(e.Body())
+	if !e.Time.IsZero() {
+		r.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+	}
+}
+
+// SyntaxError means the text is not one JSON object within Limits. Nothing
+// was added to the attributes.
 type SyntaxError struct{ Msg string }
 
 func (e *SyntaxError) Error() string { return "ctreplay: line is not a JSON object: " + e.Msg }
 
-// FieldError means the line is a JSON object but some documented fields are
-// missing or unreadable. The attributes hold every field the line has, and
-// the Event every field that could be read.
+// FieldError means the event is a JSON object but fields the record contract
+// is filled from are missing or unreadable. The attributes hold every field
+// the event has, and the Event every field that could be read.
 type FieldError struct {
-	Missing []string // required fields absent or empty
-	Invalid []string // present but unreadable: "ts: <why>"
+	// Problems name one field each, in the order of RequiredFields:
+	// "ts: missing", `ts: cannot read "yesterday" as ...: bad date`,
+	// "ts: is a number, not a string", "action: missing". They are what
+	// audit.parse_error holds.
+	Problems []string
 }
 
-func (e *FieldError) Error() string {
-	var parts []string
-	if len(e.Missing) > 0 {
-		parts = append(parts, "missing field(s) "+strings.Join(e.Missing, ", "))
-	}
-	parts = append(parts, e.Invalid...)
-	return "ctreplay: " + strings.Join(parts, "; ")
-}
+func (e *FieldError) Error() string { return "ctreplay: " + strings.Join(e.Problems, "; ") }
 
 // Parse decodes one line into dst, appending the line's fields in their
 // order (DecodeObject), and reads the event's fields from them (Read).
@@ -144,34 +159,93 @@ func Parse(line []byte, dst pcommon.Map, opts Options) (Event, error) {
 	if dst.Len() == 0 {
 		attrs.MoveTo(dst)
 	} else {
-		attrs.Range(func(k string, v pcommon.Value) bool {
+		for k, v := range attrs.All() {
 			v.CopyTo(dst.PutEmpty(k))
-			return true
-		})
+		}
 	}
 	return ev, err
 }
 
-// Read takes the event's fields from a line already decoded into attrs (the
-// auditwebhook receiver decodes request bodies itself). The error, a
-// *FieldError, names missing and unreadable fields; the Event holds the
-// rest.
+// Read takes the event's fields from an event already decoded into attrs
+// (the auditwebhook receiver decodes request bodies itself, with
+// jsonmap.Walk). The error, a *FieldError, names the missing and unreadable
+// fields; the Event holds the rest.
 func Read(attrs pcommon.Map, opts Options) (Event, error) {
-	ev, fe := eventOf(attrs, opts)
-	if fe != nil {
-		return ev, fe
+	var ev Event
+	var problems []string
+	switch ts, ok := attrs.Get(FieldTS); {
+	case !present(ts, ok):
+		problems = append(problems, missing(FieldTS))
+	case ts.Type() != pcommon.ValueTypeStr:
+		problems = append(problems, notAString(FieldTS, ts.Type()))
+	default:
+		t, err := ParseTime(ts.Str(), opts)
+		if err != nil {
+			problems = append(problems, FieldTS+": "+err.Error())
+		} else {
+			ev.Time = t
+		}
+	}
+	ev.Action = str(attrs, FieldAction)
+	if ev.Action == "" {
+		problems = append(problems, missing(FieldAction))
+	}
+	ev.Params = str(attrs, FieldParams)
+	ev.Level = str(attrs, FieldLevel)
+	if len(problems) > 0 {
+		return ev, &FieldError{Problems: problems}
 	}
 	return ev, nil
 }
 
-// Apply sets the record contract's EventName, Body and Timestamp (when
-// known) from the event.
-func (e Event) Apply(r plog.LogRecord) {
-	r.SetEventName(e.Action)
-	r.Body().SetStr(e.Body())
-	if !e.Time.IsZero() {
-		r.SetTimestamp(pcommon.NewTimestampFromTime(e.Time))
+// CheckRequired returns "<field>: missing" for each of RequiredFields that
+// attrs lacks (absent, null or empty), in the words Read uses. The auditlog
+// processor checks records labelled ctreplay with it, so a record the
+// receiver already flagged is not flagged again in other words.
+func CheckRequired(attrs pcommon.Map) []string {
+	var problems []string
+	for _, f := range RequiredFields {
+		if v, ok := attrs.Get(f); !present(v, ok) {
+			problems = append(problems, missing(f))
+		}
 	}
+	return problems
+}
+
+func missing(field string) string { return field + ": missing" }
+
+func notAString(field string, t pcommon.ValueType) string {
+	name := jsonmap.TypeName(t)
+	article := "a"
+	if name == "object" || name == "array" {
+		article = "an"
+	}
+	return field + ": is " + article + " " + name + ", not a string"
+}
+
+// present reports whether a field is there with a value: not absent, not
+// null, not the empty string.
+func present(v pcommon.Value, ok bool) bool {
+	switch {
+	case !ok || v.Type() == pcommon.ValueTypeEmpty:
+		return false
+	case v.Type() == pcommon.ValueTypeStr:
+		return v.Str() != ""
+	}
+	return true
+}
+
+// str returns a field's string form: the string itself, or the JSON text of
+// another type (params may be an object); "" when absent or null.
+func str(attrs pcommon.Map, key string) string {
+	v, ok := attrs.Get(key)
+	switch {
+	case !ok || v.Type() == pcommon.ValueTypeEmpty:
+		return ""
+	case v.Type() == pcommon.ValueTypeStr:
+		return v.Str()
+	}
+	return v.AsString()
 }
 
 // Looks reports whether text is a JSON object carrying CTReplay's action and
@@ -196,38 +270,6 @@ func ToRecord(line []byte, r plog.LogRecord, opts Options) error {
 	return err
 }
 
-func eventOf(attrs pcommon.Map, opts Options) (Event, *FieldError) {
-	var ev Event
-	var fe FieldError
-	str := func(key string) (string, bool) {
-		v, ok := attrs.Get(key)
-		if !ok || v.Type() == pcommon.ValueTypeEmpty {
-			return "", false
-		}
-		return v.AsString(), true
-	}
-	for _, k := range RequiredFields {
-		if s, ok := str(k); !ok || s == "" {
-			fe.Missing = append(fe.Missing, k)
-		}
-	}
-	ev.Action, _ = str(FieldAction)
-	ev.Params, _ = str(FieldParams)
-	ev.Level, _ = str(FieldLevel)
-	if ts, ok := str(FieldTS); ok && ts != "" {
-		t, err := ParseTime(ts, opts)
-		if err != nil {
-			fe.Invalid = append(fe.Invalid, err.Error())
-		} else {
-			ev.Time = t
-		}
-	}
-	if len(fe.Missing) == 0 && len(fe.Invalid) == 0 {
-		return ev, nil
-	}
-	return ev, &fe
-}
-
 // ParseTime reads a ts value: a date, then blanks and/or one '-', then the
 // time of day, in opts.Location:
 //
@@ -236,25 +278,40 @@ func eventOf(attrs pcommon.Map, opts Options) (Event, *FieldError) {
 //
 // The date is day/month/year unless opts says month first; the fraction has
 // up to 9 digits and is kept in full. An RFC 3339 timestamp, which carries
-// its own offset, is accepted too.
+// its own offset, is accepted too. A time a log record cannot hold (1970 or
+// before, after 2262) is an error rather than a wrapped timestamp.
 func ParseTime(ts string, opts Options) (time.Time, error) {
 	loc := opts.Location
 	if loc == nil {
 		loc = time.UTC
 	}
 	t, why := parseCTReplayTime(ts, opts.DateOrder, loc)
-	if why == "" {
-		return t, nil
+	if why != "" {
+		t3339, err := time.Parse(time.RFC3339Nano, ts)
+		if err == nil {
+			t, why = t3339, ""
+		}
 	}
-	if t3339, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-		return t3339, nil
+	if why == "" {
+		if !t.After(minTime) || t.After(maxTime) {
+			return time.Time{}, fmt.Errorf("%q is outside the time a log record can hold (after 1970-01-01T00:00:00Z, up to 2262-04-11T23:47:16Z)", ts)
+		}
+		return t, nil
 	}
 	form := "DD/MM/YYYY - hh:mm:ss[.fff]"
 	if opts.DateOrder == MonthFirst {
 		form = "MM/DD/YYYY - hh:mm:ss[.fff]"
 	}
-	return time.Time{}, fmt.Errorf("ts %q: %s; want %s (%s) or RFC 3339", ts, why, form, opts.DateOrder)
+	return time.Time{}, fmt.Errorf("cannot read %q as %s or RFC 3339: %s", ts, form, why)
 }
+
+// A record's Timestamp is nanoseconds since 1970 in a uint64, 0 meaning
+// unset, and Go computes it through an int64: times outside (minTime,
+// maxTime] would come out wrapped or unset.
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
 
 func parseCTReplayTime(s string, order DateOrder, loc *time.Location) (time.Time, string) {
 	sc := timeScanner{s: s}
@@ -350,124 +407,56 @@ func (sc *timeScanner) fraction() int {
 	return v
 }
 
-// DecodeObject decodes text holding exactly one JSON object into dst,
-// keeping the order of its keys (encoding/json's maps lose it). Leading and
-// trailing white space and a UTF-8 byte order mark are allowed; anything
-// else is a *SyntaxError and leaves dst untouched: nesting deeper than
-// MaxDepth, more than MaxObjectMembers in one object, and a key repeated in
-// one object (two parsers disagreeing on which value wins is a known way to
-// smuggle a field past a check).
+var bom = []byte("\xef\xbb\xbf")
+
+// DecodeObject decodes text holding exactly one JSON object into dst with
+// jsonmap, keeping the order of its keys (encoding/json's maps lose it) and
+// jsonmap's type mapping: integers beyond int64 and numbers beyond float64
+// keep their literal text, invalid UTF-8 becomes U+FFFD. Leading and trailing
+// white space and a UTF-8 byte order mark are allowed; anything else is a
+// *SyntaxError naming the line and column and leaves dst untouched: a value
+// that is not an object, trailing data, input beyond Limits, and a key
+// repeated in one object (two parsers disagreeing on which value wins is a
+// known way to smuggle a field past a check).
 func DecodeObject(text []byte, dst pcommon.Map) error {
-	text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf"))
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return &SyntaxError{Msg: "empty"}
+	skipped := 0
+	if bytes.HasPrefix(text, bom) {
+		text, skipped = text[len(bom):], len(bom)
+	}
+	d := jsonmap.NewDecoder(text, Limits)
+	if d.AtEOF() {
+		return &SyntaxError{Msg: "empty"}
+	}
+	at := func(off int) string {
+		line, col := jsonmap.NewLines(text).Locate(off)
+		if line == 1 {
+			col += skipped
+			return fmt.Sprintf("column %d", col)
+		}
+		return fmt.Sprintf("line %d, column %d", line, col)
+	}
+	syntax := func(err error) error {
+		var je *jsonmap.Error
+		if errors.As(err, &je) {
+			return &SyntaxError{Msg: at(je.Offset) + ": " + je.Msg}
 		}
 		return &SyntaxError{Msg: err.Error()}
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return &SyntaxError{Msg: fmt.Sprintf("starts with %s, want '{'", describe(tok))}
+	if d.Peek() != '{' {
+		// Say what it is, or why it is not JSON at all.
+		start := d.Offset()
+		if err := d.DecodeValue(pcommon.NewValueEmpty()); err != nil {
+			return syntax(err)
+		}
+		return &SyntaxError{Msg: fmt.Sprintf("%s: a JSON %s, not an object", at(start), jsonmap.KindOf(text[start]))}
 	}
 	out := pcommon.NewMap()
-	if err := decodeMembers(dec, out, 1); err != nil {
-		return &SyntaxError{Msg: err.Error()}
+	if err := d.DecodeObject(out); err != nil {
+		return syntax(err)
 	}
-	// Only white space may follow the object. (Checked by hand: another
-	// Token call would cost an error allocation per line.)
-	if rest := bytes.TrimLeft(text[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return &SyntaxError{Msg: fmt.Sprintf("trailing data after the object at byte %d", dec.InputOffset())}
+	if !d.AtEOF() {
+		return &SyntaxError{Msg: at(d.Offset()) + ": trailing data after the object"}
 	}
 	out.MoveTo(dst)
-	return nil
-}
-
-func describe(tok json.Token) string {
-	switch tok.(type) {
-	case json.Delim:
-		return fmt.Sprintf("'%v'", tok)
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", tok)
-}
-
-// decodeMembers reads an object's members up to and including its '}'.
-func decodeMembers(dec *json.Decoder, m pcommon.Map, depth int) error {
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return fmt.Errorf("object key is %s", describe(tok))
-		}
-		if m.Len() >= MaxObjectMembers {
-			return fmt.Errorf("object has more than %d members", MaxObjectMembers)
-		}
-		v, loaded := m.GetOrPutEmpty(key)
-		if loaded {
-			return fmt.Errorf("duplicate key %q", key)
-		}
-		if err := decodeValue(dec, v, depth); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // '}'
-	return err
-}
-
-func decodeValue(dec *json.Decoder, v pcommon.Value, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth >= MaxDepth {
-			return fmt.Errorf("nesting deeper than %d levels", MaxDepth)
-		}
-		switch t {
-		case '{':
-			return decodeMembers(dec, v.SetEmptyMap(), depth+1)
-		case '[':
-			s := v.SetEmptySlice()
-			for dec.More() {
-				if err := decodeValue(dec, s.AppendEmpty(), depth+1); err != nil {
-					return err
-				}
-			}
-			_, err := dec.Token() // ']'
-			return err
-		}
-		return fmt.Errorf("unexpected %q", t)
-	case string:
-		v.SetStr(t)
-	case json.Number:
-		lit := string(t)
-		if i, err := strconv.ParseInt(lit, 10, 64); err == nil {
-			v.SetInt(i)
-		} else if f, err := strconv.ParseFloat(lit, 64); err == nil && strings.ContainsAny(lit, ".eE") {
-			v.SetDouble(f)
-		} else {
-			// An integer beyond int64, or a number beyond float64: keep the
-			// literal rather than lose digits.
-			v.SetStr(lit)
-		}
-	case bool:
-		v.SetBool(t)
-	case nil:
-		// The empty value is pdata's null; FromRaw(nil) cannot fail.
-		_ = v.FromRaw(nil)
-	}
 	return nil
 }

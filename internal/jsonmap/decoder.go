@@ -643,3 +643,22 @@ func (d *Decoder) describe() string {
 	}
 	return fmt.Sprintf("byte %#02x", c)
 }
+
+// TypeName names the JSON type a decoded value came from, for messages
+// such as `ts: is a number, not a string`.
+func TypeName(t pcommon.ValueType) string {
+	switch t {
+	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble:
+		return "number"
+	case pcommon.ValueTypeBool:
+		return "boolean"
+	case pcommon.ValueTypeMap:
+		return "object"
+	case pcommon.ValueTypeSlice:
+		return "array"
+	case pcommon.ValueTypeEmpty:
+		return "null"
+	default:
+		return "string"
+	}
+}

@@ -81,6 +81,17 @@ func TestDecodeTypes(t *testing.T) {
 	}
 }
 
+func TestTypeName(t *testing.T) {
+	for in, want := range map[string]string{
+		`"x"`: "string", `1`: "number", `1.5`: "number",
+		`true`: "boolean", `null`: "null", `[]`: "array", `{}`: "object",
+	} {
+		v, err := decode(t, in, Limits{})
+		require.NoError(t, err)
+		assert.Equal(t, want, TypeName(v.Type()), in)
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	tests := []struct {
 		name    string

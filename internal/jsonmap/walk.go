@@ -103,7 +103,7 @@ func (w *walker) event() bool {
 		if v.Type() == pcommon.ValueTypeMap {
 			ev.Attrs = v.Map()
 		} else {
-			ev.Err = w.located(start, fmt.Sprintf("event is a JSON %s, not an object", kindOf(d.data[start])))
+			ev.Err = w.located(start, fmt.Sprintf("event is a JSON %s, not an object", KindOf(d.data[start])))
 		}
 		w.fn(&ev)
 		return true
@@ -213,8 +213,10 @@ func (l *Lines) Locate(off int) (line, col int) {
 	return l.Line(off), off - lineStart(l.data, off) + 1
 }
 
-// kindOf names the kind of JSON value that starts with byte c.
-func kindOf(c byte) string {
+// KindOf names the kind of a well-formed JSON value that starts with byte
+// c. Unlike TypeName of the decoded value, it calls a number beyond int64
+// (decoded as a string holding its digits) a number.
+func KindOf(c byte) string {
 	switch c {
 	case '"':
 		return "string"

@@ -144,8 +144,9 @@ func (p *auditLogProcessor) parseText(r plog.LogRecord) (source string, problems
 	vendor.MoveTo(r.Attributes())
 	var fe *ctreplay.FieldError
 	if errors.As(err, &fe) {
-		// Missing fields are reported by normalization, for every path.
-		problems = fe.Invalid
+		// ts and action, in the words the auditwebhook receiver uses;
+		// normalization adds the fields it needs without repeating these.
+		problems = fe.Problems
 	}
 	return source, problems, false
 }

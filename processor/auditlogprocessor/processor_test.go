@@ -176,15 +176,15 @@ func TestBadCTReplayTextIsFlaggedNeverDropped(t *testing.T) {
 		wantError string
 		wantBody  string
 	}{
-		{"not JSON", fileLine("GET ALL Profile by admin"), "line is not a JSON object: invalid character 'G'", "GET ALL Profile by admin"},
+		{"not JSON", fileLine("GET ALL Profile by admin"), "line is not a JSON object: column 1: expected a value, found 'G'", "GET ALL Profile by admin"},
 		{"truncated (seed 001's second line)", fileLine(`{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`),
-			"line is not a JSON object: unexpected EOF", `{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`},
+			"line is not a JSON object: column 101: unterminated string", `{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`},
 		{"empty line", fileLine(""), "line is not a JSON object: empty", ""},
 		{"duplicated key", fileLine(`{"userID":"admin","action":"GET USERS","userID":"root"}`), `duplicate key "userID"`, `{"userID":"admin","action":"GET USERS","userID":"root"}`},
-		{"hostile object", fileLine(hostile), "more than 1000 members", hostile},
+		{"hostile object", fileLine(hostile), "object has more than 256 members", hostile},
 		{"body not text", func(r plog.LogRecord) { r.Body().SetEmptyMap().PutStr("a", "b") }, "no CTReplay JSON text", `{"a":"b"}`},
 		{"missing fields", fileLine(`{"ts":"08/01/2021 - 12:44:30.479","action":"GET USERS","level":"info"}`), "missing field(s) userID, ipAddress", "GET USERS"},
-		{"bad ts", fileLine(`{"ts":"yesterday","userID":"u","ipAddress":"::1","action":"SET tag"}`), `ts "yesterday": bad date`, "SET tag"},
+		{"bad ts", fileLine(`{"ts":"yesterday","userID":"u","ipAddress":"::1","action":"SET tag"}`), `ts: cannot read "yesterday" as DD/MM/YYYY - hh:mm:ss[.fff] or RFC 3339: bad date`, "SET tag"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -473,7 +473,7 @@ func TestReceiverFlagIsKeptAndExtended(t *testing.T) {
 	ld := logsOf(vendorResource(t, "ctreplay", vendorEvent{name: "", json: `{"ts":"08/01/2021 - 12:44:30.479","userID":"u"}`}))
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().PutStr(auditrecord.AttrParseError, "action: missing")
 	require.NoError(t, h.consume(ld))
-	assert.Equal(t, "action: missing; missing field(s) ipAddress, action", h.records()[0].attr("audit.parse_error"))
+	assert.Equal(t, "action: missing; missing field(s) ipAddress", h.records()[0].attr("audit.parse_error"))
 }
 
 // mixedBatch holds one of every kind of input.
@@ -547,16 +547,28 @@ func TestRetriedBatchAfterRefusal(t *testing.T) {
 }
 
 func TestOversizedLineIsKeptWhole(t *testing.T) {
-	// Receivers bound line sizes (file_log's max_log_size); whatever reaches
-	// the processor is parsed and kept in full.
-	big := strings.Repeat("p", 2<<20)
+	// Receivers bound line sizes (file_log's max_log_size); the parser
+	// bounds each string to 1 MiB, as the auditwebhook receiver does. A
+	// line within the bounds is parsed and kept in full; one beyond them
+	// is flagged and kept whole as raw text.
+	line := func(params string) string {
+		return `{"ts":"08/01/2021 - 12:44:30.479","userID":"admin","ipAddress":"::1","action":"SEARCH Recording","params":"` + params + `","level":"info"}`
+	}
+	atBound := strings.Repeat("p", 1<<20)
+	overBound := strings.Repeat("p", 2<<20)
 	cfg := defaultConfig()
 	cfg.Source = "ctreplay"
 	h := start(t, cfg, nil, nil)
-	line := `{"ts":"08/01/2021 - 12:44:30.479","userID":"admin","ipAddress":"::1","action":"SEARCH Recording","params":"` + big + `","level":"info"}`
-	require.NoError(t, h.consume(logsOf(textResource(fileLine(line)))))
-	r := h.records()[0]
-	assert.Equal(t, big, r.attr("params"))
-	assert.Equal(t, "SEARCH Recording "+big, r.Body().Str())
-	assert.Equal(t, "<absent>", r.attr("audit.parse_error"))
+	require.NoError(t, h.consume(logsOf(textResource(fileLine(line(atBound)), fileLine(line(overBound))))))
+	recs := h.records()
+	require.Len(t, recs, 2)
+
+	parsed := recs[0]
+	assert.Equal(t, atBound, parsed.attr("params"))
+	assert.Equal(t, "SEARCH Recording "+atBound, parsed.Body().Str())
+	assert.Equal(t, "<absent>", parsed.attr("audit.parse_error"))
+
+	flagged := recs[1]
+	assert.Equal(t, line(overBound), flagged.Body().Str(), "the whole line is kept")
+	assert.Equal(t, "ctreplay: line is not a JSON object: column 107: string longer than 1048576 bytes", flagged.attr("audit.parse_error"))
 }

@@ -168,8 +168,15 @@ func CTReplaySecurity(verb, object string) bool {
 	return verb == "DELETE" || (object == "Recording" && (verb == "DOWNLOAD" || verb == "PLAY"))
 }
 
+// CTReplayWhoFields are the CTReplay fields normalization needs besides the
+// record contract's (ctreplay.RequiredFields): who acted and from where.
+var CTReplayWhoFields = []string{ctreplay.FieldUserID, ctreplay.FieldIPAddress}
+
 func ctReplay(v view, r plog.LogRecord) []string {
-	problems := v.missing(ctreplay.RequiredFields...)
+	// ts and action in the parser's words, so a record the receiver or the
+	// parse step already flagged is not flagged again in other words.
+	problems := ctreplay.CheckRequired(v.attrs)
+	problems = append(problems, v.missing(CTReplayWhoFields...)...)
 	action := orElse(r.EventName(), v.str(ctreplay.FieldAction))
 	verb, object := SplitCTReplayAction(action)
 	user := v.str(ctreplay.FieldUserID)

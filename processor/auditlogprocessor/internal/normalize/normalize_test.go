@@ -137,6 +137,9 @@ func TestCTReplay(t *testing.T) {
 			"audit.target": "tag", "audit.action": "SET tag", "audit.outcome": "success", "audit.category": "informative",
 			"ctreplay.verb": "SET", "ctreplay.object": "tag",
 		}, []string{"missing field(s) userID, ipAddress"}},
+		{"missing ts and action, in the parser's words", record(t, "", "userID", "admin", "params", "id=1"), map[string]string{
+			"audit.actor": "admin", "audit.actor_id": "admin", "audit.target": "id=1", "audit.outcome": "success", "audit.category": "informative",
+		}, []string{"ts: missing", "action: missing", "missing field(s) ipAddress"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
