@@ -57,6 +57,9 @@ func (s Status) String() string {
 type Entry struct {
 	File   string // the file's name within the archive directory
 	Line   int    // 1-based line number within the file
+	// Offset is the line's byte offset within its file (within the
+	// decompressed stream for a gzipped file).
+	Offset int64
 	Raw    []byte // the line without its newline (at most 1 KiB of an over-long line)
 	Status Status
 	Err    error // what is wrong, when Status is not StatusOK
@@ -119,8 +122,9 @@ func (a *Archive) Entries() iter.Seq2[Entry, error] {
 		c := newChecker(a.key)
 		for _, f := range files {
 			stopped := false
-			err := forEachLine(f, func(no int, raw []byte, terminated, overlong bool) bool {
+			err := forEachLineFrom(f, 0, 0, func(no int, off int64, raw []byte, terminated, overlong bool) bool {
 				e := c.check(f.Name, no, raw, terminated, overlong)
+				e.Offset = off
 				c.link(&e)
 				if !yield(e, nil) {
 					stopped = true
@@ -187,8 +191,9 @@ func (a *Archive) EntriesBackward() iter.Seq2[Entry, error] {
 				e := unreadable(f, err)
 				stopped = !emit(&e)
 				return !stopped
-			}, func(no int, raw []byte, terminated, overlong bool) bool {
+			}, func(no int, off int64, raw []byte, terminated, overlong bool) bool {
 				e := c.check(f.Name, no, raw, terminated, overlong)
+				e.Offset = off
 				stopped = !emit(&e)
 				return !stopped
 			})
@@ -205,6 +210,39 @@ func (a *Archive) EntriesBackward() iter.Seq2[Entry, error] {
 		flush()
 	}
 }
+
+// FileEntries yields the lines of one data file f, starting at byte offset
+// from, which must be the start of a line (0 for the whole file; the end of
+// the last line read, to continue reading a file that grows). skipped is
+// the number of lines before from, so line numbers continue. Each line is
+// checked as Entries checks it and linked to the sealed line before it:
+// pred, when given (the last sealed line before from, or the previous
+// file's last), then each other. A gzipped file is decompressed from its
+// start. Problems reading the file are reported as a StatusUnreadable
+// entry, as by Entries.
+func (a *Archive) FileEntries(f File, from int64, skipped int, pred *Seal) iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		c := newChecker(a.key)
+		c.pred = pred
+		stopped := false
+		err := forEachLineFrom(f, from, skipped, func(no int, off int64, raw []byte, terminated, overlong bool) bool {
+			e := c.check(f.Name, no, raw, terminated, overlong)
+			e.Offset = off
+			c.link(&e)
+			stopped = !yield(e)
+			return !stopped
+		})
+		if err != nil && !stopped {
+			yield(unreadable(f, err))
+		}
+	}
+}
+
+// Link checks that e, a line read without knowing the sealed line before
+// it (the first line of a file read alone with FileEntries), follows pred
+// in the chain. When it does not, e becomes StatusUnlinked with the reason,
+// as Entries would have found it.
+func Link(e *Entry, pred *Seal) { linkTo(e, pred) }
 
 func unreadable(f File, err error) Entry {
 	var le *lineError
@@ -332,14 +370,39 @@ func openFile(f File) (io.ReadCloser, error) {
 // forEachLine calls fn for every line of f. raw is only valid during the
 // call. An over-long line is passed with its first KiB and overlong set.
 func forEachLine(f File, fn func(no int, raw []byte, terminated, overlong bool) bool) error {
+	return forEachLineFrom(f, 0, 0, func(no int, _ int64, raw []byte, terminated, overlong bool) bool {
+		return fn(no, raw, terminated, overlong)
+	})
+}
+
+// forEachLineFrom calls fn for every line of f from byte offset from (a
+// line start), numbering lines after skipped, the number of lines before
+// from, and passing each line's offset in the file. A gzipped file is
+// decompressed up to from and the bytes before it discarded.
+func forEachLineFrom(f File, from int64, skipped int, fn func(no int, off int64, raw []byte, terminated, overlong bool) bool) error {
 	rc, err := openFile(f)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return scanLines(rc, func(no int, _ int64, raw []byte, terminated, overlong bool) bool {
-		return fn(no, raw, terminated, overlong)
+	if from > 0 {
+		if s, ok := rc.(io.Seeker); ok {
+			_, err = s.Seek(from, io.SeekStart)
+		} else {
+			_, err = io.CopyN(io.Discard, rc, from)
+		}
+		if err != nil {
+			return &lineError{line: skipped + 1, err: err}
+		}
+	}
+	err = scanLines(rc, func(no int, off int64, raw []byte, terminated, overlong bool) bool {
+		return fn(skipped+no, from+off, raw, terminated, overlong)
 	})
+	var le *lineError
+	if errors.As(err, &le) {
+		le.line += skipped
+	}
+	return err
 }
 
 // scanLines splits r into lines, tracking each line's offset. raw is only
@@ -398,7 +461,7 @@ func clip(line []byte) []byte {
 // gzipped file is decompressed into memory; a plain file is indexed, then
 // read line by line. When the file cannot be read to its end, damaged is
 // called first (the damage comes after the lines that could be read).
-func forEachLineBackward(f File, damaged func(error) bool, fn func(no int, raw []byte, terminated, overlong bool) bool) error {
+func forEachLineBackward(f File, damaged func(error) bool, fn func(no int, off int64, raw []byte, terminated, overlong bool) bool) error {
 	rc, err := openFile(f)
 	if err != nil {
 		return err
@@ -434,7 +497,7 @@ func forEachLineBackward(f File, damaged func(error) bool, fn func(no int, raw [
 			}
 			raw = buf
 		}
-		if !fn(i+1, raw, r.terminated, r.overlong) {
+		if !fn(i+1, r.off, raw, r.terminated, r.overlong) {
 			return nil
 		}
 	}
