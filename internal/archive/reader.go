@@ -55,8 +55,8 @@ func (s Status) String() string {
 
 // Entry is one line of the archive as the reader found it.
 type Entry struct {
-	File   string // the file's name within the archive directory
-	Line   int    // 1-based line number within the file
+	File string // the file's name within the archive directory
+	Line int    // 1-based line number within the file
 	// Offset is the line's byte offset within its file (within the
 	// decompressed stream for a gzipped file).
 	Offset int64
