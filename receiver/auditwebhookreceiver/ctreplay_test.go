@@ -1,4 +1,4 @@
-package ctreplay
+package auditwebhookreceiver
 
 import (
 	"testing"
@@ -10,24 +10,30 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events/eventstest"
 )
 
-// seed is seed 001's example verbatim: its second line is truncated.
-const seed = `{"ts":"08/01/2021 - 12:44:30.479","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"GET ALL Profile","params":"","level":"info"}
+// The tests here cover what the receiver adds to internal/ctreplay, whose
+// own tests cover the record mapping and ts in detail: splitting a body into
+// events, the accounting, forwarding or dropping what cannot be parsed, and
+// audit.parse_line.
+
+// ctreplaySeed is seed 001's example verbatim: its second line is truncated.
+const ctreplaySeed = `{"ts":"08/01/2021 - 12:44:30.479","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"GET ALL Profile","params":"","level":"info"}
 {"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`
 
-var observed = pcommon.NewTimestampFromTime(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
+var ctreplayObserved = pcommon.NewTimestampFromTime(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 
-func parse(t *testing.T, p Parser, body string, forward bool) (plog.LogRecordSlice, events.Result) {
+func parseCTReplay(t *testing.T, opts ctreplay.Options, body string, forward bool) (plog.LogRecordSlice, events.Result) {
 	t.Helper()
 	out := plog.NewLogRecordSlice()
-	res := p.Parse([]byte(body), events.Options{Observed: observed, ForwardUnparsed: forward}, out)
+	res := ctreplayParser{opts: opts}.parse([]byte(body), events.Options{Observed: ctreplayObserved, ForwardUnparsed: forward}, out)
 	return out, res
 }
 
-func keys(m pcommon.Map) []string {
+func keysOf(m pcommon.Map) []string {
 	var ks []string
 	for k := range m.All() {
 		ks = append(ks, k)
@@ -35,18 +41,18 @@ func keys(m pcommon.Map) []string {
 	return ks
 }
 
-func TestParseSeed(t *testing.T) {
-	out, res := parse(t, Parser{}, seed, true)
+func TestCTReplayParseSeed(t *testing.T) {
+	out, res := parseCTReplay(t, ctreplay.Options{}, ctreplaySeed, true)
 	require.Equal(t, 2, out.Len())
 	assert.Equal(t, 1, res.Parsed)
 	assert.Equal(t, 1, res.Flagged)
 
 	good := out.At(0)
 	assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479_000_000, time.UTC), good.Timestamp().AsTime(), "day first, UTC")
-	assert.Equal(t, observed, good.ObservedTimestamp())
+	assert.Equal(t, ctreplayObserved, good.ObservedTimestamp())
 	assert.Equal(t, "GET ALL Profile", good.EventName())
 	assert.Equal(t, "GET ALL Profile", good.Body().Str(), "empty params: just the action")
-	assert.Equal(t, []string{"ts", "domain", "userID", "ipAddress", "action", "params", "level"}, keys(good.Attributes()), "vendor's order")
+	assert.Equal(t, []string{"ts", "domain", "userID", "ipAddress", "action", "params", "level"}, keysOf(good.Attributes()), "vendor's order")
 	assert.Equal(t, map[string]any{
 		"ts": "08/01/2021 - 12:44:30.479", "domain": "SAASFCL", "userID": "admin", "ipAddress": "::1",
 		"action": "GET ALL Profile", "params": "", "level": "info",
@@ -55,16 +61,16 @@ func TestParseSeed(t *testing.T) {
 	bad := out.At(1)
 	assert.Equal(t, `{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`, bad.Body().Str(), "raw text kept")
 	assert.Zero(t, bad.Timestamp())
-	assert.Equal(t, observed, bad.ObservedTimestamp())
-	perr, _ := bad.Attributes().Get(auditrecord.AttrParseError)
-	assert.Equal(t, "line 2, column 101: unterminated string", perr.Str())
+	assert.Empty(t, bad.EventName())
+	assert.Equal(t, ctreplayObserved, bad.ObservedTimestamp())
+	assert.Equal(t, "line 2, column 101: unterminated string", attr(t, bad.Attributes(), auditrecord.AttrParseError))
 	line, _ := bad.Attributes().Get(auditrecord.AttrParseLine)
 	assert.Equal(t, int64(2), line.Int())
 	assert.Equal(t, []events.Problem{{Event: 2, Line: 2, Error: "line 2, column 101: unterminated string"}}, res.Problems)
 }
 
-func TestParseSeedWithoutForwarding(t *testing.T) {
-	out, res := parse(t, Parser{}, seed, false)
+func TestCTReplayParseSeedWithoutForwarding(t *testing.T) {
+	out, res := parseCTReplay(t, ctreplay.Options{}, ctreplaySeed, false)
 	require.Equal(t, 1, out.Len(), "the good line survives, the bad one is dropped")
 	assert.Equal(t, 1, res.Parsed)
 	assert.Equal(t, 1, res.Dropped)
@@ -73,12 +79,12 @@ func TestParseSeedWithoutForwarding(t *testing.T) {
 	assert.Equal(t, 2, res.Problems[0].Line)
 }
 
-func TestParseMapping(t *testing.T) {
+func TestCTReplayParseMapping(t *testing.T) {
 	rome, err := time.LoadLocation("Europe/Rome")
 	require.NoError(t, err)
 	tests := []struct {
 		name      string
-		parser    Parser
+		opts      ctreplay.Options
 		body      string
 		timestamp time.Time
 		eventName string
@@ -95,37 +101,45 @@ func TestParseMapping(t *testing.T) {
 			timestamp: time.Date(2021, 1, 8, 12, 44, 30, 0, time.UTC), eventName: "SET tag", bodyText: `SET tag {"tag":"x"}`,
 		},
 		{
-			name: "month first", parser: Parser{MonthFirst: true},
+			name: "month first", opts: ctreplay.Options{DateOrder: ctreplay.MonthFirst},
 			body:      `{"ts":"08/01/2021 - 12:44:30.479","action":"GET USERS"}`,
 			timestamp: time.Date(2021, 8, 1, 12, 44, 30, 479e6, time.UTC), eventName: "GET USERS", bodyText: "GET USERS",
 		},
 		{
-			name: "time zone", parser: Parser{Location: rome},
+			name: "time zone", opts: ctreplay.Options{Location: rome},
 			body:      `{"ts":"08/07/2021 - 12:44:30.479","action":"GET USERS"}`,
 			timestamp: time.Date(2021, 7, 8, 10, 44, 30, 479e6, time.UTC), eventName: "GET USERS", bodyText: "GET USERS",
 		},
 		{
+			name: "RFC 3339 ts", body: `{"ts":"2021-01-08T12:44:30Z","action":"GET USERS"}`,
+			timestamp: time.Date(2021, 1, 8, 12, 44, 30, 0, time.UTC), eventName: "GET USERS", bodyText: "GET USERS",
+		},
+		{
 			name: "unreadable ts flags the record and keeps it", body: `{"ts":"yesterday","action":"PLAY Recording"}`,
 			eventName: "PLAY Recording", bodyText: "PLAY Recording",
-			parseErr: `ts: cannot read "yesterday" as DD/MM/YYYY - hh:mm:ss.fff: bad date`,
+			parseErr: `ts: cannot read "yesterday" as DD/MM/YYYY - hh:mm:ss[.fff] or RFC 3339: bad date`,
 		},
 		{
 			name: "impossible date", body: `{"ts":"31/02/2021 - 12:00:00","action":"GET USERS"}`,
 			eventName: "GET USERS", bodyText: "GET USERS",
-			parseErr: `ts: cannot read "31/02/2021 - 12:00:00" as DD/MM/YYYY - hh:mm:ss.fff: day 31 out of range`,
+			parseErr: `ts: cannot read "31/02/2021 - 12:00:00" as DD/MM/YYYY - hh:mm:ss[.fff] or RFC 3339: day 31 out of range`,
 		},
 		{
 			name: "missing ts and action", body: `{"domain":"SAASFCL"}`,
-			parseErr: "action: missing; ts: missing",
+			parseErr: "ts: missing; action: missing",
 		},
 		{
 			name: "ts of the wrong type", body: `{"ts":1610109870,"action":"GET USERS"}`,
 			eventName: "GET USERS", bodyText: "GET USERS", parseErr: "ts: is a number, not a string",
 		},
+		{
+			name: "userID and ipAddress may be absent", body: `{"ts":"08/01/2021 - 12:44:30","action":"GET USERS"}`,
+			timestamp: time.Date(2021, 1, 8, 12, 44, 30, 0, time.UTC), eventName: "GET USERS", bodyText: "GET USERS",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, res := parse(t, tt.parser, tt.body, true)
+			out, res := parseCTReplay(t, tt.opts, tt.body, true)
 			require.Equal(t, 1, out.Len())
 			lr := out.At(0)
 			if tt.timestamp.IsZero() {
@@ -144,13 +158,14 @@ func TestParseMapping(t *testing.T) {
 			require.True(t, flagged)
 			assert.Equal(t, tt.parseErr, perr.Str())
 			assert.Equal(t, 1, res.Flagged)
-			ts, _ := lr.Attributes().Get(FieldTS)
-			assert.NotNil(t, ts, "the vendor's fields are all kept")
+			assert.Equal(t, []events.Problem{{Event: 1, Line: 1, Error: tt.parseErr}}, res.Problems)
+			_, ok := lr.Attributes().Get("domain")
+			assert.Equal(t, tt.name == "missing ts and action", ok, "the vendor's fields are all kept")
 		})
 	}
 }
 
-func TestParseArrayAndLines(t *testing.T) {
+func TestCTReplayParseArrayAndLines(t *testing.T) {
 	const a = `{"ts":"01/02/2021 - 10:00:00.000","action":"GET ALL Profile"}`
 	const b = `{"ts":"01/02/2021 - 10:00:01.000","action":"SAVE Profile"}`
 	for name, body := range map[string]string{
@@ -159,7 +174,7 @@ func TestParseArrayAndLines(t *testing.T) {
 		"concatenated objects with a bad line between": a + "\nnot json\n" + b,
 	} {
 		t.Run(name, func(t *testing.T) {
-			out, res := parse(t, Parser{}, body, false)
+			out, res := parseCTReplay(t, ctreplay.Options{}, body, false)
 			require.Equal(t, 2, out.Len())
 			assert.Equal(t, "GET ALL Profile", out.At(0).EventName())
 			assert.Equal(t, "SAVE Profile", out.At(1).EventName())
@@ -168,43 +183,24 @@ func TestParseArrayAndLines(t *testing.T) {
 	}
 }
 
-func TestParseTS(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Time
-	}{
-		{"08/01/2021 - 12:44:30.479", time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC)},
-		{"8/1/2021 - 2:04:05", time.Date(2021, 1, 8, 2, 4, 5, 0, time.UTC)},
-		{"08/01/2021 12:44:30,5", time.Date(2021, 1, 8, 12, 44, 30, 5e8, time.UTC)},
-		{"08/01/2021-12:44:30.123456789", time.Date(2021, 1, 8, 12, 44, 30, 123456789, time.UTC)},
-		{"29/02/2024 - 00:00:00", time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
-	}
-	for _, tt := range tests {
-		got, err := ParseTS(tt.in, false, nil)
-		require.NoError(t, err, tt.in)
-		assert.Equal(t, tt.want, got, tt.in)
-	}
-	for _, bad := range []string{
-		"", "08/01/21 - 12:44:30", "08/01/2021", "08/01/2021 - 12:44", "08/01/2021 - 24:00:00",
-		"08/13/2021 - 12:00:00", "29/02/2023 - 00:00:00", "08/01/2021 - 12:44:30.", "08/01/2021 - 12:44:30.1234567891",
-		"08/01/2021 - 12:44:30Z", "2021-01-08T12:44:30Z", "08/01/2021 -- 12:44:30",
-	} {
-		_, err := ParseTS(bad, false, nil)
-		assert.Error(t, err, bad)
-	}
+func TestCTReplayUsesTheSharedBounds(t *testing.T) {
+	out, res := parseCTReplay(t, ctreplay.Options{}, `{`+manyMembers(257)+`}`+"\n"+`{"ts":"01/02/2021 - 10:00:00","action":"X"}`, true)
+	require.Equal(t, 2, out.Len())
+	assert.Equal(t, 1, res.Parsed)
+	assert.Contains(t, attr(t, out.At(0).Attributes(), auditrecord.AttrParseError), "object has more than 256 members")
 }
 
-// FuzzParseCTReplay checks the parser's accounting on any body: every event
-// is a clean record, a flagged record or a dropped one; flagged records
-// carry the parse error; every string is exportable UTF-8.
+// FuzzParseCTReplay checks the receiver's accounting on any body: every
+// event is a clean record, a flagged record or a dropped one; flagged
+// records carry the parse error; every string is exportable UTF-8.
 func FuzzParseCTReplay(f *testing.F) {
-	f.Add([]byte(seed), true)
+	f.Add([]byte(ctreplaySeed), true)
 	f.Add([]byte(`[{"ts":"01/02/2021 - 10:00:00","action":"X"},{"ts":1}]`), false)
 	f.Add([]byte("{\"action\":\"\xff\"}\n{\"a\":1,\"a\":2}\n\"str\""), true)
 	f.Fuzz(func(t *testing.T, body []byte, forward bool) {
 		out := plog.NewLogRecordSlice()
-		res := Parser{}.Parse(body, events.Options{Observed: observed, ForwardUnparsed: forward}, out)
-		eventstest.CheckAccounting(t, forward, observed, out, res)
+		res := ctreplayParser{}.parse(body, events.Options{Observed: ctreplayObserved, ForwardUnparsed: forward}, out)
+		eventstest.CheckAccounting(t, forward, ctreplayObserved, out, res)
 		require.Equal(t, eventstest.CountEvents(body), res.Parsed+res.Flagged+res.Dropped, "every event accounted for")
 		for i := 0; i < out.Len(); i++ {
 			lr := out.At(i)

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/glassix"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
@@ -89,8 +89,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 		if err != nil {
 			return nil, err
 		}
-		p := ctreplay.Parser{MonthFirst: c.DateOrder == MonthFirst, Location: loc}
-		r.routes[c.Path] = r.newRoute(auditrecord.SourceCTReplay, "CTReplay events: a JSON object, an array or JSON lines", p.Parse)
+		order, err := ctreplay.ParseDateOrder(c.DateOrder)
+		if err != nil {
+			return nil, err
+		}
+		p := ctreplayParser{opts: ctreplay.Options{DateOrder: order, Location: loc}}
+		r.routes[c.Path] = r.newRoute(auditrecord.SourceCTReplay, "CTReplay events: a JSON object, an array or JSON lines", p.parse)
 	}
 	if s := cfg.Sippy.Get(); s != nil {
 		loc, err := loadLocation(s.Timezone)

@@ -88,6 +88,32 @@ func Unparseable(out plog.LogRecordSlice, opts Options, res *Result, raw []byte,
 	}
 }
 
+// ParseEvents appends one record per event in body (one object, a JSON
+// array or JSON lines, split by jsonmap.Walk within opts.Limits) to out. An
+// event that cannot be parsed goes to Unparseable. A decoded event becomes a
+// record with the receipt time and the event's members as attributes, in
+// their order; fill then sets the rest of the record contract from them and
+// returns the problems that flag it.
+func ParseEvents(body []byte, opts Options, out plog.LogRecordSlice, fill func(plog.LogRecord) FieldProblems) Result {
+	var res Result
+	jsonmap.Walk(body, opts.Limits, func(ev *jsonmap.Event) {
+		if ev.Err != nil {
+			prob := Problem{Event: ev.Ordinal, Line: ev.Line, Error: ev.Err.Error()}
+			if len(ev.Raw) == 0 {
+				res.AddProblem(prob)
+				return
+			}
+			Unparseable(out, opts, &res, ev.Raw, prob)
+			return
+		}
+		lr := out.AppendEmpty()
+		lr.SetObservedTimestamp(opts.Observed)
+		ev.Attrs.MoveTo(lr.Attributes())
+		fill(lr).Finish(lr, &res, ev.Ordinal, ev.Line)
+	})
+	return res
+}
+
 // FieldProblems collects the problems with single fields of an otherwise
 // parsed event; the record keeps all its fields and gets one
 // audit.parse_error naming every bad field.
@@ -134,22 +160,4 @@ func StrOf(m pcommon.Map, key string) (string, bool) {
 		return v.Str(), true
 	}
 	return v.AsString(), true
-}
-
-// TypeName names a decoded JSON value's type for error messages.
-func TypeName(t pcommon.ValueType) string {
-	switch t {
-	case pcommon.ValueTypeInt, pcommon.ValueTypeDouble:
-		return "number"
-	case pcommon.ValueTypeBool:
-		return "boolean"
-	case pcommon.ValueTypeMap:
-		return "object"
-	case pcommon.ValueTypeSlice:
-		return "array"
-	case pcommon.ValueTypeEmpty:
-		return "null"
-	default:
-		return "string"
-	}
 }

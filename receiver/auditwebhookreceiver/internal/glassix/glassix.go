@@ -197,7 +197,7 @@ func (p Parser) change(d *jsonmap.Decoder, lines *jsonmap.Lines, i int, opts eve
 		return nil, nil
 	}
 	if v.Type() != pcommon.ValueTypeMap {
-		return unparseable("is a %s, not an object", events.TypeName(v.Type()))
+		return unparseable("is a %s, not an object", jsonmap.TypeName(v.Type()))
 	}
 	change := v.Map()
 	ev, ok := change.Get(memberEvent)
@@ -238,7 +238,7 @@ func fillAuditLog(lr plog.LogRecord) events.FieldProblems {
 	case !ok || dt.Type() == pcommon.ValueTypeEmpty:
 		problems.Add(FieldDateTime, "missing")
 	case dt.Type() != pcommon.ValueTypeStr:
-		problems.Add(FieldDateTime, "is a "+events.TypeName(dt.Type())+", not a string")
+		problems.Add(FieldDateTime, "is a "+jsonmap.TypeName(dt.Type())+", not a string")
 	default:
 		t, err := ParseDateTime(dt.Str())
 		if err != nil {

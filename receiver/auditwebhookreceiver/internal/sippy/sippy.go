@@ -38,24 +38,7 @@ type Parser struct {
 // action that is missing or unreadable flags the record (audit.parse_error
 // names the field); Timestamp then stays unset.
 func (p Parser) Parse(body []byte, opts events.Options, out plog.LogRecordSlice) events.Result {
-	var res events.Result
-	jsonmap.Walk(body, opts.Limits, func(ev *jsonmap.Event) {
-		prob := events.Problem{Event: ev.Ordinal, Line: ev.Line}
-		if ev.Err != nil {
-			prob.Error = ev.Err.Error()
-			if len(ev.Raw) == 0 {
-				res.AddProblem(prob)
-				return
-			}
-			events.Unparseable(out, opts, &res, ev.Raw, prob)
-			return
-		}
-		lr := out.AppendEmpty()
-		lr.SetObservedTimestamp(opts.Observed)
-		ev.Attrs.MoveTo(lr.Attributes())
-		p.fill(lr).Finish(lr, &res, ev.Ordinal, ev.Line)
-	})
-	return res
+	return events.ParseEvents(body, opts, out, p.fill)
 }
 
 func (p Parser) fill(lr plog.LogRecord) events.FieldProblems {
@@ -80,7 +63,7 @@ func (p Parser) fill(lr plog.LogRecord) events.FieldProblems {
 	case !ok || date.Type() == pcommon.ValueTypeEmpty:
 		problems.Add(FieldDate, "missing")
 	case date.Type() != pcommon.ValueTypeStr:
-		problems.Add(FieldDate, "is a "+events.TypeName(date.Type())+", not a string")
+		problems.Add(FieldDate, "is a "+jsonmap.TypeName(date.Type())+", not a string")
 	default:
 		t, err := ParseDate(date.Str(), p.Location)
 		if err != nil {
