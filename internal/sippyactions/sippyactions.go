@@ -1,14 +1,26 @@
 // Package sippyactions is Sippy Softswitch's audit vocabulary (seed 002, the
-// Audit Logs Viewer page): the action codes with the description the viewer
-// shows as a hint and the syntax of their resource, the parser of that
-// resource, and the parser of the "Action by" actor string. The auditlog
-// processor uses it to normalize Sippy records; the archive viewer uses it
-// for its hints.
+// Audit Logs Viewer page): the field names of an audit record, the action
+// codes with the description the viewer shows as a hint and the syntax of
+// their resource, the parser of that resource, and the parser of the
+// "Action by" actor string. The auditwebhook receiver reads records by these
+// field names; the auditlog processor uses the rest to normalize Sippy
+// records; the archive viewer uses it for its hints.
 package sippyactions // import "github.com/otelcol-audit/otelcol-audit/internal/sippyactions"
 
 import (
 	"fmt"
 	"strings"
+)
+
+// The fields of a Sippy audit record: the Audit Logs Viewer's columns
+// Resource, Action, Action by, Date and User IP/Node, as the auditwebhook
+// receiver takes them.
+const (
+	FieldResource = "resource"
+	FieldAction   = "action"
+	FieldActionBy = "action_by"
+	FieldDate     = "date"
+	FieldUserIP   = "user_ip"
 )
 
 // Shape is the form of an action's resource string.

@@ -206,12 +206,13 @@ func ctReplay(v view, r plog.LogRecord) []string {
 
 // Sippy fields. Sippy's audit log has the columns Resource, Action, Action
 // by, Date and User IP/Node (seed 002); the names below are the ones its
-// records may carry them under, tried in order.
+// records may carry them under, tried in order: first the names the
+// auditwebhook receiver uses (sippyactions.Field*), then other spellings.
 var (
-	SippyActionFields   = []string{"action"}
-	SippyActorFields    = []string{"action_by", "actionBy", "actor"}
-	SippyResourceFields = []string{"resource"}
-	SippyAddressFields  = []string{"user_ip", "userIp", "ip", "ip_address", "ipAddress", "remote_ip", "node"}
+	SippyActionFields   = []string{sippyactions.FieldAction}
+	SippyActorFields    = []string{sippyactions.FieldActionBy, "actionBy", "actor"}
+	SippyResourceFields = []string{sippyactions.FieldResource}
+	SippyAddressFields  = []string{sippyactions.FieldUserIP, "userIp", "ip", "ip_address", "ipAddress", "remote_ip", "node"}
 )
 
 // Sippy-specific fields added by the processor. Keys and new values of the

@@ -13,15 +13,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
+	"github.com/otelcol-audit/otelcol-audit/internal/sippyactions"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 )
 
-// The fields of a Sippy audit record that the record mapping reads. The
-// others (action_by, user_ip) are kept as attributes only.
+// The fields of a Sippy audit record that the record mapping reads, named
+// in the vocabulary the auditlog processor normalizes with. The others
+// (action_by, user_ip) are kept as attributes only.
 const (
-	FieldResource = "resource"
-	FieldAction   = "action"
-	FieldDate     = "date"
+	FieldResource = sippyactions.FieldResource
+	FieldAction   = sippyactions.FieldAction
+	FieldDate     = sippyactions.FieldDate
 )
 
 // Parser turns Sippy bodies into records.
