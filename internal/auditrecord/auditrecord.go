@@ -24,11 +24,28 @@ const (
 // Sources lists every value AttrSource can take, in a stable order.
 var Sources = []string{SourceGlassix, SourceCTReplay, SourceSippy}
 
-// Record attributes set when an event could not be parsed. The record's Body
-// then holds the raw text of the event exactly as received, so the archive
-// keeps the evidence; nothing else about the record is guaranteed.
+// Record attributes that flag an event whose input was not all readable.
+// Flagged records are passed on, never dropped, so the archive keeps the
+// evidence. There are two kinds:
+//
+//   - An unreadable event (not JSON, truncated, over a bound, duplicate
+//     keys, not an object): nothing could be read from it. EventName is
+//     empty, there are no vendor attributes and no Timestamp from the
+//     vendor, and Body is the event's raw text as received (invalid UTF-8
+//     bytes replaced by U+FFFD, which OTLP requires). For text read by
+//     contrib receivers the raw text stays where that receiver put it (Body,
+//     or the syslog message attribute), beside that receiver's attributes.
+//   - An event with a bad field (a missing or unreadable time, a missing
+//     event type or action, ...): the record is complete as far as it could
+//     be read. It keeps all the vendor's attributes, EventName and Body
+//     (EventName is empty only when the event type itself is missing), and
+//     AttrParseError names each bad field: "ts: missing",
+//     `ts: cannot read "yesterday" as ...`. Timestamp is not set from an
+//     unreadable time.
 const (
-	// AttrParseError is the parse error, as a human-readable message.
+	// AttrParseError is the parse error, as a human-readable message. Several
+	// problems (a receiver's and then the auditlog processor's) are joined
+	// with "; ".
 	AttrParseError = "audit.parse_error"
 	// AttrParseLine is the 1-based line number of the bad event within its
 	// request or batch, when the input was JSON lines.
