@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -43,6 +44,32 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // go test ... ./bench/inprocess/ -args -archive-fsync=interval
 var archiveFsync = flag.String("archive-fsync", "batch", "auditfile fsync policy: batch or interval")
 
+// persistent gives both exporters file_storage sending queues and the
+// processor a persistent dedup window, as the shipped collector.yaml does:
+// go test ... ./bench/inprocess/ -args -persistent
+var persistent = flag.Bool("persistent", false, "file_storage queues and dedup window, as shipped")
+
+// storageID is the file_storage extension's ID when -persistent is set.
+var storageID = component.MustNewIDWithName("file_storage", "bench")
+
+// host offers the pipeline its extensions, as the service does.
+type host map[component.ID]component.Component
+
+func (h host) GetExtensions() map[component.ID]component.Component { return h }
+
+func withStorage(settings map[string]any, key string) map[string]any {
+	if !*persistent {
+		return settings
+	}
+	section, _ := settings[key].(map[string]any)
+	if section == nil {
+		section = map[string]any{}
+	}
+	section["storage"] = storageID.String()
+	settings[key] = section
+	return settings
+}
+
 // The same settings as bench/audit/collector.yaml, by the components'
 // public config keys.
 func receiverConfig(endpoint string) map[string]any {
@@ -50,15 +77,17 @@ func receiverConfig(endpoint string) map[string]any {
 }
 
 func syslogConfig(endpoint string) map[string]any {
-	return map[string]any{"endpoint": endpoint, "transport": "tcp", "sending_queue": map[string]any{"enabled": true}}
+	return withStorage(map[string]any{"endpoint": endpoint, "transport": "tcp", "sending_queue": map[string]any{"enabled": true}}, "sending_queue")
 }
 
+func processorConfig() map[string]any { return withStorage(map[string]any{}, "dedup") }
+
 func archiveConfig(path string) map[string]any {
-	return map[string]any{
+	return withStorage(map[string]any{
 		"path": path, "compression": "none", "rotation": map[string]any{"max_megabytes": 4096},
 		"fsync":         *archiveFsync,
 		"sending_queue": map[string]any{"enabled": true},
-	}
+	}, "sending_queue")
 }
 
 func unmarshal(tb testing.TB, cfg component.Config, settings map[string]any) component.Config {
@@ -76,10 +105,19 @@ type pipeline struct {
 func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
 	tb.Helper()
 	ctx := context.Background()
-	host := componenttest.NewNopHost()
 	port, err := proc.FreePort()
 	require.NoError(tb, err)
 	endpoint := "127.0.0.1:" + strconv.Itoa(port)
+	p := &pipeline{url: "http://" + endpoint + "/glassix"}
+	extensions := host{}
+	if *persistent {
+		ef := filestorage.NewFactory()
+		ecfg := unmarshal(tb, ef.CreateDefaultConfig(), map[string]any{"directory": filepath.Join(filepath.Dir(archivePath), "queue"), "create_directory": true})
+		storage, err := ef.Create(ctx, extensiontest.NewNopSettings(ef.Type()), ecfg)
+		require.NoError(tb, err)
+		extensions[storageID] = storage
+		p.components = append(p.components, storage)
+	}
 
 	sf := rfc5424exporter.NewFactory()
 	syslogExp, err := sf.CreateLogs(ctx, exportertest.NewNopSettings(sf.Type()), unmarshal(tb, sf.CreateDefaultConfig(), syslogConfig(sinkAddr)))
@@ -93,15 +131,15 @@ func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
 	})
 	require.NoError(tb, err)
 	pf := auditlogprocessor.NewFactory()
-	processor, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), fanout)
+	processor, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), unmarshal(tb, pf.CreateDefaultConfig(), processorConfig()), fanout)
 	require.NoError(tb, err)
 	rf := auditwebhookreceiver.NewFactory()
 	receiver, err := rf.CreateLogs(ctx, receivertest.NewNopSettings(rf.Type()), unmarshal(tb, rf.CreateDefaultConfig(), receiverConfig(endpoint)), processor)
 	require.NoError(tb, err)
 
-	p := &pipeline{url: "http://" + endpoint + "/glassix", components: []component.Component{syslogExp, archiveExp, processor, receiver}}
+	p.components = append(p.components, syslogExp, archiveExp, processor, receiver)
 	for _, c := range p.components {
-		require.NoError(tb, c.Start(ctx, host))
+		require.NoError(tb, c.Start(ctx, extensions))
 	}
 	return p
 }
