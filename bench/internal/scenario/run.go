@@ -229,6 +229,40 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		return res, err
 	}
 
+	res.setWindowFigures(spec, begin, end)
+	if t.Delivers {
+		drainStart := time.Now()
+		res.Complete = drain(ctx, spec.Drain, tailer, &acked, &atSink, &inArchive)
+		res.DrainSeconds = time.Since(drainStart).Seconds()
+		if ctx.Err() != nil { // interrupted: not a delivery failure
+			return res, ctx.Err()
+		}
+	} else {
+		res.Complete = true
+	}
+	if rss, err := proc.PeakRSS(child.PID()); err == nil {
+		res.PeakRSSBytes = rss
+	} else {
+		res.Problems = append(res.Problems, fmt.Sprintf("peak RSS: %v", err))
+	}
+	res.TotalAcked = acked.Len()
+	if t.Delivers {
+		res.setDeliveryFigures(&acked, &atSink, &inArchive)
+		res.Sink = snk.Stats()
+		res.Archive = tailer.Stats()
+	}
+	stopTail()
+	tailWG.Wait()
+	if tailErr != nil {
+		res.Problems = append(res.Problems, fmt.Sprintf("archive tailer: %v", tailErr))
+	}
+	res.noteProblems(spec.Drain)
+	return res, nil
+}
+
+// setWindowFigures derives the per-second, latency and CPU figures of the
+// measured window from the load's result and the snapshots at its edges.
+func (res *Result) setWindowFigures(spec Spec, begin, end snapshot) {
 	window := spec.Duration.Seconds()
 	res.AcceptedPerSec = float64(res.Load.AcceptedEvents) / window
 	res.P50Millis = millis(res.Load.P50)
@@ -247,42 +281,35 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	} else {
 		res.Problems = append(res.Problems, fmt.Sprintf("cpu time: %v", errors.Join(begin.cpuErr, end.cpuErr)))
 	}
-	if t.Delivers {
-		res.SyslogPerSec = float64(end.syslog-begin.syslog) / window
-		res.ArchivePerSec = float64(end.archive-begin.archive) / window
-		res.DeliveredPerSec = min(res.SyslogPerSec, res.ArchivePerSec)
-		drainStart := time.Now()
-		res.Complete = drain(ctx, spec.Drain, tailer, &acked, &atSink, &inArchive)
-		res.DrainSeconds = time.Since(drainStart).Seconds()
-		if ctx.Err() != nil { // interrupted: not a delivery failure
-			return res, ctx.Err()
-		}
-	} else {
+	if !spec.Target.Delivers { // the bare server's ceiling
 		res.DeliveredPerSec = res.AcceptedPerSec
-		res.Complete = true
+		return
 	}
+	res.SyslogPerSec = float64(end.syslog-begin.syslog) / window
+	res.ArchivePerSec = float64(end.archive-begin.archive) / window
+	res.DeliveredPerSec = min(res.SyslogPerSec, res.ArchivePerSec)
+}
 
-	if rss, err := proc.PeakRSS(child.PID()); err == nil {
-		res.PeakRSSBytes = rss
-	} else {
-		res.Problems = append(res.Problems, fmt.Sprintf("peak RSS: %v", err))
-	}
-	res.TotalAcked = acked.Len()
-	if t.Delivers {
-		res.SyslogDelivered = atSink.Len()
-		res.ArchiveDelivered = inArchive.Len()
-		res.SyslogMissing = atSink.Missing(&acked)
-		res.ArchiveMissing = inArchive.Missing(&acked)
-		res.SyslogDuplicates = atSink.Duplicates()
-		res.ArchiveDuplicates = inArchive.Duplicates()
-		res.SyslogUnacked = acked.Missing(&atSink)
-		res.ArchiveUnacked = acked.Missing(&inArchive)
-		res.Sink = snk.Stats()
-		res.Archive = tailer.Stats()
+// setDeliveryFigures compares, id by id, what was acknowledged with what
+// reached the sink and the archive over the whole run.
+func (res *Result) setDeliveryFigures(acked, atSink, inArchive *eventid.Set) {
+	res.SyslogDelivered = atSink.Len()
+	res.ArchiveDelivered = inArchive.Len()
+	res.SyslogMissing = atSink.Missing(acked)
+	res.ArchiveMissing = inArchive.Missing(acked)
+	res.SyslogDuplicates = atSink.Duplicates()
+	res.ArchiveDuplicates = inArchive.Duplicates()
+	res.SyslogUnacked = acked.Missing(atSink)
+	res.ArchiveUnacked = acked.Missing(inArchive)
+}
+
+// noteProblems says in words what the figures show only as numbers.
+func (res *Result) noteProblems(drain time.Duration) {
+	if res.Delivers() {
 		if !res.Complete {
 			res.Problems = append(res.Problems, fmt.Sprintf(
 				"delivery incomplete after %s drain: %d of %d acknowledged events missing at the syslog sink, %d missing in the archive",
-				spec.Drain, res.SyslogMissing, res.TotalAcked, res.ArchiveMissing))
+				drain, res.SyslogMissing, res.TotalAcked, res.ArchiveMissing))
 		}
 		if res.Sink.NotRFC5424 > 0 || res.Sink.FramingErrors > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("sink: %d of %d checked messages not RFC 5424, %d framing errors (first: %s)",
@@ -291,22 +318,16 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		if len(res.Archive.Compressed) > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("archive: compressed files not counted: %v", res.Archive.Compressed))
 		}
+		if res.SyslogUnacked > 0 || res.ArchiveUnacked > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf(
+				"%d events reached the syslog sink and %d the archive although no request carrying them was answered 2xx",
+				res.SyslogUnacked, res.ArchiveUnacked))
+		}
 	}
 	if res.Load.Failed > 0 || len(res.Load.Refused) > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("load: %d requests failed, refused by status %v, %d retries (first: %s)",
 			res.Load.Failed, res.Load.Refused, res.Load.Retries, res.Load.FirstFailure))
 	}
-	if res.SyslogUnacked > 0 || res.ArchiveUnacked > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf(
-			"%d events reached the syslog sink and %d the archive although no request carrying them was answered 2xx",
-			res.SyslogUnacked, res.ArchiveUnacked))
-	}
-	stopTail()
-	tailWG.Wait()
-	if tailErr != nil {
-		res.Problems = append(res.Problems, fmt.Sprintf("archive tailer: %v", tailErr))
-	}
-	return res, nil
 }
 
 // drain waits until every acknowledged event is at the sink and in the
