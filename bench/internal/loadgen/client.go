@@ -59,8 +59,8 @@ type Result struct {
 	Abandoned uint64 `json:"abandoned"`
 	// FirstFailure is the first failure or refusal, as an example.
 	FirstFailure string `json:"first_failure,omitempty"`
-	// Latency of 2xx answers, from the request's first byte out to the
-	// answer read.
+	// Latency of 2xx answers, from sending the built body (signing it
+	// included) to having read the whole answer.
 	P50, P99, Max time.Duration `json:"-"`
 	// TotalRequests and TotalAcceptedEvents include the warm-up.
 	TotalRequests       uint64 `json:"total_requests"`
@@ -118,21 +118,22 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 	// while it retries old ones: the load does not stop at a refusal.
 	var pending []refusedBody
 	for ctx.Err() == nil {
-		sent := time.Now()
-		if !sent.Before(end) {
+		now := time.Now()
+		if !now.Before(end) {
 			st.Abandoned += uint64(len(pending))
 			return
 		}
 		var body []byte
 		var first uint64
-		retry := len(pending) > 0 && !pending[0].due.After(sent)
+		retry := len(pending) > 0 && !pending[0].due.After(now)
 		if retry {
 			body, first = pending[0].body, pending[0].first
 			pending = pending[1:]
 		} else {
-			body, first = payloads.Build(buf, sent)
+			body, first = payloads.Build(buf, now)
 			buf = body
 		}
+		sent := time.Now()
 		status, retryAfter, err := post(ctx, client, cfg, body)
 		done := time.Now()
 		inWindow := !done.Before(windowStart) && done.Before(end)
