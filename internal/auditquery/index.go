@@ -1,0 +1,342 @@
+package auditquery
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"io/fs"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/archive"
+)
+
+// Options configure an Index.
+type Options struct {
+	// HMACKey makes the index check every line's HMAC, as `auditctl verify`
+	// does with a key.
+	HMACKey []byte
+	// Workers bounds how many rotated files are indexed at once (default
+	// GOMAXPROCS).
+	Workers int
+}
+
+// Index answers queries over one archive. It is safe for concurrent use:
+// Refresh calls are serialized, and queries run on immutable snapshots.
+type Index struct {
+	arch    *archive.Archive
+	seed    maphash.Seed
+	workers int
+
+	mu     sync.Mutex // serializes Refresh; guards the fields below
+	segs   map[string]*segment
+	active *segment
+
+	snap atomic.Pointer[Snapshot]
+}
+
+// Open finds the archive at path (the exporter's `path`, or its directory)
+// and returns an empty index over it: the first Refresh builds it.
+func Open(path string, opts Options) (*Index, error) {
+	a, err := archive.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.HMACKey) > 0 {
+		a.SetHMACKey(opts.HMACKey)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	ix := &Index{arch: a, seed: maphash.MakeSeed(), workers: opts.Workers, segs: map[string]*segment{}}
+	ix.snap.Store(&Snapshot{seed: ix.seed})
+	return ix, nil
+}
+
+// Layout is the archive's layout.
+func (ix *Index) Layout() archive.Layout { return ix.arch.Layout }
+
+// Snapshot returns the last refreshed state without reading anything.
+func (ix *Index) Snapshot() *Snapshot { return ix.snap.Load() }
+
+// Stats describe a snapshot.
+type Stats struct {
+	Files    int `json:"files"`
+	Lines    int `json:"lines"`
+	Events   int `json:"events"`
+	Markers  int `json:"markers"`
+	Problems int `json:"problems"` // lines whose integrity check failed, and writer alarms
+	// IndexBytes estimates the index's memory.
+	IndexBytes int `json:"index_bytes"`
+	// Refreshed is when the snapshot was taken; RefreshTook how long it took
+	// to bring the index up to date then.
+	Refreshed   time.Time     `json:"refreshed"`
+	RefreshTook time.Duration `json:"refresh_took_ns"`
+	// Warnings: files that could not be read completely just now.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Snapshot is an immutable view of the index.
+type Snapshot struct {
+	segs []*segment
+	// link holds, per segment, the status of its first sealed line once
+	// checked against the previous file's last line.
+	link []linkFix
+	seed maphash.Seed
+	arch *archive.Archive
+	Stats
+}
+
+type linkFix struct {
+	set    bool
+	status archive.Status
+	err    string
+}
+
+// Refresh brings the index up to date with the archive's files: new and
+// changed rotated files are indexed (in parallel), removed ones dropped,
+// and the active file's new lines read. It returns the new snapshot.
+func (ix *Index) Refresh(ctx context.Context) (*Snapshot, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	start := time.Now()
+	files, err := ix.arch.Files()
+	if err != nil {
+		return nil, err
+	}
+	var warnings []string
+	next := map[string]*segment{}
+	var order []string // stems in archive order
+	type job struct {
+		f    archive.File
+		info os.FileInfo
+	}
+	var jobs []job
+	var activeSeg *segment
+	promoted := false
+	for _, f := range files {
+		if f.Active {
+			continue
+		}
+		f, info, ok := statFile(f)
+		if !ok {
+			continue // removed by retention since it was listed
+		}
+		stem := strings.TrimSuffix(f.Name, ".gz")
+		order = append(order, stem)
+		if seg := ix.segs[stem]; seg != nil && unchanged(seg, f, info) {
+			if seg.file != f {
+				// Compressed since it was indexed: same lines, new file.
+				c := *seg
+				c.file, c.info = f, info
+				seg = &c
+			}
+			next[stem] = seg
+			continue
+		}
+		if a := ix.active; a != nil && !f.Compressed && os.SameFile(a.info, info) {
+			// The writer rotated the file we were reading: finish it.
+			seg := a.clone()
+			seg.file, seg.info, seg.stem = f, info, stem
+			if err := ix.read(ctx, seg, true); err != nil {
+				return nil, err
+			}
+			seg.seal()
+			next[stem] = seg
+			promoted = true
+			continue
+		}
+		jobs = append(jobs, job{f, info})
+	}
+
+	// Index new rotated files in parallel.
+	built := make([]*segment, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, ix.workers)
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			seg := newSegment(j.f, j.info)
+			if err := ix.read(ctx, seg, true); err != nil {
+				errs[i] = err
+				return
+			}
+			seg.seal()
+			built[i] = seg
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, seg := range built {
+		if gone(seg) {
+			removeStem(&order, seg.stem)
+			continue
+		}
+		next[seg.stem] = seg
+	}
+
+	// The active file: continue where the last refresh stopped, unless it
+	// was replaced or cut.
+	if len(files) > 0 && files[len(files)-1].Active {
+		f := files[len(files)-1]
+		if info, err := os.Stat(f.Path); err == nil {
+			a := ix.active
+			if a != nil && !promoted && os.SameFile(a.info, info) && info.Size() >= a.end {
+				if info.Size() > a.end || !info.ModTime().Equal(a.info.ModTime()) {
+					seg := a.clone()
+					seg.info = info
+					if err := ix.read(ctx, seg, false); err != nil {
+						return nil, err
+					}
+					activeSeg = seg
+				} else {
+					activeSeg = a
+				}
+			} else {
+				seg := newSegment(f, info)
+				if err := ix.read(ctx, seg, false); err != nil {
+					return nil, err
+				}
+				activeSeg = seg
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			warnings = append(warnings, err.Error())
+		}
+	}
+	ix.segs, ix.active = next, activeSeg
+
+	snap := &Snapshot{seed: ix.seed, arch: ix.arch}
+	for _, stem := range order {
+		if seg := next[stem]; seg != nil {
+			snap.segs = append(snap.segs, seg)
+		}
+	}
+	if activeSeg != nil {
+		snap.segs = append(snap.segs, activeSeg)
+	}
+	snap.link = make([]linkFix, len(snap.segs))
+	var pred *archive.Seal
+	for i, seg := range snap.segs {
+		if seg.firstSeal >= 0 && pred != nil {
+			e := seg.first
+			archive.Link(&e, pred)
+			if e.Status != seg.first.Status {
+				snap.link[i] = linkFix{set: true, status: e.Status, err: errText(&e)}
+				snap.Problems++
+			}
+		}
+		if seg.last != nil {
+			pred = seg.last
+		}
+		snap.Files++
+		snap.Lines += seg.rows()
+		snap.Problems += seg.problems
+		snap.IndexBytes += seg.memory()
+		for _, k := range seg.kind {
+			if k == kindMarker {
+				snap.Markers++
+			}
+		}
+		for _, w := range seg.warnings() {
+			warnings = append(warnings, w)
+		}
+	}
+	snap.Events = snap.Lines - snap.Markers
+	snap.Refreshed = time.Now()
+	snap.RefreshTook = time.Since(start)
+	snap.Warnings = warnings
+	ix.snap.Store(snap)
+	return snap, nil
+}
+
+// statFile stats a listed rotated file, following it to its .gz when it
+// was compressed since it was listed.
+func statFile(f archive.File) (archive.File, os.FileInfo, bool) {
+	info, err := os.Stat(f.Path)
+	if err == nil {
+		return f, info, true
+	}
+	if f.Compressed || !errors.Is(err, fs.ErrNotExist) {
+		return f, nil, false
+	}
+	gz := f
+	gz.Name, gz.Path, gz.Compressed = f.Name+".gz", f.Path+".gz", true
+	if info, err = os.Stat(gz.Path); err != nil {
+		return f, nil, false
+	}
+	return gz, info, true
+}
+
+// unchanged reports whether seg still describes file f.
+func unchanged(seg *segment, f archive.File, info os.FileInfo) bool {
+	if seg.file.Compressed == f.Compressed {
+		return info.Size() == seg.info.Size() && info.ModTime().Equal(seg.info.ModTime())
+	}
+	// Compression turns a plain rotated file into its .gz, with the same lines.
+	return !seg.file.Compressed && f.Compressed
+}
+
+// gone reports whether a segment's file vanished while it was read
+// (retention): such a file is not part of the archive any more.
+func gone(seg *segment) bool {
+	if seg.rows() != 1 || archive.Status(seg.status[0]) != archive.StatusUnreadable {
+		return false
+	}
+	_, _, ok := statFile(seg.file)
+	return !ok
+}
+
+func removeStem(order *[]string, stem string) {
+	for i, s := range *order {
+		if s == stem {
+			*order = append((*order)[:i], (*order)[i+1:]...)
+			return
+		}
+	}
+}
+
+// read adds the lines of seg's file from seg.end on. In the active file
+// (whole=false) an incomplete last line is a write in progress: it is left
+// for the next refresh, as is the rest of a file that cannot be read just
+// now.
+func (ix *Index) read(ctx context.Context, seg *segment, whole bool) error {
+	n := 0
+	seg.warning = ""
+	var pred *archive.Seal
+	if seg.last != nil {
+		pred = seg.last
+	}
+	for e := range ix.arch.FileEntries(seg.file, seg.end, seg.lines, pred) {
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !whole && (e.Status == archive.StatusIncomplete || e.Status == archive.StatusUnreadable) {
+			if e.Status == archive.StatusUnreadable {
+				seg.warning = e.Err.Error()
+			}
+			break
+		}
+		seg.add(&e, ix.seed)
+		if e.Status != archive.StatusUnreadable {
+			seg.end = e.Offset + int64(len(e.Raw)) + 1
+		}
+	}
+	seg.sortRows()
+	return ctx.Err()
+}
+
+func (s *segment) warnings() []string {
+	if s.warning == "" {
+		return nil
+	}
+	return []string{s.warning}
+}

@@ -1,0 +1,277 @@
+package auditquery
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+)
+
+// extractFast is extract for a line the archive reader has already found to
+// be valid JSON: instead of decoding the whole object it walks it once,
+// unquoting only the members the index keeps and skipping the rest. It
+// reports false when the line is not shaped as expected; extract then
+// falls back to encoding/json. Both take the last of repeated members, as
+// encoding/json does.
+func extractFast(raw []byte) (fields, bool) {
+	var (
+		f                        fields
+		w                        scanner
+		tm, obs                  []byte
+		src, event, msg, marker  string
+		detail                   []byte
+		actor, target, addr, act string
+		resource, actionBy       string
+	)
+	w.b = raw
+	f.ok = true
+	if !w.object(func(key []byte) bool {
+		switch string(key) {
+		case "time":
+			tm = w.stringOrNull()
+		case "observed":
+			obs = w.stringOrNull()
+		case "source":
+			src = w.text()
+		case "event":
+			event = w.text()
+		case "message":
+			msg = w.text()
+		case "marker":
+			marker = w.text()
+		case "severity_number":
+			n, err := strconv.Atoi(string(w.value()))
+			if err != nil {
+				return false
+			}
+			f.sev = min(max(n, 0), 255)
+		case "detail":
+			detail = w.value()
+		case "attributes":
+			return w.object(func(key []byte) bool {
+				switch string(key) {
+				case "audit.actor":
+					actor = w.text()
+				case "audit.target":
+					target = w.text()
+				case "audit.client_address":
+					addr = w.text()
+				case "audit.action":
+					act = w.text()
+				case "resource":
+					resource = w.text()
+				case "action_by":
+					actionBy = w.text()
+				default:
+					w.value()
+				}
+				return !w.bad
+			})
+		default:
+			w.value()
+		}
+		return !w.bad
+	}) || w.bad {
+		return fields{}, false
+	}
+	f.time = parseBytesNs(tm)
+	if f.time == 0 {
+		f.time = parseBytesNs(obs)
+	}
+	if marker != "" {
+		f.kind = kindMarker
+		f.cols[colAction] = marker
+		f.msg = string(detail)
+		f.alarm = alarmMarkers[marker]
+		f.sev = 0
+		return f, true
+	}
+	f.cols[colSource] = src
+	f.cols[colResource], f.cols[colActor] = columnsFor(src, resource, target, actionBy, actor)
+	f.cols[colAction] = first(event, act)
+	f.cols[colAddress] = addr
+	f.msg = msg
+	return f, true
+}
+
+// scanner walks valid JSON.
+type scanner struct {
+	b   []byte
+	p   int
+	bad bool
+}
+
+func (w *scanner) ws() {
+	for w.p < len(w.b) {
+		switch w.b[w.p] {
+		case ' ', '\t', '\n', '\r':
+			w.p++
+		default:
+			return
+		}
+	}
+}
+
+// object walks an object, calling member with each key (raw, escapes kept)
+// positioned at its value, which member must consume.
+func (w *scanner) object(member func(key []byte) bool) bool {
+	w.ws()
+	if w.p >= len(w.b) || w.b[w.p] != '{' {
+		w.bad = true
+		return false
+	}
+	w.p++
+	w.ws()
+	if w.p < len(w.b) && w.b[w.p] == '}' {
+		w.p++
+		return true
+	}
+	for {
+		w.ws()
+		key := w.str()
+		if w.bad || bytes.IndexByte(key, '\\') >= 0 {
+			// An escaped key cannot be one of ours as written by the
+			// archive; let encoding/json decide.
+			w.bad = true
+			return false
+		}
+		w.ws()
+		if w.p >= len(w.b) || w.b[w.p] != ':' {
+			w.bad = true
+			return false
+		}
+		w.p++
+		w.ws()
+		if !member(key[1 : len(key)-1]) {
+			return false
+		}
+		w.ws()
+		if w.p >= len(w.b) {
+			w.bad = true
+			return false
+		}
+		switch w.b[w.p] {
+		case ',':
+			w.p++
+		case '}':
+			w.p++
+			return true
+		default:
+			w.bad = true
+			return false
+		}
+	}
+}
+
+// str consumes a string and returns it with its quotes.
+func (w *scanner) str() []byte {
+	if w.p >= len(w.b) || w.b[w.p] != '"' {
+		w.bad = true
+		return nil
+	}
+	start := w.p
+	w.p++
+	for {
+		i := bytes.IndexAny(w.b[w.p:], "\"\\")
+		if i < 0 {
+			w.bad = true
+			return nil
+		}
+		w.p += i
+		if w.b[w.p] == '\\' {
+			w.p += 2
+			continue
+		}
+		w.p++
+		return w.b[start:w.p]
+	}
+}
+
+// value consumes any value and returns its text.
+func (w *scanner) value() []byte {
+	start := w.p
+	if w.p >= len(w.b) {
+		w.bad = true
+		return nil
+	}
+	switch w.b[w.p] {
+	case '"':
+		return w.str()
+	case '{', '[':
+		depth := 0
+		for w.p < len(w.b) {
+			switch w.b[w.p] {
+			case '"':
+				if w.str(); w.bad {
+					return nil
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					w.p++
+					return w.b[start:w.p]
+				}
+			}
+			w.p++
+		}
+		w.bad = true
+		return nil
+	default:
+		for w.p < len(w.b) {
+			switch w.b[w.p] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return w.b[start:w.p]
+			}
+			w.p++
+		}
+		return w.b[start:w.p]
+	}
+}
+
+// text consumes a value: a string's content, or other JSON as its text
+// (null as empty), as anyText reads it.
+func (w *scanner) text() string {
+	v := w.value()
+	if w.bad || len(v) == 0 {
+		return ""
+	}
+	if v[0] != '"' {
+		if string(v) == "null" {
+			return ""
+		}
+		return string(v)
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		w.bad = true
+		return ""
+	}
+	return s
+}
+
+// stringOrNull consumes a string (returning its content, which for a time
+// has no escapes) or null.
+func (w *scanner) stringOrNull() []byte {
+	v := w.value()
+	if len(v) >= 2 && v[0] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return nil
+}
+
+// columnsFor picks the Resource and Action by columns: Sippy's viewer shows
+// its own resource (with the new values) and the full actor string; the
+// other vendors' normalized target and actor.
+func columnsFor(source, resource, target, actionBy, actor string) (string, string) {
+	if source == auditrecord.SourceSippy {
+		return first(resource, target), first(actionBy, actor)
+	}
+	return first(target, resource), first(actor, actionBy)
+}
