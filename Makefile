@@ -68,7 +68,8 @@ test: vet unit e2e validate
 
 bench: build
 	go test -run '^$$' -bench . -benchmem ./...
-	go run ./e2e/loadgen -collector $(BIN)
+	bash bench/contrib/build.sh
+	go run ./bench/harness -collector $(BIN) -contrib $(BUILD)/otelcol-contrib-bench
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
