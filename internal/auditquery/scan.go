@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 )
@@ -143,7 +144,28 @@ func (w *scanner) object(member func(key []byte) bool) bool {
 		}
 		w.p++
 		w.ws()
-		if !member(key[1 : len(key)-1]) {
+		// encoding/json matches member names ignoring case; so does this,
+		// for ASCII names, and leaves any other to encoding/json.
+		var lower [32]byte
+		name := key[1 : len(key)-1]
+		n := 0
+		for _, c := range name {
+			if c >= 0x80 {
+				w.bad = true
+				return false
+			}
+			if n < len(lower) {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				lower[n] = c
+			}
+			n++
+		}
+		if n > len(lower) {
+			n = 0 // longer than any member this reads: matches none
+		}
+		if !member(lower[:n]) {
 			return false
 		}
 		w.ws()
@@ -173,18 +195,21 @@ func (w *scanner) str() []byte {
 	start := w.p
 	w.p++
 	for {
-		i := bytes.IndexAny(w.b[w.p:], "\"\\")
+		i := bytes.IndexByte(w.b[w.p:], '"')
 		if i < 0 {
 			w.bad = true
 			return nil
 		}
-		w.p += i
-		if w.b[w.p] == '\\' {
-			w.p += 2
-			continue
+		w.p += i + 1
+		// The quote ends the string unless an odd run of backslashes
+		// escapes it.
+		n := 0
+		for j := w.p - 2; j > start && w.b[j] == '\\'; j-- {
+			n++
 		}
-		w.p++
-		return w.b[start:w.p]
+		if n%2 == 0 {
+			return w.b[start:w.p]
+		}
 	}
 }
 
@@ -245,7 +270,7 @@ func (w *scanner) text() string {
 		}
 		return string(v)
 	}
-	if bytes.IndexByte(v, '\\') < 0 {
+	if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
 		return string(v[1 : len(v)-1])
 	}
 	var s string
