@@ -87,4 +87,3 @@ func BenchmarkQuery(b *testing.B) {
 		})
 	}
 }
-
