@@ -1,0 +1,125 @@
+package auditviewerextension // import "github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
+)
+
+// errNoArchive: the archive cannot be found (yet).
+var errNoArchive = errors.New("no archive")
+
+// viewer is the extension: an HTTP server over an index of the archive.
+type viewer struct {
+	cfg *Config
+	set extension.Settings
+
+	server *http.Server
+	addr   net.Addr
+	wg     sync.WaitGroup
+
+	// ctx bounds index work; it ends at Shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	index *auditquery.Index // nil until the archive exists
+}
+
+func newViewer(cfg *Config, set extension.Settings) *viewer {
+	return &viewer{cfg: cfg, set: set}
+}
+
+// Start listens, serves in the background and starts indexing the archive
+// so that the first query finds the index built.
+func (v *viewer) Start(ctx context.Context, host component.Host) error {
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	// ToServer fills defaults into the config it is called on: use a copy.
+	sc := v.cfg.ServerConfig
+	handler := v.routes()
+	server, err := sc.ToServer(ctx, host.GetExtensions(), v.set.TelemetrySettings, handler,
+		confighttp.WithErrorHandler(v.serverError))
+	if err != nil {
+		return err
+	}
+	ln, err := sc.ToListener(ctx)
+	if err != nil {
+		return err
+	}
+	v.server, v.addr = server, ln.Addr()
+	if !sc.Auth.HasValue() {
+		v.set.Logger.Warn("auth is not set: anyone who can reach the endpoint can read the audit archive; configure auth (e.g. basicauth) unless the endpoint is only reachable by administrators",
+			zap.String("endpoint", ln.Addr().String()))
+	}
+	v.set.Logger.Info("Serving the audit viewer", zap.String("endpoint", ln.Addr().String()), zap.String("path", v.cfg.Path))
+
+	v.wg.Add(2)
+	go func() {
+		defer v.wg.Done()
+		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	go func() {
+		defer v.wg.Done()
+		start := time.Now()
+		snap, err := v.refresh()
+		switch {
+		case err == nil:
+			v.set.Logger.Info("Indexed the audit archive", zap.Int("files", snap.Files), zap.Int("lines", snap.Lines),
+				zap.Int("integrity_problems", snap.Problems), zap.Duration("took", time.Since(start)),
+				zap.Int("index_bytes", snap.IndexBytes))
+		case v.ctx.Err() == nil:
+			// Not fatal: the archive may not exist until the exporter's first write.
+			v.set.Logger.Warn("Cannot index the audit archive yet; retrying at each request", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops serving, abandons indexing and waits for both.
+func (v *viewer) Shutdown(ctx context.Context) error {
+	if v.cancel != nil {
+		v.cancel()
+	}
+	var err error
+	if v.server != nil {
+		if err = v.server.Shutdown(ctx); err != nil {
+			err = errors.Join(err, v.server.Close())
+		}
+	}
+	v.wg.Wait()
+	return err
+}
+
+// refresh brings the index up to date (opening it once the archive exists)
+// and returns the snapshot to answer from.
+func (v *viewer) refresh() (*auditquery.Snapshot, error) {
+	v.mu.Lock()
+	ix := v.index
+	if ix == nil {
+		var err error
+		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{HMACKey: []byte(v.cfg.HMACKey)})
+		if err != nil {
+			v.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w", errNoArchive, err)
+		}
+		v.index = ix
+	}
+	v.mu.Unlock()
+	// Refresh on the extension's context, not the request's: a client
+	// that goes away must not throw away index work others will need.
+	return ix.Refresh(v.ctx)
+}
