@@ -27,9 +27,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"

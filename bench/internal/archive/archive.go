@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
 
 // Stats says what the tailer has read.

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 )
 

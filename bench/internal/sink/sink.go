@@ -10,7 +10,7 @@ import (
 
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
 
 // MaxMessage is the largest frame the sink accepts. A collector that

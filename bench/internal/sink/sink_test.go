@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -6,7 +6,7 @@
 // once wherever it turns up (a syslog MSGID, an SD-PARAM, a JSON attribute,
 // an OTLP body), whatever format the distribution under test writes, and
 // can tell an event that never arrived from one that arrived twice.
-package eventid // import "github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+package eventid // import "github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 
 import (
 	"bytes"

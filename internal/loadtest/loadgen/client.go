@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
 
 // Config is one load run.
@@ -38,6 +38,11 @@ type Config struct {
 	// as a webhook sender does, until it is accepted or the window ends.
 	// The client sends new bodies meanwhile.
 	Retry bool
+	// Interval, when positive, paces each client: it starts a request at
+	// most once per Interval, so the load is at most Clients/Interval
+	// requests per second (a steady load below capacity, for fault tests)
+	// instead of as fast as the collector answers.
+	Interval time.Duration
 }
 
 // Result is what the clients saw. Counts are of requests answered inside
@@ -117,7 +122,11 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 	// goes on sending new ones, as a vendor keeps sending new events
 	// while it retries old ones: the load does not stop at a refusal.
 	var pending []refusedBody
+	var nextStart time.Time // with Interval: when the next request may start
 	for ctx.Err() == nil {
+		if cfg.Interval > 0 {
+			sleep(ctx, min(time.Until(nextStart), time.Until(end)))
+		}
 		now := time.Now()
 		if !now.Before(end) {
 			st.Abandoned += uint64(len(pending))
@@ -134,6 +143,7 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 			buf = body
 		}
 		sent := time.Now()
+		nextStart = sent.Add(cfg.Interval)
 		status, retryAfter, err := post(ctx, client, cfg, body)
 		done := time.Now()
 		inWindow := !done.Before(windowStart) && done.Before(end)

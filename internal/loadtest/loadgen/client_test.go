@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
 
 // server is a webhook receiver that checks signatures, refuses every
@@ -129,6 +129,31 @@ func TestRunRetriesRefusedBodiesLikeAWebhookSender(t *testing.T) {
 	}
 	assert.LessOrEqual(t, gaps, res.Abandoned*events, "refused events were sent again until accepted")
 	assert.Equal(t, acked.Len(), uint64(len(srv.acked)), "a retried body is acknowledged once")
+}
+
+func TestRunPacesClientsWithInterval(t *testing.T) {
+	var calls atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+	}))
+	defer ts.Close()
+
+	var acked eventid.Set
+	const clients, interval, duration = 2, 100 * time.Millisecond, time.Second
+	res, err := Run(context.Background(), Config{
+		URL: ts.URL, Clients: clients, Interval: interval,
+		Start: time.Now(), Duration: duration, Timeout: 10 * time.Second,
+	}, NewPayloads(eventid.NewScheme(5), 1), &acked)
+	require.NoError(t, err)
+	// A closed loop against this server would send thousands; paced, each
+	// client sends at most one request per interval (a slow machine can
+	// only send fewer).
+	maxRequests := clients * int64(duration/interval+1)
+	assert.LessOrEqual(t, calls.Load(), maxRequests)
+	assert.GreaterOrEqual(t, calls.Load(), int64(clients), "every client sent")
+	assert.Equal(t, uint64(calls.Load()), res.TotalRequests)
+	assert.Equal(t, uint64(calls.Load()), acked.Len())
 }
 
 func TestRetryRules(t *testing.T) {

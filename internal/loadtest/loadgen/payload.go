@@ -1,7 +1,7 @@
 // Package loadgen posts Glassix audit-log webhooks to a collector from
 // concurrent keep-alive clients and measures how fast and how quickly they
 // are acknowledged.
-package loadgen // import "github.com/otelcol-audit/otelcol-audit/bench/internal/loadgen"
+package loadgen // import "github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
 
 // The two samples of the Glassix audit-log documentation (seed 000), in the

@@ -1,7 +1,7 @@
 // Package proc runs the processes under test (a collector, the bare
 // server) and reads what the kernel knows about them: peak resident memory
 // and CPU time.
-package proc // import "github.com/otelcol-audit/otelcol-audit/bench/internal/proc"
+package proc // import "github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
 
 import (
 	"bufio"
@@ -83,6 +83,18 @@ func (p *Process) Stop(grace time.Duration) error {
 	}
 }
 
+// Kill kills the child's group with SIGKILL, as a crash or the OOM killer
+// would, and waits for it to exit.
+func (p *Process) Kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+}
+
 // WaitListening waits until something accepts TCP connections on addr,
 // the child exits, ctx is done or timeout passes.
 func (p *Process) WaitListening(ctx context.Context, addr string, timeout time.Duration) error {
@@ -112,6 +124,15 @@ func PeakRSS(pid int) (uint64, error) {
 		return 0, err
 	}
 	return parseStatusKB(data, "VmHWM")
+}
+
+// RSS is the current resident set size of pid (VmRSS), in bytes.
+func RSS(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(data, "VmRSS")
 }
 
 func parseStatusKB(status []byte, field string) (uint64, error) {

@@ -45,9 +45,14 @@ func TestParseStatCPU(t *testing.T) {
 }
 
 func TestOwnFigures(t *testing.T) {
-	rss, err := PeakRSS(os.Getpid())
+	now, err := RSS(os.Getpid())
 	require.NoError(t, err)
-	assert.Positive(t, rss)
+	assert.Positive(t, now)
+	peak, err := PeakRSS(os.Getpid())
+	require.NoError(t, err)
+	assert.LessOrEqual(t, now, peak, "the peak, read later, is at least the RSS read before")
+	_, err = RSS(1 << 30) // no such process
+	assert.Error(t, err)
 	_, err = CPUTime(os.Getpid())
 	require.NoError(t, err)
 	_, err = PeakRSS(1 << 30) // no such process
@@ -114,6 +119,25 @@ func TestStopKillsAChildThatIgnoresSIGTERM(t *testing.T) {
 	err = p.Stop(200 * time.Millisecond)
 	assert.ErrorContains(t, err, "was killed")
 	<-p.Exited()
+}
+
+func TestKillIsSIGKILL(t *testing.T) {
+	sh := shell(t)
+	logPath := filepath.Join(t.TempDir(), "child.log")
+	p, err := Start(sh, []string{"-c", `trap "" TERM; echo ready; while :; do sleep 1; done`}, nil, logPath)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		log, _ := os.ReadFile(logPath)
+		return string(log) == "ready\n"
+	}, 10*time.Second, 10*time.Millisecond, "the trap is set")
+	p.Kill()
+	select {
+	case <-p.Exited():
+	default:
+		t.Fatal("Kill returned before the child exited")
+	}
+	assert.ErrorContains(t, p.ExitErr(), "signal: killed", "a child ignoring SIGTERM is killed at once")
+	p.Kill() // killing twice is harmless
 }
 
 func TestStartReportsAMissingProgram(t *testing.T) {
