@@ -27,12 +27,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver"
 )

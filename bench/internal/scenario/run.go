@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
 	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 )
 
 // Spec is one scenario.
