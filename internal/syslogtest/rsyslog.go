@@ -1,6 +1,7 @@
 package syslogtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -92,14 +93,14 @@ ruleset(name="in") {
 
 func parseRsyslogLine(line []byte) (Message, error) {
 	var raw struct {
-		SD        map[string]map[string]string `json:"rfc5424-sd"`
-		Pri       json.RawMessage              `json:"pri"`
-		Timestamp string                       `json:"timestamp"`
-		Hostname  string                       `json:"hostname"`
-		AppName   string                       `json:"app_name"`
-		ProcID    string                       `json:"procid"`
-		MsgID     string                       `json:"msgid"`
-		Msg       string                       `json:"msg"`
+		SD        json.RawMessage `json:"rfc5424-sd"`
+		Pri       json.RawMessage `json:"pri"`
+		Timestamp string          `json:"timestamp"`
+		Hostname  string          `json:"hostname"`
+		AppName   string          `json:"app_name"`
+		ProcID    string          `json:"procid"`
+		MsgID     string          `json:"msgid"`
+		Msg       string          `json:"msg"`
 	}
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return Message{}, err
@@ -112,6 +113,18 @@ func parseRsyslogLine(line []byte) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
+	var (
+		sd    map[string]map[string]string
+		order map[string][]string
+	)
+	if len(raw.SD) > 0 {
+		if err := json.Unmarshal(raw.SD, &sd); err != nil {
+			return Message{}, fmt.Errorf("rfc5424-sd: %w", err)
+		}
+		if order, err = paramOrder(raw.SD); err != nil {
+			return Message{}, fmt.Errorf("rfc5424-sd: %w", err)
+		}
+	}
 	return Message{
 		Priority:       pri,
 		Timestamp:      ts,
@@ -119,7 +132,67 @@ func parseRsyslogLine(line []byte) (Message, error) {
 		AppName:        nilToEmpty(raw.AppName),
 		ProcID:         nilToEmpty(raw.ProcID),
 		MsgID:          nilToEmpty(raw.MsgID),
-		StructuredData: raw.SD,
+		StructuredData: sd,
+		ParamOrder:     order,
 		Message:        raw.Msg,
 	}, nil
+}
+
+// paramOrder reads the PARAM-NAMEs of mmpstrucdata's object of SD
+// elements ({"id": {"name": "value", ...}, ...}) in the order written;
+// json-c, which rsyslog writes it with, keeps the order of insertion.
+func paramOrder(sd json.RawMessage) (map[string][]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(sd))
+	order := map[string][]string{}
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	for dec.More() {
+		id, err := stringToken(dec)
+		if err != nil {
+			return nil, err
+		}
+		if err := expectDelim(dec, '{'); err != nil {
+			return nil, err
+		}
+		names := []string{}
+		for dec.More() {
+			name, err := stringToken(dec)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := stringToken(dec); err != nil { // the value
+				return nil, fmt.Errorf("%s.%s: %w", id, name, err)
+			}
+			names = append(names, name)
+		}
+		if err := expectDelim(dec, '}'); err != nil {
+			return nil, err
+		}
+		order[id] = names
+	}
+	return order, expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("want %v, found %v", want, tok)
+	}
+	return nil
+}
+
+func stringToken(dec *json.Decoder) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	s, ok := tok.(string)
+	if !ok {
+		return "", fmt.Errorf("want a string, found %v", tok)
+	}
+	return s, nil
 }

@@ -92,7 +92,11 @@ type Message struct {
 	MsgID     string
 	// StructuredData maps SD-ID to PARAM-NAME to unescaped value.
 	StructuredData map[string]map[string]string
-	Message        string
+	// ParamOrder lists each SD-ID's PARAM-NAMEs in the order the server
+	// wrote them: the order on the wire for rsyslog. nil for syslog-ng,
+	// whose JSON output nests dotted names and does not keep the order.
+	ParamOrder map[string][]string
+	Message    string
 }
 
 // Server is a running (or stopped) syslog server. Its methods report

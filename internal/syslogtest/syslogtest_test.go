@@ -103,6 +103,19 @@ func TestServersParseRFC5424(t *testing.T) {
 	}
 }
 
+func TestRsyslogReportsParamOrder(t *testing.T) {
+	cfg := Config{Transport: TCP, Framing: OctetCounting}
+	s := Start(t, Rsyslog, cfg)
+	send(t, s, cfg, `<14>1 - h a - - [z@1 zz="1" a="2" m="3"][b c="4"] msg`)
+	got := s.WaitForMessages(1)
+	assert.Equal(t, map[string][]string{"z@1": {"zz", "a", "m"}, "b": {"c"}}, got[0].ParamOrder)
+	assert.Equal(t, map[string]map[string]string{"z@1": {"zz": "1", "a": "2", "m": "3"}, "b": {"c": "4"}}, got[0].StructuredData)
+
+	send(t, s, cfg, "<14>1 - h a - - - no structured data")
+	got = s.WaitForMessages(2)
+	assert.Nil(t, got[1].ParamOrder)
+}
+
 func TestRestartKeepsEndpoint(t *testing.T) {
 	cfg := Config{Transport: TCP, Framing: OctetCounting}
 	s := Start(t, Rsyslog, cfg)
