@@ -36,21 +36,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
 )
 
 // EnvRequireServers, set to 1, turns a missing server into a test failure
 // instead of a skip. CI sets it.
-const EnvRequireServers = "OTELCOL_AUDIT_REQUIRE_SERVERS"
+const EnvRequireServers = archivetest.RequireEnv
 
 // Require skips the test with the reason, or fails it when
-// EnvRequireServers is 1: the one place that decides between the two.
+// EnvRequireServers is 1. It is archivetest.SkipOrFail, the one place in
+// the repository that decides between the two.
 func Require(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(EnvRequireServers) == "1" {
-		t.Fatalf("%s (%s=1: external programs are required)", msg, EnvRequireServers)
-	}
-	t.Skipf("%s (set %s=1 to make this a failure)", msg, EnvRequireServers)
+	archivetest.SkipOrFail(t, format, args...)
 }
 
 // Transports, spelled as the rfc5424 exporter's settings spell them.
