@@ -1,0 +1,70 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// validate runs `otelcol-audit validate --config path` in dir, with no
+// environment variable the configs read set, and returns its output and
+// error.
+func validate(t *testing.T, dir, path string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binaryPath(t, envCollectorBin), "validate", "--config", path)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		// The configs default what they read from the environment; the
+		// test checks those defaults, not the caller's settings.
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "GLASSIX_API_SECRET", "SIEM_ENDPOINT", "CTREPLAY_LOG", "CTREPLAY_TIMEZONE", "OTELCOL_AUDIT_DATA":
+			continue
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestShippedConfigsValidate checks that collector.yaml and every example
+// load and validate in the built binary, without touching the disk.
+func TestShippedConfigsValidate(t *testing.T) {
+	examples, err := filepath.Glob(repoFile(t, "examples") + "/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, examples)
+	for _, path := range append([]string{repoFile(t, "collector.yaml")}, examples...) {
+		rel, err := filepath.Rel(repoFile(t, "."), path)
+		require.NoError(t, err)
+		t.Run(rel, func(t *testing.T) {
+			dir := t.TempDir()
+			out, err := validate(t, dir, path)
+			require.NoError(t, err, "otelcol-audit validate --config %s:\n%s", rel, out)
+			left, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, left, "validate must not create files (data directories, archives)")
+		})
+	}
+}
+
+// TestValidateRefusesABrokenConfig shows that validate is a real check:
+// the shipped config with one misspelt setting fails, naming it.
+func TestValidateRefusesABrokenConfig(t *testing.T) {
+	shipped, err := os.ReadFile(repoFile(t, "collector.yaml"))
+	require.NoError(t, err)
+	broken := strings.Replace(string(shipped), "    transport: tcp\n", "    transport: tcp\n    framming: octet_counting\n", 1)
+	require.NotEqual(t, string(shipped), broken, "collector.yaml no longer sets the rfc5424 transport: update this test")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broken.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(broken), 0o600))
+	out, err := validate(t, dir, path)
+	require.Error(t, err, "validate accepted a misspelt setting:\n%s", out)
+	assert.Contains(t, out, "framming")
+}
