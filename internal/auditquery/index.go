@@ -23,6 +23,12 @@ type Options struct {
 	// Workers bounds how many rotated files are indexed at once (default
 	// GOMAXPROCS).
 	Workers int
+	// RecheckActive, when positive, reads the whole active file again (not
+	// only what was appended) when it was last read in full longer ago than
+	// this, so a line changed in place is found even when the file also
+	// grew. Rotated files are read again whenever their size or
+	// modification time changes.
+	RecheckActive time.Duration
 }
 
 // Index answers queries over one archive. It is safe for concurrent use:
@@ -31,6 +37,7 @@ type Index struct {
 	arch    *archive.Archive
 	seed    maphash.Seed
 	workers int
+	recheck time.Duration
 
 	mu     sync.Mutex // serializes Refresh; guards the fields below
 	segs   map[string]*segment
@@ -52,7 +59,7 @@ func Open(path string, opts Options) (*Index, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	ix := &Index{arch: a, seed: maphash.MakeSeed(), workers: opts.Workers, segs: map[string]*segment{}}
+	ix := &Index{arch: a, seed: maphash.MakeSeed(), workers: opts.Workers, recheck: opts.RecheckActive, segs: map[string]*segment{}}
 	ix.snap.Store(&Snapshot{seed: ix.seed})
 	return ix, nil
 }
@@ -190,19 +197,24 @@ func (ix *Index) Refresh(ctx context.Context) (*Snapshot, error) {
 		f := files[len(files)-1]
 		if info, err := os.Stat(f.Path); err == nil {
 			a := ix.active
-			if a != nil && !promoted && os.SameFile(a.info, info) && info.Size() >= a.end {
-				if info.Size() > a.end || !info.ModTime().Equal(a.info.ModTime()) {
-					seg := a.clone()
-					seg.info = info
-					if err := ix.read(ctx, seg, false); err != nil {
-						return nil, err
-					}
-					activeSeg = seg
-				} else {
-					activeSeg = a
+			same := a != nil && !promoted && os.SameFile(a.info, info) &&
+				(ix.recheck <= 0 || time.Since(a.checked) < ix.recheck)
+			switch {
+			case same && info.Size() == a.end && info.ModTime().Equal(a.info.ModTime()):
+				activeSeg = a // nothing new
+			case same && info.Size() > a.end && a.tailIntact(ix.seed):
+				// The writer only appends: read what it appended.
+				seg := a.clone()
+				seg.info = info
+				if err := ix.read(ctx, seg, false); err != nil {
+					return nil, err
 				}
-			} else {
+				activeSeg = seg
+			default:
+				// New, replaced, cut, changed in place, or due for a full
+				// check: read it all again.
 				seg := newSegment(f, info)
+				seg.checked = time.Now()
 				if err := ix.read(ctx, seg, false); err != nil {
 					return nil, err
 				}
@@ -339,4 +351,25 @@ func (s *segment) warnings() []string {
 		return nil
 	}
 	return []string{s.warning}
+}
+
+// tailIntact reports whether the last line read from the active file is
+// still there as it was, followed by its newline: the file was appended
+// to, not changed before the end it was read to.
+func (s *segment) tailIntact(seed maphash.Seed) bool {
+	n := s.rows()
+	if n == 0 {
+		return s.end == 0
+	}
+	i := uint32(n - 1)
+	f, err := os.Open(s.file.Path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, int(s.size[i])+1)
+	if _, err := f.ReadAt(buf, s.off[i]); err != nil {
+		return false
+	}
+	return s.off[i]+int64(len(buf)) == s.end && buf[len(buf)-1] == '\n' && s.fingerprintMatches(i, seed, buf[:len(buf)-1])
 }

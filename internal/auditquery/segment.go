@@ -110,6 +110,7 @@ type segment struct {
 	last      *archive.Seal // seal of the last sealed line
 	problems  int           // rows whose status is not OK, and alarms
 	warning   string        // why the active file could not be read to its end
+	checked   time.Time     // when the active file was last read from its start
 }
 
 func newSegment(f archive.File, info os.FileInfo) *segment {
