@@ -33,6 +33,7 @@ type command struct {
 // commands lists the subcommands in the order the usage shows them.
 var commands = []command{
 	verifyCommand,
+	queryCommand,
 }
 
 func main() {

@@ -248,6 +248,10 @@ func fractionStep(s string) time.Duration {
 	return step
 }
 
+// LoadZone reads a tz value as ParseQuery does: an IANA zone name, UTC,
+// Local, or a fixed offset (+02:00).
+func LoadZone(s string) (*time.Location, error) { return parseZone(s) }
+
 // parseZone reads an IANA zone name, UTC, Local, or a fixed offset
 // (+02:00, -0530, Z).
 func parseZone(s string) (*time.Location, error) {

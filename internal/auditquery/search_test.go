@@ -394,3 +394,55 @@ func TestGlobFold(t *testing.T) {
 		assert.Equal(t, tt.want, globFold(tt.p, tt.s), "%s ~ %s", tt.p, tt.s)
 	}
 }
+
+// The writer only appends to the active file. A line changed in place is
+// found: at once when the change moved the lines after it, and at the next
+// full check (RecheckActive) when it did not.
+func TestActiveFileChangedInPlace(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(string) string
+		recheck time.Duration
+	}{
+		{"longer line: the tail moved", func(l string) string { return strings.Replace(l, `"message":"`, `"message":"more `, 1) }, 0},
+		{"same length, found by the full check", func(l string) string {
+			i := strings.Index(l, `"message":"`) + len(`"message":"`)
+			c := "X"
+			if l[i] == 'X' {
+				c = "Y"
+			}
+			return l[:i] + c + l[i+1:]
+		}, time.Nanosecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "audit.jsonl")
+			p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: path})
+			require.NoError(t, err)
+			defer func() { require.NoError(t, p.Close()) }()
+			g := auditquerytest.NewGenerator(5, time.Second)
+			require.NoError(t, p.Write(context.Background(), g.Next(100)))
+			ix, err := Open(path, Options{RecheckActive: tt.recheck})
+			require.NoError(t, err)
+			sn, err := ix.Refresh(context.Background())
+			require.NoError(t, err)
+			require.Zero(t, sn.Problems)
+
+			lines := readLines(t, path)
+			edited := tt.edit(lines[49])
+			require.NotEqual(t, lines[49], edited)
+			lines[49] = edited
+			writeLines(t, path, lines)
+			require.NoError(t, p.Write(context.Background(), g.Next(10)))
+
+			sn, err = ix.Refresh(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, 110, sn.Lines)
+			problems := all(sn, Query{Integrity: IntegrityProblems})
+			require.Len(t, problems, 1)
+			assert.Equal(t, 50, problems[0].Line)
+			assert.Equal(t, "modified", problems[0].Integrity)
+		})
+	}
+}

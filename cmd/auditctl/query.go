@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
+)
+
+var queryCommand = command{
+	name:    "query",
+	summary: "list an archive's events, filtered, newest first (table, JSON lines or CSV)",
+	run:     runQuery,
+}
+
+const queryHelp = `Usage: auditctl query [flags] PATH
+
+Lists the events of the archive the auditfile exporter writes at PATH (its
+"path", the active file, or the directory holding it), rotated and gzipped
+files included, newest first, with the same filters and the same engine as
+the auditviewer extension's page and API.
+
+Filters (all optional, combined with AND):
+  --source glassix,ctreplay,sippy   one or more sources
+  --resource TEXT                   part of the Resource column, any case
+  --action CODE[,CODE...]           the Action, any case; * matches anything (DELETE*, MFA_*)
+  --actor TEXT                      part of the Action by column, any case
+  --severity LEVEL                  at least this severe (warning: warning, err, crit, alert, emerg);
+                                    =LEVEL for exactly that level
+  --text TEXT                       part of any shown column or the message, any case
+  --since TIME, --until TIME        inclusive bounds; RFC 3339 (2024-01-11T09:18:32Z) or a local
+                                    date-time (2024-01-11T09:18, 2024-01-11 09:18:32, 2024-01-11)
+                                    read in --tz; --until takes in its whole last unit
+  --integrity ok|problems           only sound lines, or only lines that failed their check
+
+Formats (--format):
+  table   aligned columns, times in --tz; a line that failed its integrity
+          check starts with !! and ends with the reason
+  json    one line per event, exactly as the archive holds it (so it stays
+          verifiable); a line that failed its check is written as
+          {"integrity":"modified","integrity_error":…,"file":…,"line":…,"raw":"<the line>"}
+  csv     a header row, then time, source, resource, action, actor,
+          client_address, severity, message, integrity, integrity_error,
+          kind, file, line, seq
+
+Exit status: 0 success, 1 some listed line failed its integrity check,
+2 usage error or archive not found.
+
+Flags:
+`
+
+// errEnough stops an export at the limit.
+var errEnough = errors.New("limit reached")
+
+func runQuery(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), queryHelp)
+		fs.PrintDefaults()
+	}
+	params := map[string]*string{}
+	for _, p := range []struct{ name, usage string }{
+		{auditquery.ParamSource, "only these `SOURCES` (comma-separated)"},
+		{auditquery.ParamResource, "part of the resource (`TEXT`)"},
+		{auditquery.ParamAction, "these `ACTIONS` (comma-separated, * wildcard)"},
+		{auditquery.ParamActor, "part of the actor (`TEXT`)"},
+		{auditquery.ParamSeverity, "at least this `LEVEL` (=LEVEL: exactly)"},
+		{auditquery.ParamText, "`TEXT` anywhere in the shown columns"},
+		{auditquery.ParamSince, "from this `TIME` on (inclusive)"},
+		{auditquery.ParamUntil, "up to this `TIME` (inclusive)"},
+		{auditquery.ParamIntegrity, "ok or problems (`WHICH` lines)"},
+	} {
+		params[p.name] = fs.String(p.name, "", p.usage)
+	}
+	tz := fs.String("tz", "Local", "time `ZONE` for local times in --since/--until and the table: IANA name, UTC, Local or +hh:mm")
+	limit := fs.Int("limit", 100, "print at most `N` events (0: every matching event)")
+	format := fs.String("format", auditquery.FormatTable, "output `FORMAT`: table, json or csv")
+	keyFile := fs.String("hmac-key-file", "", "check HMACs with the key in `FILE` (one trailing newline is ignored)")
+	keyEnv := fs.String("hmac-key-env", "", "check HMACs with the key in the environment variable `NAME`")
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "auditctl query: "+format+"\n", args...)
+		return exitUsage
+	}
+	if len(positional) != 1 {
+		fmt.Fprintf(stderr, "auditctl query: want exactly one PATH, got %d\n", len(positional))
+		fs.Usage()
+		return exitUsage
+	}
+	if *limit < 0 {
+		return fail("--limit: must not be negative, got %d", *limit)
+	}
+	if *format != auditquery.FormatTable && *format != "json" && *format != auditquery.FormatCSV {
+		return fail("--format: %q: want table, json or csv", *format)
+	}
+	loc, err := auditquery.LoadZone(*tz)
+	if err != nil {
+		return fail("--tz: %v", err)
+	}
+	v := url.Values{}
+	for name, p := range params {
+		if *p != "" {
+			v.Set(name, *p)
+		}
+	}
+	q, _, err := auditquery.ParseQuery(v, auditquery.ParseOptions{Location: loc})
+	if err != nil {
+		return fail("%v", flagNames(err))
+	}
+	key, err := readKey(*keyFile, *keyEnv)
+	if err != nil {
+		return fail("%v", err)
+	}
+
+	ix, err := auditquery.Open(positional[0], auditquery.Options{HMACKey: key})
+	if err != nil {
+		return fail("%v", err)
+	}
+	sn, err := ix.Refresh(context.Background())
+	if err != nil {
+		return fail("%v", err)
+	}
+	var out auditquery.Writer
+	switch *format {
+	case auditquery.FormatCSV:
+		out, err = auditquery.NewCSVWriter(stdout)
+	case "json":
+		out = auditquery.NewJSONLWriter(stdout)
+	default:
+		out, err = auditquery.NewTableWriter(stdout, loc)
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	printed, flagged := 0, 0
+	err = sn.Export(context.Background(), q, func(r *auditquery.Row, raw []byte) error {
+		if *limit > 0 && printed == *limit {
+			return errEnough
+		}
+		printed++
+		if r.Flagged() {
+			flagged++
+		}
+		return out.Write(r, raw)
+	})
+	if err == nil || errors.Is(err, errEnough) {
+		err = out.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "auditctl query: %v\n", err)
+		return exitUsage
+	}
+	if total := sn.Count(q); printed < total {
+		fmt.Fprintf(stderr, "auditctl query: printed the newest %d of %d matching events (--limit 0 prints all)\n", printed, total)
+	}
+	if flagged > 0 {
+		fmt.Fprintf(stderr, "auditctl query: %d of the events printed failed their integrity check (marked); run auditctl verify %s\n", flagged, positional[0])
+		return exitProblem
+	}
+	return exitOK
+}
+
+// flagNames words ParseQuery's errors for the command line: "since: …"
+// becomes "--since: …".
+func flagNames(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i := range lines {
+		lines[i] = "--" + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
