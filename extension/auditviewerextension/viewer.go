@@ -18,6 +18,11 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
 )
 
+// activeRecheck is how often the active file is read again from its start,
+// so that a line changed in place (not appended) is found and marked even
+// when the change did not move the lines after it.
+const activeRecheck = time.Minute
+
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
 
@@ -111,7 +116,7 @@ func (v *viewer) refresh() (*auditquery.Snapshot, error) {
 	ix := v.index
 	if ix == nil {
 		var err error
-		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{HMACKey: []byte(v.cfg.HMACKey)})
+		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
 		if err != nil {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%w: %w", errNoArchive, err)

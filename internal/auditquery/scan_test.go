@@ -56,3 +56,22 @@ func FuzzExtractFast(f *testing.F) {
 		}
 	})
 }
+
+func TestFoldNeedle(t *testing.T) {
+	tests := []struct {
+		needle, a, sep, b string
+		want              bool
+	}{
+		{"admin", "MAIN_ADMIN", "", "", true},
+		{"U acc", "U", " ", "accounts:i_account=5", true},
+		{"u ACCOUNTS:I", "U", " ", "accounts:i_account=5", true},
+		{"i_account=5", "U", " ", "accounts:i_account=5", true},
+		{"u  acc", "U", " ", "accounts", false},
+		{"été", "Rapport ÉTÉ", "", "", true},
+		{"x", "", "", "", false},
+		{"", "anything", "", "", true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, newFoldNeedle(tt.needle).inParts(tt.a, tt.sep, tt.b), "%q in %q%q%q", tt.needle, tt.a, tt.sep, tt.b)
+	}
+}

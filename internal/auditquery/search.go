@@ -56,11 +56,11 @@ var kindNames = [...]string{kindEvent: "event", kindMarker: "marker", kindBroken
 func (sn *Snapshot) row(k int, i uint32) Row {
 	s := sn.segs[k]
 	r := Row{
-		Source:        s.dicts[colSource].strs[s.cols[colSource][i]],
-		Resource:      s.dicts[colResource].strs[s.cols[colResource][i]],
-		Action:        s.dicts[colAction].strs[s.cols[colAction][i]],
-		Actor:         s.dicts[colActor].strs[s.cols[colActor][i]],
-		ClientAddress: s.dicts[colAddress].strs[s.cols[colAddress][i]],
+		Source:        s.dicts[colSource].get(s.cols[colSource][i]),
+		Resource:      s.dicts[colResource].get(s.cols[colResource][i]),
+		Action:        s.dicts[colAction].get(s.cols[colAction][i]),
+		Actor:         s.dicts[colActor].get(s.cols[colActor][i]),
+		ClientAddress: s.dicts[colAddress].get(s.cols[colAddress][i]),
 		Message:       s.message(i),
 		Truncated:     s.flags[i]&flagTruncated != 0,
 		Kind:          kindNames[s.kind[i]],
@@ -194,9 +194,9 @@ func (sn *Snapshot) matches(q Query) [][]uint32 {
 // dictMatch marks which strings of a column's dictionary satisfy pred;
 // nil when there is nothing to check.
 func dictMatch(d *dict, pred func(string) bool) []bool {
-	m := make([]bool, len(d.strs))
-	for i, s := range d.strs {
-		m[i] = pred(s)
+	m := make([]bool, d.len())
+	for i := range m {
+		m[i] = pred(d.get(uint32(i)))
 	}
 	return m
 }
@@ -284,7 +284,7 @@ func (sn *Snapshot) filterSegment(k int, q *Query) []uint32 {
 					break
 				}
 			}
-			if !hit && !textNeedle.in(s.message(i)) {
+			if !hit && !textNeedle.inParts(s.messageParts(i)) {
 				continue
 			}
 		}
@@ -339,6 +339,20 @@ func (n *foldNeedle) in(h string) bool {
 		}
 	}
 	return false
+}
+
+// inParts reports whether a+sep+b contains the needle, without joining
+// them unless the needle may straddle a join.
+func (n *foldNeedle) inParts(a, sep, b string) bool {
+	if sep == "" && b == "" {
+		return n.in(a)
+	}
+	if n.in(a) || n.in(b) {
+		return true
+	}
+	// Only a window around the joins can hold a straddling match.
+	k := len(n.lower) - 1
+	return n.in(a[max(len(a)-k, 0):] + sep + b[:min(k, len(b))])
 }
 
 func indexEither(h string, a, b byte) int {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/archive"
 )
@@ -30,6 +31,10 @@ const (
 	flagSealed    uint8 = 1 << iota // the line has chain fields (seq is its own)
 	flagTruncated                   // a shown column was cut to MaxFieldBytes
 	flagAlarm                       // a writer marker that reports damage
+	// The message is not stored because it is made of other columns, as
+	// Sippy's and CTReplay's bodies often are:
+	flagMsgIsAction         // the Action column
+	flagMsgIsActionResource // Action, a space, Resource
 )
 
 // alarmMarkers are the markers in which the writer reports damage it found.
@@ -39,31 +44,44 @@ var alarmMarkers = map[string]bool{
 	archive.MarkerHeadUnreadable: true,
 }
 
-// dict interns one column's strings within a segment.
+// dict interns one column's strings within a segment. The strings live in
+// one byte arena (a string header per distinct value would cost more than
+// most values), which only grows, so strings taken from it stay valid.
 type dict struct {
-	strs []string
+	data []byte
+	ends []uint32          // string i is data[ends[i-1]:ends[i]]
 	ids  map[string]uint32 // only while the segment grows
 }
 
-func newDict() *dict { return &dict{strs: []string{""}, ids: map[string]uint32{"": 0}} }
+func newDict() *dict { return &dict{ends: []uint32{0}, ids: map[string]uint32{"": 0}} }
+
+func (d *dict) len() int { return len(d.ends) }
+
+// get returns string id without copying it.
+func (d *dict) get(id uint32) string {
+	start := uint32(0)
+	if id > 0 {
+		start = d.ends[id-1]
+	}
+	if start == d.ends[id] {
+		return ""
+	}
+	return unsafe.String(&d.data[start], int(d.ends[id]-start))
+}
 
 func (d *dict) id(s string) uint32 {
 	if id, ok := d.ids[s]; ok {
 		return id
 	}
-	id := uint32(len(d.strs))
-	s = strings.Clone(s)
-	d.strs = append(d.strs, s)
-	d.ids[s] = id
+	id := uint32(len(d.ends))
+	d.data = append(d.data, s...)
+	d.ends = append(d.ends, uint32(len(d.data)))
+	d.ids[d.get(id)] = id
 	return id
 }
 
 func (d *dict) bytes() int {
-	n := 0
-	for _, s := range d.strs {
-		n += len(s) + 16
-	}
-	return n + len(d.ids)*48
+	return cap(d.data) + 4*cap(d.ends) + len(d.ids)*48
 }
 
 // Columns of a segment interned in a dict.
@@ -124,12 +142,28 @@ func newSegment(f archive.File, info os.FileInfo) *segment {
 
 func (s *segment) rows() int { return len(s.time) }
 
-func (s *segment) message(i uint32) string {
+// messageParts returns row i's message as up to three parts to join,
+// without copying: most messages are stored, some are made of columns.
+func (s *segment) messageParts(i uint32) (a, sep, b string) {
+	switch {
+	case s.flags[i]&flagMsgIsAction != 0:
+		return s.dicts[colAction].get(s.cols[colAction][i]), "", ""
+	case s.flags[i]&flagMsgIsActionResource != 0:
+		return s.dicts[colAction].get(s.cols[colAction][i]), " ", s.dicts[colResource].get(s.cols[colResource][i])
+	}
 	start := uint32(0)
 	if i > 0 {
 		start = s.msgEnd[i-1]
 	}
-	return string(s.msgs[start:s.msgEnd[i]])
+	if start == s.msgEnd[i] {
+		return "", "", ""
+	}
+	return unsafe.String(&s.msgs[start], int(s.msgEnd[i]-start)), "", ""
+}
+
+func (s *segment) message(i uint32) string {
+	a, sep, b := s.messageParts(i)
+	return a + sep + b
 }
 
 // memory estimates the segment's heap bytes.
@@ -146,6 +180,7 @@ func (s *segment) memory() int {
 func (s *segment) seal() {
 	for _, d := range s.dicts {
 		d.ids = nil
+		d.data, d.ends = slices.Clip(d.data), slices.Clip(d.ends)
 	}
 	s.time, s.seq, s.off, s.size, s.fp = slices.Clip(s.time), slices.Clip(s.seq), slices.Clip(s.off), slices.Clip(s.size), slices.Clip(s.fp)
 	s.sev, s.status, s.kind, s.flags, s.msgEnd, s.msgs = slices.Clip(s.sev), slices.Clip(s.status), slices.Clip(s.kind), slices.Clip(s.flags), slices.Clip(s.msgEnd), slices.Clip(s.msgs)
@@ -165,7 +200,7 @@ func (s *segment) clone() *segment {
 	}
 	// dicts grow by append too; the map is shared by the growing owner only.
 	for i, d := range s.dicts {
-		c.dicts[i] = &dict{strs: d.strs, ids: d.ids}
+		c.dicts[i] = &dict{data: d.data, ends: d.ends, ids: d.ids}
 	}
 	return &c
 }
@@ -288,18 +323,27 @@ func (s *segment) add(e *archive.Entry, seed maphash.Seed) {
 	if f.alarm {
 		flags |= flagAlarm
 	}
+	cutCols := false
 	for c := range f.cols {
 		v, cut := clipText(f.cols[c])
-		if cut {
-			flags |= flagTruncated
-		}
+		cutCols = cutCols || cut
 		s.cols[c] = append(s.cols[c], s.dicts[c].id(v))
 	}
-	msg, cut := clipText(f.msg)
-	if cut {
+	msg, cutMsg := clipText(f.msg)
+	if cutCols || cutMsg {
 		flags |= flagTruncated
 	}
-	s.msgs = append(s.msgs, msg...)
+	act, res := f.cols[colAction], f.cols[colResource]
+	switch {
+	case cutCols || cutMsg || f.kind != kindEvent || msg == "":
+		s.msgs = append(s.msgs, msg...)
+	case msg == act:
+		flags |= flagMsgIsAction
+	case len(msg) == len(act)+1+len(res) && msg[len(act)] == ' ' && strings.HasPrefix(msg, act) && strings.HasSuffix(msg, res):
+		flags |= flagMsgIsActionResource
+	default:
+		s.msgs = append(s.msgs, msg...)
+	}
 	s.msgEnd = append(s.msgEnd, uint32(len(s.msgs)))
 
 	s.time = append(s.time, f.time)

@@ -33,14 +33,23 @@ var Start = time.Date(2025, 3, 1, 8, 0, 0, 123456789, time.UTC)
 // event i happens at Start + i*Step (plus a little jitter, so event times
 // are not in archive order).
 type Generator struct {
-	Step time.Duration
-	rng  *rand.Rand
-	next int
+	Step  time.Duration
+	rng   *rand.Rand
+	next  int
+	addrs []string
 }
+
+// addressPool is how many client addresses the events come from: users
+// and nodes are a bounded crowd, not a new address per event.
+const addressPool = 5000
 
 // NewGenerator returns a generator seeded with seed.
 func NewGenerator(seed uint64, step time.Duration) *Generator {
-	return &Generator{Step: step, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	g := &Generator{Step: step, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	for range addressPool {
+		g.addrs = append(g.addrs, fmt.Sprintf("%d.%d.%d.%d", 10+g.rng.IntN(200), g.rng.IntN(256), g.rng.IntN(256), 1+g.rng.IntN(254)))
+	}
+	return g
 }
 
 // Vocabularies the generator draws from.
@@ -81,9 +90,7 @@ func (g *Generator) Next(n int) plog.Logs {
 
 func (g *Generator) pick(s []string) string { return s[g.rng.IntN(len(s))] }
 
-func (g *Generator) ip() string {
-	return fmt.Sprintf("%d.%d.%d.%d", 10+g.rng.IntN(200), g.rng.IntN(256), g.rng.IntN(256), 1+g.rng.IntN(254))
-}
+func (g *Generator) ip() string { return g.addrs[g.rng.IntN(len(g.addrs))] }
 
 func stamp(r plog.LogRecord, ts time.Time) {
 	r.SetTimestamp(pcommon.NewTimestampFromTime(ts))
