@@ -28,15 +28,19 @@ const (
 	envAuditctlBin  = "AUDITCTL_BIN"
 )
 
-// binaryPath returns the absolute path of the binary named by env, failing the
-// test (never skipping it: the suite exists to test these binaries) when it
-// is not set or not there.
+// binaryPath returns the absolute path of the binary named by env (a
+// relative path is taken from the repository root), failing the test
+// (never skipping it: the suite exists to test these binaries) when it is
+// not set or not there.
 func binaryPath(t testing.TB, env string) string {
 	t.Helper()
 	p := os.Getenv(env)
 	if p == "" {
 		t.Fatalf("%s is not set: the end-to-end tests run the built binaries; run `make e2e`, or `make build` and "+
-			"OTELCOL_AUDIT_BIN=$PWD/_build/otelcol-audit AUDITCTL_BIN=$PWD/_build/auditctl go test -tags e2e ./e2e/...", env)
+			"OTELCOL_AUDIT_BIN=_build/otelcol-audit AUDITCTL_BIN=_build/auditctl go test -tags e2e ./e2e/...", env)
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join("..", p) // go test runs in e2e/
 	}
 	abs, err := filepath.Abs(p)
 	require.NoError(t, err)

@@ -1,0 +1,107 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSIEMDownAtStartComesUpAMinuteLater: the collector starts while the
+// SIEM is down and takes webhooks for a minute; the archive gets them at
+// once, the SIEM every one of them, once, after it comes up.
+func TestSIEMDownAtStartComesUpAMinuteLater(t *testing.T) {
+	siem := startSIEM(t)
+	siem.Stop() // its port stays reserved for it in the config
+	c := newCollector(t, collectorOptions{SIEM: siem.Endpoint()})
+	c.start()
+	started := time.Now()
+	scheme := newScheme(t)
+
+	// 2 clients, 4 requests/s each, for most of the minute: about 400
+	// events, well inside the sending queue (1000 requests).
+	load := startLoad(t, c, scheme, loadSpec{clients: 2, interval: 250 * time.Millisecond, duration: 50 * time.Second})
+	res := load.wait(t)
+	requireAllAccepted(t, res)
+	require.Greater(t, load.acked.Len(), uint64(100))
+	// The SIEM's outage does not hold up the archive.
+	waitFor(t, "the archive while the SIEM is down", func() *tally { return archiveTally(t, c.archive, scheme) }, &load.acked)
+	require.Empty(t, siem.Messages(), "the SIEM is down")
+	assert.Contains(t, c.log(), "connection refused", "the collector reports that the SIEM is unreachable")
+
+	time.Sleep(time.Until(started.Add(time.Minute))) // the scenario: up a minute after the collector
+	siem.Start()
+	waitDelivered(t, siem, c.archive, scheme, &load.acked)
+	c.stop()
+	requireExactlyOnce(t, "the SIEM", siemTally(siem, scheme), &load.acked)
+	requireExactlyOnce(t, "the archive", archiveTally(t, c.archive, scheme), &load.acked)
+	requireVerified(t, c.archive)
+}
+
+// TestSIEMRestartedUnderSteadyLoad: rsyslog is stopped and started again in
+// the middle of a steady load; every event reaches it exactly once.
+func TestSIEMRestartedUnderSteadyLoad(t *testing.T) {
+	siem := startSIEM(t)
+	c := newCollector(t, collectorOptions{SIEM: siem.Endpoint()})
+	c.start()
+	scheme := newScheme(t)
+
+	// 4 clients, 20 requests/s each: about 80 events/s for 20 s.
+	load := startLoad(t, c, scheme, loadSpec{clients: 4, interval: 50 * time.Millisecond, duration: 20 * time.Second})
+	load.waitAcked(t, 400)
+	siem.Stop()
+	stoppedAt := load.acked.Len()
+	// Events keep being acknowledged while the SIEM is away.
+	load.waitAcked(t, stoppedAt+200)
+	siem.Start()
+	res := load.wait(t)
+	requireAllAccepted(t, res)
+	t.Logf("SIEM stopped after %d events, started again after %d", stoppedAt, stoppedAt+200)
+
+	waitDelivered(t, siem, c.archive, scheme, &load.acked)
+	c.stop()
+	requireExactlyOnce(t, "the SIEM", siemTally(siem, scheme), &load.acked)
+	requireExactlyOnce(t, "the archive", archiveTally(t, c.archive, scheme), &load.acked)
+	requireVerified(t, c.archive)
+}
+
+// TestCollectorKilledUnderLoadLosesNothingAcknowledged: the collector is
+// killed with SIGKILL in the middle of a load and started again with the
+// same persistent queues; every event whose request was answered 2xx
+// reaches the SIEM and the archive. The clients retry what failed, as
+// Glassix does; duplicates are allowed, counted and logged.
+func TestCollectorKilledUnderLoadLosesNothingAcknowledged(t *testing.T) {
+	siem := startSIEM(t)
+	c := newCollector(t, collectorOptions{SIEM: siem.Endpoint()})
+	c.start()
+	scheme := newScheme(t)
+
+	load := startLoad(t, c, scheme, loadSpec{clients: 4, interval: 20 * time.Millisecond, duration: 25 * time.Second, retry: true})
+	load.waitAcked(t, 500)
+	c.kill()
+	killedAt := load.acked.Len()
+	c.start() // the same config, ports, queues and archive
+	res := load.wait(t)
+	t.Logf("killed after %d acknowledged events; %d acknowledged in all", killedAt, load.acked.Len())
+	require.Greater(t, load.acked.Len(), killedAt, "the restarted collector took more")
+	require.Positive(t, res.Failed, "requests failed while the collector was down: the kill happened under load")
+
+	waitDelivered(t, siem, c.archive, scheme, &load.acked)
+	c.stop()
+	for _, d := range []struct {
+		where string
+		tl    *tally
+	}{
+		{"the SIEM", siemTally(siem, scheme)},
+		{"the archive", archiveTally(t, c.archive, scheme)},
+	} {
+		require.Zero(t, d.tl.missing(&load.acked), "%s: acknowledged events lost; it holds %s", d.where, d.tl)
+		require.Equal(t, load.acked.Len(), d.tl.ids.Len()-d.tl.unwanted(&load.acked), "%s: every acknowledged event", d.where)
+		t.Logf("%s: %d acknowledged events delivered; %d duplicates; %d events delivered whose request got no 2xx (in flight at the kill)",
+			d.where, load.acked.Len(), d.tl.ids.Duplicates(), d.tl.unwanted(&load.acked))
+	}
+	requireVerified(t, c.archive)
+}
