@@ -147,7 +147,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	printed, flagged := 0, 0
-	err = sn.Export(context.Background(), q, func(r *auditquery.Row, raw []byte) error {
+	err = sn.Export(context.Background(), q, *format == "json", func(r *auditquery.Row, raw []byte) error {
 		if *limit > 0 && printed == *limit {
 			return errEnough
 		}

@@ -154,7 +154,7 @@ func (v *viewer) handleExport(format string) http.HandlerFunc {
 			out = auditquery.NewJSONLWriter(w)
 		}
 		w.Header().Set("X-Audit-Matches", strconv.Itoa(sn.Count(q)))
-		err := sn.Export(r.Context(), q, out.Write)
+		err := sn.Export(r.Context(), q, format == auditquery.FormatJSONL, out.Write)
 		if err == nil {
 			err = out.Close()
 		}

@@ -1,11 +1,16 @@
 package auditquery
 
 import (
+	"bufio"
+	"cmp"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/archive"
 )
@@ -14,14 +19,22 @@ import (
 // what the index read: the file was changed after it was indexed.
 const changedSinceIndexed = "the line's bytes changed after the index read them (the file was modified)"
 
-// Export calls fn for every row matching q, newest first, with the line's
-// bytes as its file holds them now and the row's columns taken in full from
-// them. A line that cannot be read back, or whose bytes differ from what was
-// indexed, is passed marked (Integrity modified or unreadable) with what
-// could be read. It stops at the first error fn returns, or when ctx ends.
-func (sn *Snapshot) Export(ctx context.Context, q Query, fn func(r *Row, raw []byte) error) error {
+// Export calls fn for every row matching q, newest first, with the row's
+// columns in full. With raw set, or when a column was cut for the index,
+// or when the line is in a plain file (cheap to read again), the line is
+// read back from its file and passed: a line that cannot be read back, or
+// whose bytes differ from what was indexed, is passed marked (Integrity
+// modified or unreadable) with what could be read. Without raw, a gzipped
+// file is read only for rows whose columns were cut: its lines were
+// checked when it was indexed, and it is indexed again whenever its size
+// or modification time changes. Export stops at the first error fn
+// returns, or when ctx ends.
+func (sn *Snapshot) Export(ctx context.Context, q Query, raw bool, fn func(r *Row, raw []byte) error) error {
 	lists := sn.matches(q)
 	lr := &lineReader{sn: sn, lists: lists, plain: map[int]*os.File{}, gz: map[int]*gzRows{}}
+	if !raw {
+		lr.need = func(k int, i uint32) bool { return sn.segs[k].flags[i]&flagTruncated != 0 }
+	}
 	defer lr.close()
 	m := sn.merge(lists, nil)
 	n := 0
@@ -30,17 +43,22 @@ func (sn *Snapshot) Export(ctx context.Context, q Query, fn func(r *Row, raw []b
 			return ctx.Err()
 		}
 		row := sn.row(r.seg, r.row)
-		raw, err := lr.line(r.seg, r.row)
-		switch {
-		case err != nil:
-			row.Integrity, row.IntegrityError = archive.StatusUnreadable.String(), err.Error()
-		case !sn.segs[r.seg].fingerprintMatches(r.row, sn.seed, raw):
-			row.Integrity, row.IntegrityError = archive.StatusModified.String(), changedSinceIndexed
+		s := sn.segs[r.seg]
+		var line []byte
+		if raw || row.Truncated || !s.file.Compressed {
+			var err error
+			line, err = lr.line(r.seg, r.row)
+			switch {
+			case err != nil:
+				row.Integrity, row.IntegrityError = archive.StatusUnreadable.String(), err.Error()
+			case !s.fingerprintMatches(r.row, sn.seed, line):
+				row.Integrity, row.IntegrityError = archive.StatusModified.String(), changedSinceIndexed
+			}
+			if line != nil {
+				full(&row, line)
+			}
 		}
-		if raw != nil {
-			full(&row, raw)
-		}
-		if err := fn(&row, raw); err != nil {
+		if err := fn(&row, line); err != nil {
 			return err
 		}
 	}
@@ -100,6 +118,8 @@ type lineReader struct {
 	plain map[int]*os.File
 	gz    map[int]*gzRows
 	buf   []byte
+	// need, when set, says which rows of a gzipped file are read.
+	need func(k int, i uint32) bool
 }
 
 type gzRows struct {
@@ -151,27 +171,49 @@ func (g *gzRows) get(i uint32) ([]byte, error) {
 }
 
 // loadGz decompresses segment k's file (or the .gz its plain file became)
-// and keeps the lines the export needs.
+// and keeps the lines the export needs, found by their offsets in the
+// decompressed stream; they are checked against their fingerprints after.
 func (lr *lineReader) loadGz(k int) *gzRows {
 	s := lr.sn.segs[k]
-	want := make(map[uint32]bool, len(lr.lists[k]))
-	for _, i := range lr.lists[k] {
-		want[i] = true
+	rows := slices.Clone(lr.lists[k])
+	if lr.need != nil {
+		rows = slices.DeleteFunc(rows, func(i uint32) bool { return !lr.need(k, i) })
 	}
-	g := &gzRows{lines: make(map[uint32][]byte, len(want))}
+	slices.SortFunc(rows, func(a, b uint32) int { return cmp.Compare(s.off[a], s.off[b]) })
+	g := &gzRows{lines: make(map[uint32][]byte, len(rows))}
 	f, _, ok := statFile(s.file)
 	if !ok {
 		g.err = fmt.Errorf("%s: %w", s.file.Name, fs.ErrNotExist)
 		return g
 	}
-	for e := range lr.sn.arch.FileEntries(f, 0, 0, nil) {
-		if e.Status == archive.StatusUnreadable {
-			g.err = e.Err
-			break
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		g.err = err
+		return g
+	}
+	defer fh.Close()
+	var r io.Reader = bufio.NewReaderSize(fh, 256<<10)
+	if f.Compressed {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			g.err = fmt.Errorf("%s: %w", f.Name, err)
+			return g
 		}
-		if i := uint32(e.Line - 1); want[i] {
-			g.lines[i] = e.Raw
+		r = zr
+	}
+	pos := int64(0)
+	for _, i := range rows {
+		if _, err := io.CopyN(io.Discard, r, s.off[i]-pos); err != nil {
+			g.err = fmt.Errorf("%s: %w", s.describe(i), err)
+			return g
 		}
+		line := make([]byte, s.size[i])
+		if _, err := io.ReadFull(r, line); err != nil {
+			g.err = fmt.Errorf("%s: %w", s.describe(i), err)
+			return g
+		}
+		g.lines[i] = line
+		pos = s.off[i] + int64(len(line))
 	}
 	return g
 }

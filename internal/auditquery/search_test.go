@@ -239,7 +239,7 @@ func TestTamperedLinesAreMarked(t *testing.T) {
 	lines[99] = strings.Replace(lines[99], `"message":"`, `"message":"X`, 1)
 	writeLines(t, path, lines)
 	var changed []*Row
-	require.NoError(t, sn.Export(context.Background(), Query{}, func(r *Row, _ []byte) error {
+	require.NoError(t, sn.Export(context.Background(), Query{}, true, func(r *Row, _ []byte) error {
 		if r.Integrity != "ok" {
 			c := *r
 			changed = append(changed, &c)
