@@ -87,3 +87,17 @@ func BenchmarkQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRefresh measures bringing a built index up to date when nothing
+// changed: listing and stat-ing the files, checking the active file's tail.
+func BenchmarkRefresh(b *testing.B) {
+	ix, err := Open(benchArchive(b), Options{})
+	require.NoError(b, err)
+	_, err = ix.Refresh(context.Background())
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, err = ix.Refresh(context.Background())
+		require.NoError(b, err)
+	}
+}
