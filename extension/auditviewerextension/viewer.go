@@ -23,6 +23,10 @@ import (
 // when the change did not move the lines after it.
 const activeRecheck = time.Minute
 
+// backgroundRefresh is how often the index is brought up to date between
+// requests.
+const backgroundRefresh = 20 * time.Second
+
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
 
@@ -79,19 +83,39 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 	}()
 	go func() {
 		defer v.wg.Done()
-		start := time.Now()
-		snap, err := v.refresh()
-		switch {
-		case err == nil:
-			v.set.Logger.Info("Indexed the audit archive", zap.Int("files", snap.Files), zap.Int("lines", snap.Lines),
-				zap.Int("integrity_problems", snap.Problems), zap.Duration("took", time.Since(start)),
-				zap.Int("index_bytes", snap.IndexBytes))
-		case v.ctx.Err() == nil:
-			// Not fatal: the archive may not exist until the exporter's first write.
-			v.set.Logger.Warn("Cannot index the audit archive yet; retrying at each request", zap.Error(err))
-		}
+		v.keepIndexed()
 	}()
 	return nil
+}
+
+// keepIndexed builds the index at start, so that the first query finds it
+// built, then keeps it up to date in the background, so that requests
+// rarely wait for new lines or for the periodic full check of the active
+// file.
+func (v *viewer) keepIndexed() {
+	start := time.Now()
+	snap, err := v.refresh()
+	switch {
+	case err == nil:
+		v.set.Logger.Info("Indexed the audit archive", zap.Int("files", snap.Files), zap.Int("lines", snap.Lines),
+			zap.Int("integrity_problems", snap.Problems), zap.Duration("took", time.Since(start)),
+			zap.Int("index_bytes", snap.IndexBytes))
+	case v.ctx.Err() == nil:
+		// Not fatal: the archive may not exist until the exporter's first write.
+		v.set.Logger.Warn("Cannot index the audit archive yet; retrying", zap.Error(err))
+	}
+	tick := time.NewTicker(backgroundRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := v.refresh(); err != nil && v.ctx.Err() == nil {
+				v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
+			}
+		}
+	}
 }
 
 // Shutdown stops serving, abandons indexing and waits for both.
