@@ -1,7 +1,10 @@
 package auditquery
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -445,4 +448,72 @@ func TestActiveFileChangedInPlace(t *testing.T) {
 			assert.Equal(t, "modified", problems[0].Integrity)
 		})
 	}
+}
+
+// Input the writer never produces is shown, marked, and never hides the
+// sound lines beside it: a duplicated line, an over-long line, a rotated
+// file cut mid-line; a line the writer is still writing is not shown until
+// it is whole.
+func TestDamagedAndPartialInput(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 400, 64<<10)
+	ix, sn := openIndex(t, path)
+	require.Zero(t, sn.Problems)
+	files, err := ix.arch.Files()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 3)
+
+	// A rotated file cut in the middle of its last line.
+	rotated := files[1]
+	var lines []string
+	if rotated.Compressed {
+		lines = gunzipLines(t, rotated.Path)
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, err := zw.Write([]byte(strings.Join(lines, "\n")[:len(strings.Join(lines, "\n"))-40]))
+		require.NoError(t, err)
+		require.NoError(t, zw.Close())
+		require.NoError(t, os.WriteFile(rotated.Path, buf.Bytes(), 0o600))
+	} else {
+		lines = readLines(t, rotated.Path)
+		joined := strings.Join(lines, "\n")
+		require.NoError(t, os.WriteFile(rotated.Path, []byte(joined[:len(joined)-40]), 0o600))
+	}
+
+	// In the active file: a duplicated line, an over-long line, and a last
+	// line still being written.
+	active := readLines(t, path)
+	require.Greater(t, len(active), 5)
+	dup := active[2]
+	active = append(active[:3], append([]string{dup}, active[3:]...)...)
+	long := `{"message":"` + strings.Repeat("x", archive.MaxLineSize) + `"}`
+	active = append(active[:6], append([]string{long}, active[6:]...)...)
+	partial := active[len(active)-1]
+	data := strings.Join(active[:len(active)-1], "\n") + "\n" + partial[:len(partial)/2]
+	require.NoError(t, os.WriteFile(path, []byte(data), 0o600))
+
+	sn, err = ix.Refresh(context.Background())
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, r := range all(sn, Query{Integrity: IntegrityProblems}) {
+		got[places([]Row{r})[0]] = r.Integrity
+		if r.Integrity == "malformed" {
+			assert.Equal(t, "broken", r.Kind)
+			assert.LessOrEqual(t, len(r.Message), MaxFieldBytes)
+		}
+	}
+	assert.Equal(t, map[string]string{
+		rotated.Name + ":" + fmt.Sprint(len(lines)): "incomplete",
+		files[2].Name + ":1":                        "unlinked", // its predecessor is the cut line
+		"audit.jsonl:4":                             "unlinked", // the duplicate: seq out of order
+		"audit.jsonl:7":                             "malformed",
+	}, got)
+	assert.Equal(t, 400+2-1, sn.Lines, "the partial last line of the active file is not shown yet")
+
+	// Once the writer finishes the line it is shown, sound.
+	require.NoError(t, os.WriteFile(path, []byte(data+partial[len(partial)/2:]+"\n"), 0o600))
+	sn, err = ix.Refresh(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 400+2, sn.Lines)
+	assert.Len(t, all(sn, Query{Integrity: IntegrityProblems}), 4)
 }
