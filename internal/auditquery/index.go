@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,10 +112,63 @@ func (ix *Index) Refresh(ctx context.Context) (*Snapshot, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	start := time.Now()
-	files, err := ix.arch.Files()
-	if err != nil {
-		return nil, err
+	// The writer may rotate while the files are read: the file it rotated
+	// was not listed, and the new active file would seem to follow a gap.
+	// Reading again then costs little (only what changed is read).
+	for attempt := 1; ; attempt++ {
+		files, err := ix.arch.Files()
+		if err != nil {
+			return nil, err
+		}
+		snap, err := ix.refresh(ctx, files, start)
+		if err != nil {
+			return nil, err
+		}
+		after, err := ix.arch.Files()
+		if err != nil {
+			return nil, err
+		}
+		same := sameRotated(files, after)
+		if same || attempt == 3 {
+			if !same {
+				snap.deferActiveLink()
+			}
+			ix.snap.Store(snap)
+			return snap, nil
+		}
 	}
+}
+
+// deferActiveLink drops the check of the active file's first line against
+// the last rotated file read, when the writer kept rotating during the
+// refresh: the files between them were rotated after they were listed.
+// The next refresh checks it.
+func (sn *Snapshot) deferActiveLink() {
+	k := len(sn.segs) - 1
+	if k < 0 || !sn.segs[k].active || !sn.link[k].set {
+		return
+	}
+	sn.link[k] = linkFix{}
+	sn.Problems--
+	sn.Warnings = append(sn.Warnings, "the archive was rotated while it was read; the active file's link to the files before it is checked at the next refresh")
+}
+
+// sameRotated reports whether two listings hold the same rotated files,
+// counting a file and its gzipped copy as one.
+func sameRotated(a, b []archive.File) bool {
+	stems := func(files []archive.File) []string {
+		var out []string
+		for _, f := range files {
+			if !f.Active {
+				out = append(out, strings.TrimSuffix(f.Name, ".gz"))
+			}
+		}
+		return out
+	}
+	return slices.Equal(stems(a), stems(b))
+}
+
+func (ix *Index) refresh(ctx context.Context, files []archive.File, start time.Time) (*Snapshot, error) {
 	var warnings []string
 	next := map[string]*segment{}
 	var order []string // stems in archive order
@@ -145,7 +199,7 @@ func (ix *Index) Refresh(ctx context.Context) (*Snapshot, error) {
 			next[stem] = seg
 			continue
 		}
-		if a := ix.active; a != nil && !f.Compressed && os.SameFile(a.info, info) {
+		if a := ix.active; a != nil && !f.Compressed && os.SameFile(a.info, info) && a.tailIntact(f.Path, ix.seed) {
 			// The writer rotated the file we were reading: finish it.
 			seg := a.clone()
 			seg.file, seg.info, seg.stem = f, info, stem
@@ -200,9 +254,9 @@ func (ix *Index) Refresh(ctx context.Context) (*Snapshot, error) {
 			same := a != nil && !promoted && os.SameFile(a.info, info) &&
 				(ix.recheck <= 0 || time.Since(a.checked) < ix.recheck)
 			switch {
-			case same && info.Size() == a.end && info.ModTime().Equal(a.info.ModTime()):
+			case same && info.Size() == a.end && info.ModTime().Equal(a.info.ModTime()) && a.tailIntact(f.Path, ix.seed):
 				activeSeg = a // nothing new
-			case same && info.Size() > a.end && a.tailIntact(ix.seed):
+			case same && info.Size() > a.end && a.tailIntact(f.Path, ix.seed):
 				// The writer only appends: read what it appended.
 				seg := a.clone()
 				seg.info = info
@@ -266,7 +320,6 @@ func (ix *Index) Refresh(ctx context.Context) (*Snapshot, error) {
 	snap.Refreshed = time.Now()
 	snap.RefreshTook = time.Since(start)
 	snap.Warnings = warnings
-	ix.snap.Store(snap)
 	return snap, nil
 }
 
@@ -354,15 +407,17 @@ func (s *segment) warnings() []string {
 }
 
 // tailIntact reports whether the last line read from the active file is
-// still there as it was, followed by its newline: the file was appended
-// to, not changed before the end it was read to.
-func (s *segment) tailIntact(seed maphash.Seed) bool {
+// still in the file at path as it was, followed by its newline: the file
+// was appended to (or renamed by rotation), not changed before the end it
+// was read to. It also tells the same file from a new one that was given
+// the same inode number after the old one was removed.
+func (s *segment) tailIntact(path string, seed maphash.Seed) bool {
 	n := s.rows()
 	if n == 0 {
 		return s.end == 0
 	}
 	i := uint32(n - 1)
-	f, err := os.Open(s.file.Path)
+	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
