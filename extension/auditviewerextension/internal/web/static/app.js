@@ -118,17 +118,20 @@ function render() {
   }
 }
 
-function updateLinks() {
-  const p = filterParams().toString();
-  $('#download-csv').href = 'api/events.csv' + (p ? '?' + p : '');
-  $('#download-jsonl').href = 'api/events.jsonl' + (p ? '?' + p : '');
+// updateLinks points the downloads at the rows the table shows: the
+// filters last applied (they carry their own tz, so toggling UTC later
+// does not change them).
+function updateLinks(p) {
+  const q = p.toString();
+  $('#download-csv').href = 'api/events.csv' + (q ? '?' + q : '');
+  $('#download-jsonl').href = 'api/events.jsonl' + (q ? '?' + q : '');
 }
 
 async function load() {
   const p = filterParams();
+  updateLinks(p);
   p.set('page', state.page);
   p.set('limit', state.limit);
-  updateLinks();
   $('#apply').disabled = true;
   try {
     const page = await getJSON('api/events?' + p.toString());
@@ -195,8 +198,6 @@ function showZone() {
 }
 
 form.addEventListener('submit', (e) => { e.preventDefault(); state.page = 1; load(); });
-form.addEventListener('change', updateLinks);
-form.addEventListener('input', updateLinks);
 $('#clear').addEventListener('click', () => { form.reset(); $('#utc').checked = state.utc; state.page = 1; load(); });
 $('#utc').addEventListener('change', (e) => {
   state.utc = e.target.checked;
@@ -206,7 +207,6 @@ $('#utc').addEventListener('change', (e) => {
   }
   showZone();
   render();
-  updateLinks();
 });
 $('#newer').addEventListener('click', () => { if (state.page > 1) { state.page--; load(); } });
 $('#older').addEventListener('click', () => { state.page++; load(); });
