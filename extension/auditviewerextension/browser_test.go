@@ -215,6 +215,23 @@ func TestBrowser(t *testing.T) {
 	utc := waitRows(func(r []pageRow) bool { return len(r) > 0 && strings.HasSuffix(r[0].Cells[1], " UTC") })
 	assert.Equal(t, strings.Replace(strings.Replace(want.Rows[0].Time, "T", " ", 1), "Z", " UTC", 1), utc[0].Cells[1])
 
+	// A click on a row shows its archive line, as the file holds it.
+	require.NoError(t, chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS("#events tbody tr:first-child td.message")),
+		chromedp.WaitVisible(chromedp.CSS("#detail")),
+	))
+	var detail string
+	require.Eventually(t, func() bool {
+		detail, err = chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#detail-line")))
+		return err == nil && strings.Contains(detail, `"seq":`)
+	}, time.Minute, 100*time.Millisecond)
+	assert.Contains(t, detail, fmt.Sprintf(`"seq": %d`, want.Rows[0].Seq))
+	assert.Contains(t, detail, `"hash": "`)
+	place, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#detail-place")))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("%s:%d", want.Rows[0].File, want.Rows[0].Line), place)
+	shoot("auditviewer-line.png")
+
 	// Download the filtered rows as CSV.
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
