@@ -28,6 +28,10 @@ type Config struct {
 	DefaultPageSize int `mapstructure:"default_page_size"`
 	// MaxPageSize bounds the rows per page a request may ask for.
 	MaxPageSize int `mapstructure:"max_page_size"`
+	// IndexMemoryLimitMiB bounds the index's memory: the active file and
+	// the newest rotated files that fit are searchable, older ones are left
+	// out and reported. 0: no limit.
+	IndexMemoryLimitMiB int `mapstructure:"index_memory_limit_mib"`
 }
 
 // Validate reports every problem of the configuration at once.
@@ -44,6 +48,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DefaultPageSize < 1 {
 		errs = append(errs, fmt.Errorf("default_page_size: must be at least 1, got %d", cfg.DefaultPageSize))
+	}
+	if cfg.IndexMemoryLimitMiB < 0 {
+		errs = append(errs, fmt.Errorf("index_memory_limit_mib: must not be negative (0: no limit), got %d", cfg.IndexMemoryLimitMiB))
 	}
 	if cfg.MaxPageSize < cfg.DefaultPageSize {
 		errs = append(errs, fmt.Errorf("max_page_size: must be at least default_page_size (%d), got %d", cfg.DefaultPageSize, cfg.MaxPageSize))

@@ -140,7 +140,11 @@ func (v *viewer) refresh() (*auditquery.Snapshot, error) {
 	ix := v.index
 	if ix == nil {
 		var err error
-		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
+		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{
+			HMACKey:       []byte(v.cfg.HMACKey),
+			RecheckActive: activeRecheck,
+			MemoryLimit:   int64(v.cfg.IndexMemoryLimitMiB) << 20,
+		})
 		if err != nil {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%w: %w", errNoArchive, err)

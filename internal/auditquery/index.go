@@ -2,7 +2,9 @@ package auditquery
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"io/fs"
 	"os"
@@ -30,15 +32,21 @@ type Options struct {
 	// grew. Rotated files are read again whenever their size or
 	// modification time changes.
 	RecheckActive time.Duration
+	// MemoryLimit, when positive, bounds the index's memory in bytes: the
+	// active file and the newest rotated files that fit are indexed, older
+	// ones are left out (and counted in Stats.ExcludedFiles). An index
+	// takes about a tenth of the size of the JSON lines it covers.
+	MemoryLimit int64
 }
 
 // Index answers queries over one archive. It is safe for concurrent use:
 // Refresh calls are serialized, and queries run on immutable snapshots.
 type Index struct {
-	arch    *archive.Archive
-	seed    maphash.Seed
-	workers int
-	recheck time.Duration
+	arch     *archive.Archive
+	seed     maphash.Seed
+	workers  int
+	recheck  time.Duration
+	memLimit int64
 
 	mu     sync.Mutex // serializes Refresh; guards the fields below
 	segs   map[string]*segment
@@ -60,7 +68,7 @@ func Open(path string, opts Options) (*Index, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	ix := &Index{arch: a, seed: maphash.MakeSeed(), workers: opts.Workers, recheck: opts.RecheckActive, segs: map[string]*segment{}}
+	ix := &Index{arch: a, seed: maphash.MakeSeed(), workers: opts.Workers, recheck: opts.RecheckActive, memLimit: opts.MemoryLimit, segs: map[string]*segment{}}
 	ix.snap.Store(&Snapshot{seed: ix.seed})
 	return ix, nil
 }
@@ -84,7 +92,11 @@ type Stats struct {
 	// to bring the index up to date then.
 	Refreshed   time.Time     `json:"refreshed"`
 	RefreshTook time.Duration `json:"refresh_took_ns"`
-	// Warnings: files that could not be read completely just now.
+	// ExcludedFiles counts the oldest rotated files left out of the index
+	// by Options.MemoryLimit.
+	ExcludedFiles int `json:"excluded_files,omitempty"`
+	// Warnings: files that could not be read completely just now, files
+	// left out by the memory limit.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -179,8 +191,9 @@ func (ix *Index) refresh(ctx context.Context, files []archive.File, start time.T
 	var jobs []job
 	var activeSeg *segment
 	promoted := false
-	for _, f := range files {
-		if f.Active {
+	cut := ix.budgetCut(files)
+	for i, f := range files {
+		if f.Active || i < cut {
 			continue
 		}
 		f, info, ok := statFile(f)
@@ -278,6 +291,25 @@ func (ix *Index) refresh(ctx context.Context, files []archive.File, start time.T
 			warnings = append(warnings, err.Error())
 		}
 	}
+	if ix.memLimit > 0 {
+		// Estimates were made before building: keep within the limit by
+		// leaving out the oldest files built beyond it.
+		total := 0
+		for _, seg := range next {
+			total += seg.memory()
+		}
+		if activeSeg != nil {
+			total += activeSeg.memory()
+		}
+		for len(order) > 0 && int64(total) > ix.memLimit {
+			if seg := next[order[0]]; seg != nil {
+				total -= seg.memory()
+				delete(next, order[0])
+			}
+			order = order[1:]
+			cut++
+		}
+	}
 	ix.segs, ix.active = next, activeSeg
 
 	snap := &Snapshot{seed: ix.seed, arch: ix.arch}
@@ -319,8 +351,82 @@ func (ix *Index) refresh(ctx context.Context, files []archive.File, start time.T
 	snap.Events = snap.Lines - snap.Markers
 	snap.Refreshed = time.Now()
 	snap.RefreshTook = time.Since(start)
+	if cut > 0 {
+		warnings = append(warnings, fmt.Sprintf("the %d oldest rotated files are not indexed: the index is limited to %d MiB", cut, ix.memLimit>>20))
+	}
 	snap.Warnings = warnings
+	snap.ExcludedFiles = cut
 	return snap, nil
+}
+
+// indexPerLineByte estimates the index's size from the size of the lines it
+// covers (measured: 0.09, see the README).
+const indexPerLineByte = 0.1
+
+// budgetCut returns how many of the oldest rotated files to leave out so
+// that the index fits in the memory limit, by estimate. The active file is
+// always indexed; rotated files are taken newest first while they fit.
+func (ix *Index) budgetCut(files []archive.File) (cut int) {
+	if ix.memLimit <= 0 {
+		return 0
+	}
+	// The ratio measured on what is indexed, so that estimates match what
+	// building costs and a file left out is not built again at the next
+	// refresh only to be dropped.
+	ratio := indexPerLineByte
+	var mem, lines int64
+	for _, seg := range ix.segs {
+		mem, lines = mem+int64(seg.memory()), lines+seg.end
+	}
+	if ix.active != nil {
+		mem, lines = mem+int64(ix.active.memory()), lines+ix.active.end
+	}
+	if lines > 1<<20 {
+		ratio = float64(mem) / float64(lines)
+	}
+	var used int64
+	cut = -1
+	for i := len(files) - 1; i >= 0; i-- {
+		f := files[i]
+		size := lineBytes(f)
+		est := int64(float64(size) * ratio)
+		if seg := ix.segs[strings.TrimSuffix(f.Name, ".gz")]; seg != nil {
+			est = int64(seg.memory())
+		} else if f.Active && ix.active != nil {
+			est = int64(ix.active.memory())
+		}
+		if used+est > ix.memLimit && !f.Active && cut < 0 {
+			cut = i + 1
+		}
+		if cut >= 0 {
+			break
+		}
+		used += est
+	}
+	return max(cut, 0)
+}
+
+// lineBytes is how many bytes of lines a data file holds: its size, or for
+// a gzipped file the size gzip records in its trailer (modulo 4 GiB).
+func lineBytes(f archive.File) int64 {
+	info, err := os.Stat(f.Path)
+	if err != nil {
+		return 0
+	}
+	if !f.Compressed || info.Size() < 18 {
+		return info.Size()
+	}
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return info.Size()
+	}
+	defer fh.Close()
+	var trailer [4]byte
+	if _, err := fh.ReadAt(trailer[:], info.Size()-4); err != nil {
+		return info.Size()
+	}
+	n := int64(binary.LittleEndian.Uint32(trailer[:]))
+	return max(n, info.Size())
 }
 
 // statFile stats a listed rotated file, following it to its .gz when it

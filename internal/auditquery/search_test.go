@@ -517,3 +517,36 @@ func TestDamagedAndPartialInput(t *testing.T) {
 	assert.Equal(t, 400+2, sn.Lines)
 	assert.Len(t, all(sn, Query{Integrity: IntegrityProblems}), 4)
 }
+
+// With a memory limit, the newest files that fit are indexed and the rest
+// are left out and counted, without false alarms at the cut.
+func TestMemoryLimit(t *testing.T) {
+	path := genArchive(t, t.TempDir(), 1500, 96<<10)
+	_, full := openIndex(t, path)
+	require.Greater(t, full.Files, 8)
+
+	ix, err := Open(path, Options{MemoryLimit: int64(full.IndexBytes / 3)})
+	require.NoError(t, err)
+	sn, err := ix.Refresh(context.Background())
+	require.NoError(t, err)
+	assert.Positive(t, sn.ExcludedFiles)
+	assert.Equal(t, full.Files, sn.Files+sn.ExcludedFiles)
+	assert.LessOrEqual(t, sn.IndexBytes, full.IndexBytes/3+full.IndexBytes/full.Files, "within the limit, give or take a file's estimate")
+	assert.Zero(t, sn.Problems)
+	require.NotEmpty(t, sn.Warnings)
+	assert.Contains(t, sn.Warnings[0], fmt.Sprintf("the %d oldest rotated files", sn.ExcludedFiles))
+	// What is indexed is the newest part, the same rows as the full index.
+	got := places(all(sn, Query{}))
+	want := places(all(full, Query{}))
+	require.Less(t, len(got), len(want))
+	files := map[string]bool{}
+	for _, p := range got {
+		files[p[:strings.LastIndexByte(p, ':')]] = true
+	}
+	for _, s := range full.segs[:sn.ExcludedFiles] {
+		assert.False(t, files[s.file.Name], "%s is left out", s.file.Name)
+	}
+	again, err := ix.Refresh(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, sn.ExcludedFiles, again.ExcludedFiles, "stable across refreshes")
+}

@@ -176,17 +176,19 @@ func (s *segment) memory() int {
 	return n + len(s.errs)*64
 }
 
-// seal drops what only growing needs and trims the columns.
+// seal drops what only growing needs and copies the columns to arrays of
+// their size: append leaves up to a quarter of a large array unused.
 func (s *segment) seal() {
 	for _, d := range s.dicts {
 		d.ids = nil
-		d.data, d.ends = slices.Clip(d.data), slices.Clip(d.ends)
+		d.data, d.ends = slices.Clone(d.data), slices.Clone(d.ends)
 	}
-	s.time, s.seq, s.off, s.size, s.fp = slices.Clip(s.time), slices.Clip(s.seq), slices.Clip(s.off), slices.Clip(s.size), slices.Clip(s.fp)
-	s.sev, s.status, s.kind, s.flags, s.msgEnd, s.msgs = slices.Clip(s.sev), slices.Clip(s.status), slices.Clip(s.kind), slices.Clip(s.flags), slices.Clip(s.msgEnd), slices.Clip(s.msgs)
+	s.time, s.seq, s.off, s.size, s.fp = slices.Clone(s.time), slices.Clone(s.seq), slices.Clone(s.off), slices.Clone(s.size), slices.Clone(s.fp)
+	s.sev, s.status, s.kind, s.flags, s.msgEnd, s.msgs = slices.Clone(s.sev), slices.Clone(s.status), slices.Clone(s.kind), slices.Clone(s.flags), slices.Clone(s.msgEnd), slices.Clone(s.msgs)
 	for c := range s.cols {
-		s.cols[c] = slices.Clip(s.cols[c])
+		s.cols[c] = slices.Clone(s.cols[c])
 	}
+	s.order = slices.Clone(s.order)
 	s.active = false
 }
 

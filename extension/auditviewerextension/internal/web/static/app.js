@@ -145,8 +145,11 @@ async function load() {
     const a = page.archive;
     $('#archive-status').textContent = `${a.events.toLocaleString()} events in ${a.files} files \u00b7 answered in ${(page.took_ns / 1e6).toFixed(1)} ms`;
     const banner = $('#problems-banner');
-    banner.hidden = !a.problems;
-    banner.textContent = a.problems ? `\u26a0 ${a.problems} line(s) of the archive failed their integrity check or record damage. Tick "Integrity problems only" to list them.` : '';
+    const notes = [];
+    if (a.problems) notes.push(`\u26a0 ${a.problems} line(s) of the archive failed their integrity check or record damage. Tick "Integrity problems only" to list them.`);
+    if (a.excluded_files) notes.push(`The ${a.excluded_files} oldest rotated file(s) are not searchable here (index memory limit, index_memory_limit_mib); auditctl query reads them.`);
+    banner.hidden = notes.length === 0;
+    banner.textContent = notes.join(' ');
   } catch (err) {
     showError('Could not load events: ' + err.message);
   } finally {
