@@ -101,6 +101,10 @@ type scanner struct {
 	b   []byte
 	p   int
 	bad bool
+	// lower holds the member name being matched; here rather than on the
+	// stack, where passing it to the member function would move it to the
+	// heap once per member.
+	lower [32]byte
 }
 
 func (w *scanner) ws() {
@@ -146,7 +150,7 @@ func (w *scanner) object(member func(key []byte) bool) bool {
 		w.ws()
 		// encoding/json matches member names ignoring case; so does this,
 		// for ASCII names, and leaves any other to encoding/json.
-		var lower [32]byte
+		lower := &w.lower
 		name := key[1 : len(key)-1]
 		n := 0
 		for _, c := range name {
