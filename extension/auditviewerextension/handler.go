@@ -142,19 +142,23 @@ func (v *viewer) handleExport(format string) http.HandlerFunc {
 			return
 		}
 		name := "audit-events-" + time.Now().UTC().Format("20060102T150405Z")
+		w.Header().Set("X-Audit-Matches", strconv.Itoa(sn.Count(q)))
 		var out auditquery.Writer
+		var err error
 		switch format {
 		case auditquery.FormatCSV:
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 			w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
-			out, _ = auditquery.NewCSVWriter(w)
+			out, err = auditquery.NewCSVWriter(w)
 		default:
 			w.Header().Set("Content-Type", "application/x-ndjson")
 			w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.jsonl"`)
 			out = auditquery.NewJSONLWriter(w)
 		}
-		w.Header().Set("X-Audit-Matches", strconv.Itoa(sn.Count(q)))
-		err := sn.Export(r.Context(), q, format == auditquery.FormatJSONL, out.Write)
+		if err != nil {
+			return // the client went away before the header row
+		}
+		err = sn.Export(r.Context(), q, format == auditquery.FormatJSONL, out.Write)
 		if err == nil {
 			err = out.Close()
 		}

@@ -116,6 +116,9 @@ type ref struct {
 // Search returns one page of the rows matching q, newest first.
 func (sn *Snapshot) Search(q Query, p PageRequest) Page {
 	start := time.Now()
+	if p.Limit <= 0 {
+		p.Limit = 50
+	}
 	lists := sn.matches(q)
 	out := Page{Limit: p.Limit, Archive: sn.Stats, Rows: []Row{}}
 	for _, l := range lists {
