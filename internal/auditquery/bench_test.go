@@ -17,6 +17,7 @@ const benchArchiveEnv = "AUDITQUERY_BENCH_ARCHIVE"
 var (
 	benchOnce sync.Once
 	benchPath string
+	benchDir  string // removed by TestMain
 )
 
 func benchArchive(b *testing.B) string {
@@ -26,6 +27,7 @@ func benchArchive(b *testing.B) string {
 	benchOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "auditquery-bench")
 		require.NoError(b, err)
+		benchDir = dir
 		benchPath = genArchive(b, dir, 50_000, 8<<20)
 	})
 	return benchPath
