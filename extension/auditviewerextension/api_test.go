@@ -556,3 +556,15 @@ func TestAPIHostileValues(t *testing.T) {
 	assert.Equal(t, `<script>alert(1)</script> `+big, records[1][7], "the whole message")
 	assert.Equal(t, "line1\nline2\ttab", records[1][2])
 }
+
+// HEAD answers a download's headers without reading the archive's lines.
+func TestAPIHeadDownload(t *testing.T) {
+	path := writeArchive(t, t.TempDir(), 30)
+	tv := startViewer(t, path, "")
+	resp, err := http.Head(tv.base + "/api/events.jsonl?source=sippy")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
+	assert.Equal(t, fmt.Sprint(len(engineRows(t, path, "source=sippy"))), resp.Header.Get("X-Audit-Matches"))
+}

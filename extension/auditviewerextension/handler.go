@@ -155,8 +155,10 @@ func (v *viewer) handleExport(format string) http.HandlerFunc {
 			w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.jsonl"`)
 			out = auditquery.NewJSONLWriter(w)
 		}
-		if err != nil {
-			return // the client went away before the header row
+		if err != nil || r.Method == http.MethodHead {
+			// The client went away before the header row, or asked for
+			// the headers only.
+			return
 		}
 		err = sn.Export(r.Context(), q, format == auditquery.FormatJSONL, out.Write)
 		if err == nil {
