@@ -37,6 +37,7 @@ func validate(t *testing.T, dir, path string) (string, error) {
 // TestShippedConfigsValidate checks that collector.yaml and every example
 // load and validate in the built binary, without touching the disk.
 func TestShippedConfigsValidate(t *testing.T) {
+	binaryPath(t, envCollectorBin) // fail once, here, when it is missing
 	examples, err := filepath.Glob(repoFile(t, "examples") + "/*.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, examples)
