@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -242,7 +243,6 @@ func tail(s string, lines int) string {
 type answer struct {
 	status int
 	body   string
-	header http.Header
 }
 
 // post sends body to url with the headers (name, value pairs).
@@ -258,7 +258,7 @@ func post(t testing.TB, client *http.Client, url string, body []byte, headers ..
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return answer{status: resp.StatusCode, body: string(data), header: resp.Header}
+	return answer{status: resp.StatusCode, body: string(data)}
 }
 
 // auditctl runs the built auditctl with args and returns its output and
@@ -267,7 +267,7 @@ func auditctl(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(binaryPath(t, envAuditctlBin), args...)
 	out, err := cmd.CombinedOutput()
-	if exitErr, ok := err.(*exec.ExitError); ok {
+	if exitErr := (*exec.ExitError)(nil); errors.As(err, &exitErr) {
 		return string(out), exitErr.ExitCode()
 	}
 	require.NoError(t, err)

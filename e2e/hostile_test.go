@@ -276,7 +276,7 @@ func postNoFail(client *http.Client, url string, body []byte, headers ...string)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, body: string(data), header: resp.Header}, err
+	return answer{status: resp.StatusCode, body: string(data)}, err
 }
 
 // memorySampler records the highest VmRSS of a process while it runs.

@@ -26,11 +26,10 @@ func startSIEM(t testing.TB) *syslogtest.Server {
 // unique ids) posted in the background by paced keep-alive clients.
 type steadyLoad struct {
 	// acked holds the events of every request answered 2xx.
-	acked  eventid.Set
-	cancel context.CancelFunc
-	done   chan struct{}
-	res    loadgen.Result
-	err    error
+	acked eventid.Set
+	done  chan struct{}
+	res   loadgen.Result
+	err   error
 }
 
 // loadSpec is how much load, for how long.
@@ -47,7 +46,7 @@ type loadSpec struct {
 func startLoad(t testing.TB, c *collector, scheme eventid.Scheme, spec loadSpec) *steadyLoad {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &steadyLoad{cancel: cancel, done: make(chan struct{})}
+	l := &steadyLoad{done: make(chan struct{})}
 	cfg := loadgen.Config{
 		URL: c.url("/glassix"), Clients: spec.clients, Secret: spec.secret,
 		Start: time.Now(), Duration: spec.duration, Interval: spec.interval,
