@@ -125,10 +125,7 @@ func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
 	af := auditfileexporter.NewFactory()
 	archiveExp, err := af.CreateLogs(ctx, exportertest.NewNopSettings(af.Type()), unmarshal(tb, af.CreateDefaultConfig(), archiveConfig(archivePath)))
 	require.NoError(tb, err)
-	// What the service's fan-out does for consumers that do not mutate.
-	fanout, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
-		return errors.Join(syslogExp.ConsumeLogs(ctx, ld), archiveExp.ConsumeLogs(ctx, ld))
-	})
+	fanout, err := fanOut(syslogExp, archiveExp)
 	require.NoError(tb, err)
 	pf := auditlogprocessor.NewFactory()
 	processor, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), unmarshal(tb, pf.CreateDefaultConfig(), processorConfig()), fanout)
@@ -142,6 +139,41 @@ func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
 		require.NoError(tb, c.Start(ctx, extensions))
 	}
 	return p
+}
+
+// fanOut passes each batch to every exporter as the service's fan-out does
+// (go.opentelemetry.io/collector/internal/fanoutconsumer, which cannot be
+// imported): an exporter that mutates data (one whose sending queue
+// batches) gets its own copy, except the last such exporter when no
+// read-only one shares the batch; read-only exporters share the original,
+// marked read-only when there are several.
+func fanOut(exporters ...consumer.Logs) (consumer.Logs, error) {
+	var mutable, readonly []consumer.Logs
+	for _, e := range exporters {
+		if e.Capabilities().MutatesData {
+			mutable = append(mutable, e)
+		} else {
+			readonly = append(readonly, e)
+		}
+	}
+	return consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		var errs []error
+		for i, e := range mutable {
+			batch := ld
+			if i < len(mutable)-1 || len(readonly) > 0 || ld.IsReadOnly() {
+				batch = plog.NewLogs()
+				ld.CopyTo(batch)
+			}
+			errs = append(errs, e.ConsumeLogs(ctx, batch))
+		}
+		if len(readonly) > 1 && !ld.IsReadOnly() {
+			ld.MarkReadOnly()
+		}
+		for _, e := range readonly {
+			errs = append(errs, e.ConsumeLogs(ctx, ld))
+		}
+		return errors.Join(errs...)
+	}, consumer.WithCapabilities(consumer.Capabilities{MutatesData: len(mutable) > 0 && len(readonly) == 0}))
 }
 
 func (p *pipeline) shutdown(tb testing.TB) {
