@@ -144,6 +144,9 @@ func (v *viewer) refresh() (*auditquery.Snapshot, error) {
 			HMACKey:       []byte(v.cfg.HMACKey),
 			RecheckActive: activeRecheck,
 			MemoryLimit:   int64(v.cfg.IndexMemoryLimitMiB) << 20,
+			// One file at a time: building the index must leave the
+			// pipeline (the exporter above all) a core of its own.
+			Workers: 1,
 		})
 		if err != nil {
 			v.mu.Unlock()
