@@ -271,6 +271,30 @@ func TestBrowser(t *testing.T) {
 		assert.Equal(t, want.Rows[i].Actor, rec[4])
 		assert.Equal(t, "ok", rec[8])
 	}
+	// The view lives in the address: the filters applied, the times as
+	// UTC instants. Opened again, it shows the same rows.
+	hash, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.hash`))
+	require.NoError(t, err)
+	assert.Contains(t, hash, "source=sippy")
+	assert.Contains(t, hash, "actor=main_admin")
+	link := "source=sippy&actor=main_admin&since=2025-03-01T08%3A05%3A00Z&until=2025-03-01T08%3A20Z"
+	require.NoError(t, chromedp.Do(bctx,
+		chromedp.Navigate(tv.base+"/?again#"+link),
+		chromedp.WaitVisible(chromedp.CSS("#events tbody td")),
+	))
+	linked := tv.page(t, "source=sippy&actor=main_admin&since=2025-03-01T08:05:00Z&until=2025-03-01T08:20Z")
+	require.NotEmpty(t, linked.Rows)
+	rowsAgain := waitRows(func(r []pageRow) bool { return len(r) == len(linked.Rows) && len(r[0].Cells) == 9 })
+	for i, r := range rowsAgain {
+		assert.Equal(t, linked.Rows[i].Message, r.Cells[8])
+	}
+	since, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('input[name=since]').value`))
+	require.NoError(t, err)
+	assert.Equal(t, "2025-03-01T13:35", since, "shown in the browser's zone (+05:30)")
+	until, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector('input[name=until]').value`))
+	require.NoError(t, err)
+	assert.Equal(t, "2025-03-01T13:50", until, "minute precision kept: the end takes in its whole minute")
+
 	assert.Positive(t, challenges.Load(), "the viewer asked the browser for credentials")
 	t.Logf("screenshots in %s", shots)
 }

@@ -213,6 +213,10 @@ func parseTime(s string, loc *time.Location) (time.Time, time.Duration, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), fractionStep(s), nil
 	}
+	// RFC 3339 without seconds, as a minute-precise instant.
+	if t, err := time.Parse("2006-01-02T15:04Z07:00", s); err == nil {
+		return t.UTC(), time.Minute, nil
+	}
 	for _, l := range timeLayouts {
 		if t, err := time.ParseInLocation(l.layout, s, loc); err == nil {
 			return t.UTC(), l.step, nil
@@ -224,7 +228,7 @@ func parseTime(s string, loc *time.Location) (time.Time, time.Duration, error) {
 			return t.UTC(), fractionStep(s), nil
 		}
 	}
-	return time.Time{}, 0, fmt.Errorf("%q: want RFC 3339 (2024-01-11T09:18:32Z, 2024-01-11T11:18:32+02:00) or a local date-time (2024-01-11T09:18, 2024-01-11 09:18:32, 2024-01-11)", s)
+	return time.Time{}, 0, fmt.Errorf("%q: want RFC 3339 (2024-01-11T09:18:32Z, 2024-01-11T11:18:32+02:00, 2024-01-11T09:18Z) or a local date-time (2024-01-11T09:18, 2024-01-11 09:18:32, 2024-01-11)", s)
 }
 
 // fractionStep is the precision of an RFC 3339 or fractional time: a

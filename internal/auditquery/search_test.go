@@ -370,6 +370,8 @@ func TestParseQueryTimes(t *testing.T) {
 			time.Date(2024, 1, 11, 9, 18, 0, 0, time.UTC), time.Date(2024, 1, 11, 9, 19, 59, 999999999, time.UTC)},
 		{"date-time-local in the browser's zone", "2024-07-01T10:00", "2024-07-01 10:00:30", "Europe/Rome",
 			time.Date(2024, 7, 1, 10, 0, 0, 0, rome).UTC(), time.Date(2024, 7, 1, 10, 0, 30, 999999999, rome).UTC()},
+		{"RFC 3339 without seconds", "2024-01-11T09:18Z", "2024-01-11T10:19+01:00", "",
+			time.Date(2024, 1, 11, 9, 18, 0, 0, time.UTC), time.Date(2024, 1, 11, 9, 19, 59, 999999999, time.UTC)},
 		{"a bare date until takes in the whole day", "2024-01-11", "2024-01-11", "+02:00",
 			time.Date(2024, 1, 10, 22, 0, 0, 0, time.UTC), time.Date(2024, 1, 11, 21, 59, 59, 999999999, time.UTC)},
 	}

@@ -24,18 +24,20 @@ function fmtTime(iso) {
     `${off >= 0 ? '+' : '-'}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
 }
 
-// localInput and utcInput convert a datetime-local value between the
-// browser's zone and UTC, so toggling UTC keeps the same instant.
+// toUTCInput and toLocalInput convert a datetime-local value between the
+// browser's zone and UTC, so toggling UTC keeps the same instant. They keep
+// its precision (minutes or seconds): an end time takes in its whole last
+// unit.
 function toUTCInput(v) {
   if (!v) return v;
   const d = new Date(v);
-  return isNaN(d) ? v : d.toISOString().slice(0, 19);
+  return isNaN(d) ? v : d.toISOString().slice(0, v.length);
 }
 function toLocalInput(v) {
   if (!v) return v;
   const d = new Date(v + 'Z');
   if (isNaN(d)) return v;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`.slice(0, v.length);
 }
 
 // filterParams reads the form into the API's query parameters.
@@ -130,6 +132,16 @@ function updateLinks(p) {
 async function load() {
   const p = filterParams();
   updateLinks(p);
+  // The filters live in the address, so a view can be bookmarked or sent;
+  // start and end as UTC instants, so the link means the same anywhere.
+  const view = new URLSearchParams(p);
+  view.delete('tz');
+  for (const name of ['since', 'until']) {
+    if (view.has(name)) view.set(name, (state.utc ? view.get(name) : toUTCInput(view.get(name))) + 'Z');
+  }
+  if (state.utc) view.set('utc', '1');
+  if (state.page > 1) view.set('page', state.page);
+  history.replaceState(null, '', view.toString() ? '#' + view.toString() : location.pathname);
   p.set('page', state.page);
   p.set('limit', state.limit);
   $('#apply').disabled = true;
@@ -220,5 +232,22 @@ $('#events tbody').addEventListener('click', (e) => {
 });
 $('#detail-close').addEventListener('click', () => { $('#detail').hidden = true; });
 
+// restoreView fills the form from the address (see load).
+function restoreView() {
+  const v = new URLSearchParams(location.hash.slice(1));
+  state.utc = v.get('utc') === '1';
+  $('#utc').checked = state.utc;
+  for (const name of ['resource', 'action', 'actor', 'source', 'severity', 'text']) {
+    if (v.has(name)) form.elements[name].value = v.get(name);
+  }
+  for (const name of ['since', 'until']) {
+    const t = (v.get(name) || '').replace(/Z$/, '');
+    if (t) form.elements[name].value = state.utc ? t : toLocalInput(t);
+  }
+  form.elements.problems.checked = v.get('integrity') === 'problems';
+  state.page = Math.max(1, Number(v.get('page')) || 1);
+}
+
+restoreView();
 showZone();
 loadHints().then(load);
