@@ -66,6 +66,10 @@ func repoFile(t testing.TB, rel string) string {
 	return p
 }
 
+// viewerPassword is the auditviewer's password (user "auditor") in the
+// shipped config's basicauth/viewer.
+const viewerPassword = "e2e-viewer-password"
+
 // collectorOptions say how a collector differs from the shipped one.
 type collectorOptions struct {
 	// SIEM is the rfc5424 exporter's endpoint (SIEM_ENDPOINT).
@@ -91,6 +95,7 @@ type collector struct {
 	args    []string
 	env     []string
 	addr    string // the auditwebhook receiver's host:port
+	viewer  string // the auditviewer extension's host:port
 	archive string // the auditfile exporter's path
 	proc    *proc.Process
 	runs    int
@@ -99,7 +104,7 @@ type collector struct {
 func newCollector(t testing.TB, opt collectorOptions) *collector {
 	t.Helper()
 	c := &collector{t: t, bin: binaryPath(t, envCollectorBin), dir: t.TempDir()}
-	c.addr = freeAddr(t)
+	c.addr, c.viewer = freeAddr(t), freeAddr(t)
 	archiveDir := opt.ArchiveDir
 	if archiveDir == "" {
 		archiveDir = filepath.Join(c.dir, "archive")
@@ -111,6 +116,9 @@ extensions:
     endpoint: %s
   file_storage/queue:
     directory: %s
+  auditviewer:
+    endpoint: %s
+    path: %s
 receivers:
   auditwebhook:
     endpoint: %s
@@ -122,12 +130,12 @@ service:
     # The internal metrics server would bind :8888 on a shared machine.
     metrics:
       level: none
-`, freeAddr(t), filepath.Join(c.dir, "queue"), c.addr, c.archive)
+`, freeAddr(t), filepath.Join(c.dir, "queue"), c.viewer, c.archive, c.addr, c.archive)
 	c.args = []string{"--config", repoFile(t, "collector.yaml"), "--config", c.writeFile("overlay.yaml", overlay)}
 	if opt.Extra != "" {
 		c.args = append(c.args, "--config", c.writeFile("extra.yaml", opt.Extra))
 	}
-	c.env = []string{"SIEM_ENDPOINT=" + opt.SIEM, "GLASSIX_API_SECRET=" + opt.Secret}
+	c.env = []string{"SIEM_ENDPOINT=" + opt.SIEM, "GLASSIX_API_SECRET=" + opt.Secret, "VIEWER_PASSWORD=" + viewerPassword}
 	t.Cleanup(func() {
 		if c.proc != nil {
 			if err := c.proc.Stop(30 * time.Second); err != nil {

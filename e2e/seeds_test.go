@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -276,6 +277,7 @@ func TestSeedSamplesReachTheSIEMAndTheArchive(t *testing.T) {
 
 	got := siem.WaitForMessages(len(seedEvents))
 	require.Len(t, got, len(seedEvents), "one message per event, no more")
+	requireViewerShows(t, c, len(seedEvents))
 	c.stop() // drains the archive's queue
 	events := archiveEvents(t, c.archive)
 	require.Len(t, events, len(seedEvents), "one archive line per event")
@@ -320,6 +322,51 @@ func TestSeedSamplesReachTheSIEMAndTheArchive(t *testing.T) {
 		})
 	}
 	requireVerified(t, c.archive)
+}
+
+// requireViewerShows checks the shipped config's audit viewer: behind its
+// password, it lists the archive's n events, each with its integrity
+// check passed.
+func requireViewerShows(t testing.TB, c *collector, n int) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+	get := func(user, password string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+c.viewer+"/api/events?limit=100", nil)
+		require.NoError(t, err)
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, body
+	}
+	resp, _ := get("", "")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the viewer without a password")
+	resp, _ = get("auditor", "wrong")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the viewer with a wrong password")
+
+	var page struct {
+		Rows []struct {
+			Source    string `json:"source"`
+			Kind      string `json:"kind"`
+			Integrity string `json:"integrity"`
+		} `json:"rows"`
+		Total int `json:"total"`
+	}
+	require.Eventually(t, func() bool { // the archive's queue batches
+		resp, body := get("auditor", viewerPassword)
+		return resp.StatusCode == http.StatusOK && json.Unmarshal(body, &page) == nil && page.Total == n
+	}, time.Minute, 100*time.Millisecond, "the viewer lists %d events", n)
+	require.Len(t, page.Rows, n)
+	for _, r := range page.Rows {
+		assert.Equal(t, "event", r.Kind)
+		assert.Equal(t, "ok", r.Integrity)
+		assert.Contains(t, []string{"glassix", "ctreplay", "sippy"}, r.Source)
+	}
 }
 
 func mustRead(t testing.TB, path string) []byte {
