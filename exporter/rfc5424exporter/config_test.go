@@ -33,8 +33,7 @@ func TestLoadConfig(t *testing.T) {
 	defaults := createDefaultConfig().(*Config)
 	defaults.Endpoint = "127.0.0.1:6514"
 
-	queue := exporterhelper.NewDefaultQueueConfig()
-	queue.NumConsumers = 1
+	queue := *createDefaultConfig().(*Config).QueueConfig.Get()
 	queue.QueueSize = 5000
 	storage := component.MustNewIDWithName("file_storage", "queue")
 	queue.StorageID = &storage
@@ -90,7 +89,18 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "data", cfg.SDID)
 	assert.Equal(t, DefaultMaxMessageSizeStream, cfg.maxMessageSize())
 	assert.Zero(t, cfg.RetryConfig.MaxElapsedTime, "retry until the SIEM is back")
-	assert.Equal(t, 1, cfg.QueueConfig.Get().NumConsumers, "one consumer keeps records in order")
+	queue := cfg.QueueConfig.Get()
+	assert.Equal(t, 1, queue.NumConsumers, "one consumer keeps records in order")
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, queue.Sizer, "memory bounded in records whatever the events per request")
+	assert.Equal(t, int64(5_000), queue.QueueSize)
+	assert.True(t, queue.BlockOnOverflow, "a full queue makes the request wait, not fail at once")
+	require.True(t, queue.Batch.HasValue(), "batching on by default")
+	batch := queue.Batch.Get()
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, batch.Sizer)
+	assert.Equal(t, 200*time.Millisecond, batch.FlushTimeout)
+	assert.Equal(t, int64(500), batch.MinSize)
+	assert.Equal(t, int64(2_000), batch.MaxSize)
+	require.NoError(t, queue.Validate())
 	cfg.Transport = TransportUDP
 	assert.Equal(t, DefaultMaxMessageSizeDatagram, cfg.maxMessageSize())
 	cfg.Transport = TransportUnix

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -20,6 +21,9 @@ type rfc5424Exporter struct {
 	logger    *zap.Logger
 	formatter *format.Formatter
 	sender    *transport.Sender
+
+	spareMu sync.Mutex
+	spare   *scratch
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -75,16 +79,51 @@ func (e *rfc5424Exporter) shutdown(context.Context) error {
 	return e.sender.Close()
 }
 
+// scratch holds one export's messages. The exporter keeps one spare
+// (usually one export runs at a time) so a batch does not grow a new
+// buffer of a few MiB each time; a sync.Pool would lose it at every GC.
+type scratch struct {
+	buf   []byte   // the messages, one after another
+	ends  []int    // end of each message in buf
+	msgOf []int    // record ordinal -> message index, -1 if unformattable
+	msgs  [][]byte // the messages, as slices of buf
+}
+
+// maxKeptScratch keeps a batch of unusually large records from pinning its
+// buffer for good.
+const maxKeptScratch = 16 << 20
+
+func (e *rfc5424Exporter) takeScratch() *scratch {
+	e.spareMu.Lock()
+	sc := e.spare
+	e.spare = nil
+	e.spareMu.Unlock()
+	if sc == nil {
+		sc = new(scratch)
+	}
+	return sc
+}
+
+func (e *rfc5424Exporter) keepScratch(sc *scratch) {
+	if cap(sc.buf) > maxKeptScratch {
+		return
+	}
+	clear(sc.msgs) // no references into buf stay behind
+	e.spareMu.Lock()
+	e.spare = sc
+	e.spareMu.Unlock()
+}
+
 // pushLogs formats every record and sends the messages in order. A record
 // that cannot be formatted is dropped with a permanent error and never
 // holds back the others. When sending fails part-way, only the records not
 // yet written are returned for retry, so a retry sends no duplicates of
 // what the connection accepted.
 func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	sc := e.takeScratch()
+	defer e.keepScratch(sc)
 	n := ld.LogRecordCount()
-	buf := make([]byte, 0, n*512)
-	ends := make([]int, 0, n)  // end of each message in buf
-	msgOf := make([]int, 0, n) // record ordinal -> message index, -1 if unformattable
+	buf, ends, msgOf := sc.buf[:0], sc.ends[:0], sc.msgOf[:0]
 	var badErrs []error
 	truncated := 0
 
@@ -112,6 +151,7 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			}
 		}
 	}
+	sc.buf, sc.ends, sc.msgOf = buf, ends, msgOf
 	if truncated > 0 {
 		e.logger.Warn("Message text cut to fit max_message_size", zap.Int("records", truncated), zap.Int("max_message_size", e.cfg.maxMessageSize()))
 	}
@@ -120,12 +160,13 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		permanent = consumererror.NewPermanent(fmt.Errorf("%d of %d records cannot be sent (raise max_message_size): %w", len(badErrs), n, errors.Join(badErrs...)))
 	}
 
-	msgs := make([][]byte, len(ends))
+	msgs := sc.msgs[:0]
 	start := 0
-	for i, end := range ends {
-		msgs[i] = buf[start:end:end]
+	for _, end := range ends {
+		msgs = append(msgs, buf[start:end:end])
 		start = end
 	}
+	sc.msgs = msgs
 	sent, err := e.sender.Send(ctx, msgs)
 	if err == nil {
 		return permanent

@@ -71,8 +71,10 @@ type Sender struct {
 	dialErr  error
 	nextDial time.Time
 	backoff  time.Duration
-	frameBuf []byte
 	now      func() time.Time
+	// frameBuf holds the frames of one Write; frameEnds the end of each.
+	frameBuf  []byte
+	frameEnds []int
 }
 
 // New returns a Sender; it does not connect.
@@ -94,9 +96,16 @@ func New(cfg Config) (*Sender, error) {
 // ErrPeerClosed means the receiver closed the connection.
 var ErrPeerClosed = errors.New("the syslog receiver closed the connection")
 
+// writeChunk bounds the frames one Write carries: a batch costs a few
+// syscalls instead of one per message, and the buffer stays small.
+const writeChunk = 256 << 10
+
 // Send writes msgs in order and returns how many were written whole. On an
 // error the connection is dropped, so the next Send reconnects; messages
 // from the returned count on were not delivered and may be sent again.
+//
+// Whether the peer closed the connection is checked once per Send, before
+// writing: a batch pays one check, not one per message.
 func (s *Sender) Send(ctx context.Context, msgs [][]byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -112,34 +121,68 @@ func (s *Sender) Send(ctx context.Context, msgs [][]byte) (int, error) {
 		s.drop()
 		return 0, err
 	}
-	for i, m := range msgs {
-		if err := s.write(conn, m); err != nil {
-			s.drop()
-			return i, fmt.Errorf("write to %s %s: %w", s.cfg.Network, s.cfg.Address, err)
+	if !Stream(s.cfg.Network) {
+		for i, m := range msgs {
+			if _, err := conn.Write(m); err != nil {
+				s.drop()
+				return i, s.writeErr(err)
+			}
 		}
+		return len(msgs), nil
 	}
+	for sent := 0; sent < len(msgs); {
+		// Frame as many messages as fit in one chunk (at least one).
+		s.frameBuf, s.frameEnds = s.frameBuf[:0], s.frameEnds[:0]
+		next := sent
+		for next < len(msgs) && (next == sent || len(s.frameBuf)+len(msgs[next])+maxFrameOverhead <= writeChunk) {
+			s.frameBuf = s.appendFrame(s.frameBuf, msgs[next])
+			s.frameEnds = append(s.frameEnds, len(s.frameBuf))
+			next++
+		}
+		n, err := conn.Write(s.frameBuf)
+		if err != nil {
+			// Frames wholly inside what was written count as sent; a frame
+			// cut in the middle is sent again, whole, on the next
+			// connection.
+			whole := 0
+			for whole < len(s.frameEnds) && s.frameEnds[whole] <= n {
+				whole++
+			}
+			s.drop()
+			s.shrink()
+			return sent + whole, s.writeErr(err)
+		}
+		sent = next
+	}
+	s.shrink()
 	return len(msgs), nil
 }
 
-func (s *Sender) write(conn net.Conn, m []byte) error {
-	if !Stream(s.cfg.Network) {
-		_, err := conn.Write(m)
-		return err
-	}
-	// One Write per frame: header, message and trailer leave in one
-	// segment where they fit, and a failure never splits a frame's parts
-	// across connections.
-	s.frameBuf = s.frameBuf[:0]
+// maxFrameOverhead is what framing adds to a message at most: an octet
+// count of up to 20 digits and a space, or a trailing LF.
+const maxFrameOverhead = 21
+
+// appendFrame appends m with the configured framing (RFC 6587 section 3.4).
+func (s *Sender) appendFrame(dst, m []byte) []byte {
 	if s.cfg.Framing == OctetCounting {
-		s.frameBuf = strconv.AppendInt(s.frameBuf, int64(len(m)), 10)
-		s.frameBuf = append(s.frameBuf, ' ')
-		s.frameBuf = append(s.frameBuf, m...)
-	} else {
-		s.frameBuf = append(s.frameBuf, m...)
-		s.frameBuf = append(s.frameBuf, '\n')
+		dst = strconv.AppendInt(dst, int64(len(m)), 10)
+		dst = append(dst, ' ')
+		return append(dst, m...)
 	}
-	_, err := conn.Write(s.frameBuf)
-	return err
+	dst = append(dst, m...)
+	return append(dst, '\n')
+}
+
+// shrink lets go of a frame buffer that one huge message grew far past a
+// chunk.
+func (s *Sender) shrink() {
+	if cap(s.frameBuf) > 2*writeChunk {
+		s.frameBuf = nil
+	}
+}
+
+func (s *Sender) writeErr(err error) error {
+	return fmt.Errorf("write to %s %s: %w", s.cfg.Network, s.cfg.Address, err)
 }
 
 // connect returns the live connection, dialing when there is none.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,6 +146,77 @@ func TestStreamFraming(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 2, n)
 			srv.waitFor(t, []string{tt.want})
+		})
+	}
+}
+
+// A batch larger than one write chunk, with a message larger than a chunk
+// in the middle, arrives whole and in order on one connection.
+func TestBatchLargerThanAWriteChunk(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := newStreamServer(t, l)
+	s, err := New(Config{Network: TCP, Address: l.Addr().String(), Framing: OctetCounting})
+	require.NoError(t, err)
+	defer s.Close()
+
+	var batch [][]byte
+	var want strings.Builder
+	for i := range 2000 {
+		m := fmt.Sprintf("<14>1 - - - - - - message %d %s", i, strings.Repeat("x", 200))
+		if i == 1000 {
+			m += strings.Repeat("y", 2*writeChunk)
+		}
+		batch = append(batch, []byte(m))
+		fmt.Fprintf(&want, "%d %s", len(m), m)
+	}
+	require.Greater(t, want.Len(), 3*writeChunk, "the batch must span several chunks")
+	n, err := s.Send(context.Background(), batch)
+	require.NoError(t, err)
+	assert.Equal(t, len(batch), n)
+	srv.waitFor(t, []string{want.String()})
+}
+
+// shortConn is a connection that takes limit bytes and then fails.
+type shortConn struct {
+	net.Conn // nil: only the methods below are used
+	limit    int
+	got      []byte
+}
+
+func (c *shortConn) Write(b []byte) (int, error) {
+	n := min(len(b), c.limit-len(c.got))
+	c.got = append(c.got, b[:n]...)
+	if n < len(b) {
+		return n, syscall.ECONNRESET
+	}
+	return n, nil
+}
+func (c *shortConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *shortConn) Close() error                     { return nil }
+
+// When a write fails part-way, only the frames written whole count as sent
+// (each frame below is "10 " and 10 octets):
+// the caller sends the rest again, the cut frame included.
+func TestFailedWriteCountsWholeFramesOnly(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"fails inside the first frame", 5, 0},
+		{"fails at the end of the second frame", 2 * 13, 2},
+		{"fails inside the third frame", 2*13 + 3, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(Config{Network: TCP, Address: "127.0.0.1:9", Framing: OctetCounting})
+			require.NoError(t, err)
+			conn := &shortConn{limit: tt.limit}
+			s.conn = conn
+			n, err := s.Send(context.Background(), msgs("<14>1 - aa", "<14>1 - bb", "<14>1 - cc", "<14>1 - dd"))
+			require.ErrorIs(t, err, syscall.ECONNRESET)
+			assert.Equal(t, tt.want, n)
+			assert.Nil(t, s.conn, "the failed connection is dropped")
 		})
 	}
 }
