@@ -47,7 +47,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.RetryConfig.InitialInterval = time.Second
 	custom.RetryConfig.MaxInterval = 10 * time.Second
 	custom.RetryConfig.MaxElapsedTime = 0
-	queue := exporterhelper.NewDefaultQueueConfig()
+	queue := *createDefaultConfig().(*Config).QueueConfig.Get()
 	queue.QueueSize = 5000
 	custom.QueueConfig = configoptional.Some(queue)
 
@@ -79,7 +79,19 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 5*time.Second, cfg.TimeoutConfig.Timeout)
 	assert.True(t, cfg.RetryConfig.Enabled)
 	assert.Zero(t, cfg.RetryConfig.MaxElapsedTime, "a full disk must not make the exporter drop events")
-	assert.True(t, cfg.QueueConfig.HasValue())
+	require.True(t, cfg.QueueConfig.HasValue())
+	queue := cfg.QueueConfig.Get()
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, queue.Sizer, "memory bounded in records whatever the events per request")
+	assert.Equal(t, int64(5_000), queue.QueueSize)
+	assert.True(t, queue.BlockOnOverflow, "a full queue makes the request wait, not fail at once")
+	assert.Equal(t, 2, queue.NumConsumers)
+	require.True(t, queue.Batch.HasValue(), "batching on by default: one fsync per batch, not per request")
+	batch := queue.Batch.Get()
+	assert.Equal(t, exporterhelper.RequestSizerTypeItems, batch.Sizer)
+	assert.Equal(t, 200*time.Millisecond, batch.FlushTimeout)
+	assert.Equal(t, int64(500), batch.MinSize)
+	assert.Equal(t, int64(2_000), batch.MaxSize)
+	require.NoError(t, queue.Validate())
 	// The path is the one required setting.
 	assert.ErrorContains(t, confmap.Validate(cfg), "path must be set")
 	require.NoError(t, confmap.New().Unmarshal(&cfg))
@@ -123,13 +135,30 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestLoadBatchedQueueConfig(t *testing.T) {
-	cfg, err := loadConfig(t, "batched")
-	require.NoError(t, err)
-	require.NoError(t, confmap.Validate(cfg))
-	require.True(t, cfg.QueueConfig.HasValue())
-	batch := cfg.QueueConfig.Get().Batch
-	require.True(t, batch.HasValue())
-	assert.Equal(t, 200*time.Millisecond, batch.Get().FlushTimeout)
-	assert.Equal(t, int64(500), batch.Get().MinSize)
+func TestLoadQueueConfig(t *testing.T) {
+	t.Run("batch settings override the defaults", func(t *testing.T) {
+		cfg, err := loadConfig(t, "batched")
+		require.NoError(t, err)
+		require.NoError(t, confmap.Validate(cfg))
+		batch := cfg.QueueConfig.Get().Batch
+		require.True(t, batch.HasValue())
+		assert.Equal(t, time.Second, batch.Get().FlushTimeout)
+		assert.Equal(t, int64(500), batch.Get().MinSize)
+		assert.Equal(t, int64(2_000), batch.Get().MaxSize, "unset keys keep the defaults")
+	})
+	t.Run("batching can be turned off", func(t *testing.T) {
+		cfg, err := loadConfig(t, "unbatched")
+		require.NoError(t, err)
+		require.NoError(t, confmap.Validate(cfg))
+		assert.False(t, cfg.QueueConfig.Get().Batch.HasValue())
+	})
+	t.Run("a request-sized queue keeps record-sized batches", func(t *testing.T) {
+		cfg, err := loadConfig(t, "requests")
+		require.NoError(t, err)
+		require.NoError(t, confmap.Validate(cfg))
+		queue := cfg.QueueConfig.Get()
+		assert.Equal(t, exporterhelper.RequestSizerTypeRequests, queue.Sizer)
+		assert.Equal(t, int64(1_000), queue.QueueSize)
+		assert.Equal(t, exporterhelper.RequestSizerTypeItems, queue.Batch.Get().Sizer)
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
+	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 )
 
 // BenchmarkWrite measures events/s into a real file in a temporary
@@ -69,14 +70,33 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodeLogs encodes 100 Glassix events: nested, as a pipeline
+// without the auditlog processor hands them over, and flat, as the
+// processor leaves them.
 func BenchmarkEncodeLogs(b *testing.B) {
-	ld := archivetest.GlassixLogs(1, 100)
-	b.ReportAllocs()
-	start := time.Now()
-	for b.Loop() {
-		EncodeLogs(ld)
+	for _, flat := range []bool{false, true} {
+		b.Run(map[bool]string{false: "nested", true: "flat"}[flat], func(b *testing.B) {
+			ld := archivetest.GlassixLogs(1, 100)
+			if flat {
+				rls := ld.ResourceLogs()
+				for i := 0; i < rls.Len(); i++ {
+					sls := rls.At(i).ScopeLogs()
+					for j := 0; j < sls.Len(); j++ {
+						lrs := sls.At(j).LogRecords()
+						for k := 0; k < lrs.Len(); k++ {
+							flatten.InPlace(lrs.At(k).Attributes(), flatten.Options{})
+						}
+					}
+				}
+			}
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				EncodeLogs(ld)
+			}
+			b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "events/s")
+		})
 	}
-	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "events/s")
 }
 
 func BenchmarkVerify(b *testing.B) {

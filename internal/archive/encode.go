@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,10 +35,13 @@ const AttrTruncated = "audit.archive_truncated"
 
 // EncodeLogs returns the encoded body of every log record in ld, in order.
 // The bodies are independent of the chain, so callers can encode in
-// parallel and leave only the chaining to the Writer.
+// parallel and leave only the chaining to the Writer. They share one
+// backing array: a batch costs a few allocations, not several per event.
 func EncodeLogs(ld plog.Logs) [][]byte {
-	bodies := make([][]byte, 0, ld.LogRecordCount())
-	scratch := &flatScratch{}
+	n := ld.LogRecordCount()
+	ends := make([]int, 0, n)
+	buf := make([]byte, 0, n*encodedSizeGuess)
+	scratch := &encodeScratch{}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -54,26 +58,37 @@ func EncodeLogs(ld plog.Logs) [][]byte {
 				} else if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrSource); ok {
 					source = v.AsString()
 				}
-				bodies = append(bodies, encodeRecord(lrs.At(k), source, resJSON, scratch))
+				buf = appendRecord(buf, lrs.At(k), source, resJSON, scratch)
+				ends = append(ends, len(buf))
 			}
 		}
+	}
+	bodies := make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		bodies[i] = buf[start:end:end]
+		start = end
 	}
 	return bodies
 }
 
-// encodeRecord writes one event's body:
+// encodedSizeGuess is about the size of a typical encoded event, so most
+// batches fill their buffer without growing it.
+const encodedSizeGuess = 768
+
+// appendRecord appends one event's body to dst:
 //
 //	"time":…,"observed":…,"source":…,"event":…,"severity_number":…,
 //	"severity_text":…,"message":…,"attributes":{…},"resource":{…}
-func encodeRecord(lr plog.LogRecord, source string, resJSON []byte, scratch *flatScratch) []byte {
-	attrs := appendAttributes(make([]byte, 0, 512), lr.Attributes(), scratch)
+func appendRecord(dst []byte, lr plog.LogRecord, source string, resJSON []byte, scratch *encodeScratch) []byte {
+	scratch.attrs = appendAttributes(scratch.attrs[:0], lr.Attributes(), scratch)
 	message := lr.Body().AsString()
-	body := appendEventBody(make([]byte, 0, 256+len(message)+len(attrs)+len(resJSON)),
-		lr, source, message, attrs, resJSON)
-	if len(body)+keyedSealLen+64 > MaxLineSize {
-		return reducedBody(lr, source, message, len(body))
+	start := len(dst)
+	dst = appendEventBody(dst, lr, source, message, scratch.attrs, resJSON)
+	if size := len(dst) - start; size+keyedSealLen+64 > MaxLineSize {
+		return append(dst[:start], reducedBody(lr, source, message, size)...)
 	}
-	return body
+	return dst
 }
 
 func appendEventBody(dst []byte, lr plog.LogRecord, source, message string, attrs, resJSON []byte) []byte {
@@ -113,15 +128,26 @@ func reducedBody(lr plog.LogRecord, source, message string, size int) []byte {
 	return appendEventBody(nil, lr, source, message, attrs, []byte(`{}`))
 }
 
-// flatScratch is a map reused to flatten nested attributes.
-type flatScratch struct {
-	m    pcommon.Map
-	made bool
+// encodeScratch is what encoding one batch reuses from event to event: a
+// map to flatten nested attributes into, the sorted keys and the encoded
+// attributes.
+type encodeScratch struct {
+	m     pcommon.Map
+	made  bool
+	pairs []attrPair
+	attrs []byte
+}
+
+// attrPair is one attribute, for sorting a map's entries by key without
+// looking each one up again (pcommon.Map finds keys by a linear scan).
+type attrPair struct {
+	k string
+	v pcommon.Value
 }
 
 // appendAttributes writes m as a flat JSON object with sorted keys. Nested
 // values are flattened by internal/flatten first.
-func appendAttributes(dst []byte, m pcommon.Map, scratch *flatScratch) []byte {
+func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte {
 	if !flatten.IsFlat(m) {
 		if !scratch.made {
 			scratch.m, scratch.made = pcommon.NewMap(), true
@@ -130,22 +156,28 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *flatScratch) []byte {
 		flatten.Into(scratch.m, m, flatten.Options{})
 		m = scratch.m
 	}
-	keys := make([]string, 0, m.Len())
-	m.Range(func(k string, _ pcommon.Value) bool {
-		keys = append(keys, k)
-		return true
-	})
-	slices.Sort(keys)
+	pairs := scratch.pairs[:0]
+	for k, v := range m.All() {
+		pairs = append(pairs, attrPair{k, v})
+	}
+	slices.SortStableFunc(pairs, func(a, b attrPair) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i, p := range pairs {
 		if i > 0 {
 			dst = append(dst, ',')
+			if p.k == pairs[i-1].k {
+				// A repeated key (possible in OTLP data) is written with
+				// its first value, as a lookup by key reads it.
+				p.v = pairs[i-1].v
+				pairs[i].v = p.v
+			}
 		}
-		dst = appendString(dst, k)
+		dst = appendString(dst, p.k)
 		dst = append(dst, ':')
-		v, _ := m.Get(k)
-		dst = appendValue(dst, v)
+		dst = appendValue(dst, p.v)
 	}
+	clear(pairs) // keep no references to the map's values
+	scratch.pairs = pairs[:0]
 	return append(dst, '}')
 }
 
