@@ -65,16 +65,22 @@ func InPlace(m pcommon.Map, opts Options) {
 		return
 	}
 	out := pcommon.NewMap()
-	Into(out, m, opts)
+	// m's old entries are dropped right after: leaves move instead of
+	// being copied.
+	into(out, m, opts, true)
 	out.MoveTo(m)
 }
 
 // Into adds the flattened entries of src to dst. src is not modified. Keys
 // already present in dst count as taken (see the collision rule).
 func Into(dst, src pcommon.Map, opts Options) {
+	into(dst, src, opts, false)
+}
+
+func into(dst, src pcommon.Map, opts Options, move bool) {
 	opts = opts.withDefaults()
 	dst.EnsureCapacity(dst.Len() + src.Len())
-	f := flattener{dst: dst, opts: opts}
+	f := flattener{dst: dst, opts: opts, move: move}
 	src.Range(func(k string, v pcommon.Value) bool {
 		f.value(k, v, 1)
 		return true
@@ -84,6 +90,8 @@ func Into(dst, src pcommon.Map, opts Options) {
 type flattener struct {
 	dst  pcommon.Map
 	opts Options
+	// move takes leaf values out of the source instead of copying them.
+	move bool
 	// taken indexes dst's keys once dst is large, since pcommon.Map looks
 	// keys up by a linear scan.
 	taken map[string]struct{}
@@ -124,7 +132,11 @@ func (f *flattener) value(key string, v pcommon.Value, depth int) {
 			f.value(prefix+strconv.Itoa(i), s.At(i), depth+1)
 		}
 	default:
-		v.CopyTo(f.put(key))
+		if f.move {
+			v.MoveTo(f.put(key))
+		} else {
+			v.CopyTo(f.put(key))
+		}
 	}
 }
 

@@ -113,6 +113,39 @@ func TestIntoLeavesSourceAlone(t *testing.T) {
 	assert.False(t, IsFlat(src))
 }
 
+// InPlace moves leaves where Into copies them; the results must be the same
+// entries in the same order, with the same types.
+func TestInPlaceMatchesInto(t *testing.T) {
+	src := pcommon.NewMap()
+	src.PutStr("a_b", "lit")
+	a := src.PutEmptyMap("a")
+	a.PutStr("b", "nested")
+	a.PutInt("i", 7)
+	a.PutEmptyBytes("raw").FromRaw([]byte{1, 2, 3})
+	l := src.PutEmptySlice("l")
+	l.AppendEmpty().SetBool(true)
+	l.AppendEmpty().SetEmptyMap().PutDouble("d", 2.5)
+	src.PutEmpty("null")
+	src.PutEmptyMap("empty")
+	deep := src.PutEmptyMap("deep")
+	for range 20 {
+		deep = deep.PutEmptyMap("x")
+	}
+	deep.PutStr("leaf", "v")
+
+	want := pcommon.NewMap()
+	Into(want, src, Options{})
+	got := pcommon.NewMap()
+	src.CopyTo(got)
+	InPlace(got, Options{})
+	assert.Equal(t, want.AsRaw(), got.AsRaw())
+	assert.Equal(t, entries(want), entries(got))
+	for k, v := range want.All() {
+		g, _ := got.Get(k)
+		assert.Equal(t, v.Type(), g.Type(), k)
+	}
+}
+
 func BenchmarkInPlaceGlassix(b *testing.B) {
 	src := pcommon.NewMap()
 	_ = src.FromRaw(map[string]any{
