@@ -2,9 +2,11 @@ package auditlogprocessor // import "github.com/otelcol-audit/otelcol-audit/proc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -49,7 +51,17 @@ type auditLogProcessor struct {
 
 	window *dedup.Window  // nil when dedup is off; set by start
 	client storage.Client // nil without dedup::storage
+	// stopSaving ends the goroutine that saves the window every
+	// dedupSaveInterval; saved is closed when it has.
+	stopSaving chan struct{}
+	saved      chan struct{}
 }
+
+// dedupSaveInterval is how often a persistent dedup window is saved. A
+// save per request would cost a storage transaction per request; after a
+// crash, the ids of the last interval are forgotten, which lets only their
+// duplicates through (never loses an event).
+const dedupSaveInterval = time.Second
 
 func newAuditLogProcessor(set processor.Settings, cfg *Config, next consumer.Logs) (*auditLogProcessor, error) {
 	ctOpts, err := cfg.ctreplayOptions()
@@ -115,14 +127,47 @@ func (p *auditLogProcessor) start(ctx context.Context, host component.Host) erro
 	}
 	p.window = w
 	p.logger.Info("Dedup window restored", zap.Int("event_ids", w.Len()), zap.Stringer("storage", p.cfg.Dedup.Storage))
+	p.stopSaving, p.saved = make(chan struct{}), make(chan struct{})
+	go p.saveWindow()
 	return nil
+}
+
+// saveWindow saves the dedup window every dedupSaveInterval until
+// shutdown, logging a failure once until a save works again.
+func (p *auditLogProcessor) saveWindow() {
+	defer close(p.saved)
+	t := time.NewTicker(dedupSaveInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-p.stopSaving:
+			return
+		case <-t.C:
+		}
+		err := p.window.Save(context.Background())
+		switch {
+		case err != nil && !failing:
+			failing = true
+			p.logger.Warn("Could not save the dedup window; after a restart duplicates of the events since the last save may pass; retrying", zap.Error(err))
+		case err == nil && failing:
+			failing = false
+			p.logger.Info("Saving the dedup window works again")
+		}
+	}
 }
 
 func (p *auditLogProcessor) shutdown(ctx context.Context) error {
 	if p.client == nil {
 		return nil
 	}
-	err := p.client.Close(ctx)
+	close(p.stopSaving)
+	<-p.saved
+	var err error
+	if serr := p.window.Save(ctx); serr != nil {
+		err = fmt.Errorf("dedup::storage: final save: %w", serr)
+	}
+	err = errors.Join(err, p.client.Close(ctx))
 	p.client = nil
 	return err
 }
@@ -268,9 +313,7 @@ func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error
 		p.window.Abort(keys)
 		return err
 	}
-	if cerr := p.window.Commit(ctx, keys); cerr != nil {
-		p.logger.Warn("Could not save the dedup window; after a restart these events' duplicates may pass", zap.Error(cerr))
-	}
+	p.window.Commit(keys)
 	return nil
 }
 

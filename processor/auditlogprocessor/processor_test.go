@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -426,6 +428,44 @@ func TestDedupPersistsAcrossRestartWithFileStorage(t *testing.T) {
 	require.Len(t, second, 1, "the duplicates did not get through the restart")
 	assert.Equal(t, "sippy", second[0].source())
 	assert.Equal(t, "a:i=2", second[0].attr("audit.target"))
+}
+
+// countingStorage hands out clients that count their write batches.
+type countingStorage struct {
+	storage.Extension
+	batches atomic.Int32
+}
+
+func (s *countingStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := s.Extension.GetClient(ctx, kind, id, name)
+	return &countingClient{Client: c, batches: &s.batches}, err
+}
+
+type countingClient struct {
+	storage.Client
+	batches *atomic.Int32
+}
+
+func (c *countingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	c.batches.Add(1)
+	return c.Client.Batch(ctx, ops...)
+}
+
+// The window is saved on an interval while the collector runs, not only at
+// shutdown, so a crash forgets at most the last interval's ids.
+func TestDedupWindowIsSavedWhileRunning(t *testing.T) {
+	storageID := component.MustNewIDWithName("file_storage", "dedup")
+	cfg := defaultConfig()
+	cfg.Dedup.Storage = &storageID
+	ext, _ := testutil.StartFileStorage(t, t.TempDir())
+	counting := &countingStorage{Extension: ext}
+	h := start(t, cfg, nil, testutil.Host{storageID: counting})
+	for range 3 {
+		require.NoError(t, h.consume(logsOf(vendorResource(t, "sippy", sippyEvent("U", "a:i=1", "c:1:0:bob")))))
+	}
+	require.Eventually(t, func() bool { return counting.batches.Load() > 0 }, time.Minute, 10*time.Millisecond,
+		"saved without waiting for shutdown")
+	require.NoError(t, h.proc.Shutdown(context.Background()))
 }
 
 func TestMissingStorageExtensionFailsStart(t *testing.T) {

@@ -8,9 +8,9 @@
 // the next consumer refused, so the sender's retry is not mistaken for a
 // duplicate and lost.
 //
-// Memory: each remembered event costs a 40-byte queue entry and a 32-byte
-// map key plus the map's overhead; see the processor's README for the
-// measured figure.
+// Memory: each remembered event costs a 40-byte entry in a ring that never
+// holds more than max_entries, and 4 to 8 bytes in the index that finds it
+// (index.go); see the processor's README for the measured figure.
 package dedup // import "github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/dedup"
 
 import (
@@ -60,12 +60,14 @@ type Window struct {
 	cfg Config
 	now func() time.Time
 
-	mu   sync.Mutex
-	seen map[Key]struct{}
-	// queue[qh:] holds the entries of seqs [head, next), oldest first; the
-	// consumed front is reclaimed once it is half the slice.
-	queue    []entry
-	qh       int
+	mu sync.Mutex
+	// idx finds the remembered keys in ring.
+	idx index
+	// ring holds the entries of seqs [head, next), oldest first, from
+	// ring[start] on, wrapping around. It grows up to MaxEntries and then
+	// reuses its slots, so it never holds more than the window.
+	ring     []entry
+	start    int
 	head     uint64 // seq of the oldest remembered entry
 	next     uint64 // seq the next entry gets
 	inflight map[Key]struct{}
@@ -82,7 +84,7 @@ func New(cfg Config, now func() time.Time) *Window {
 	return &Window{
 		cfg:      cfg,
 		now:      now,
-		seen:     make(map[Key]struct{}),
+		idx:      newIndex(),
 		inflight: make(map[Key]struct{}),
 	}
 }
@@ -101,7 +103,7 @@ func (w *Window) Begin(k Key) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.expire(w.now().UnixNano())
-	if _, ok := w.seen[k]; ok {
+	if w.idx.find(w.ring, &k) >= 0 {
 		return false
 	}
 	if _, ok := w.inflight[k]; ok {
@@ -120,26 +122,50 @@ func (w *Window) Abort(keys []Key) {
 	}
 }
 
-// Commit records keys claimed by Begin as delivered and, when persistent,
-// writes the change to storage. The keys are remembered even when the write
-// fails; the error then says a restart may let them through again.
-func (w *Window) Commit(ctx context.Context, keys []Key) error {
+// Commit records keys claimed by Begin as delivered. It changes memory
+// only: Save writes what changed to storage.
+func (w *Window) Commit(keys []Key) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now().UnixNano()
-	first := w.next
 	for _, k := range keys {
 		delete(w.inflight, k)
-		if _, dup := w.seen[k]; dup {
+		if w.idx.find(w.ring, &k) >= 0 {
 			continue
 		}
 		w.push(entry{key: k, seen: now})
 	}
 	w.expire(now)
-	if w.store == nil || (w.next == first && w.head == w.store.head) {
+}
+
+// Save writes to storage what changed since the last successful Save: the
+// entries committed since, and the chunks that fell out of the window. It
+// does nothing for a window without storage. Saving on an interval rather
+// than at every Commit costs one storage batch per interval; a crash then
+// forgets at most the last interval's ids, which only lets their
+// duplicates through. After a failure the next Save writes everything the
+// failed one would have.
+func (w *Window) Save(ctx context.Context) error {
+	if w.store == nil {
 		return nil
 	}
-	return w.store.save(ctx, w, first)
+	w.store.mu.Lock() // one Save at a time; Commits go on meanwhile
+	defer w.store.mu.Unlock()
+	w.mu.Lock()
+	head, next := w.head, w.next
+	var ops []*storage.Operation
+	if head != w.store.head || next != w.store.next {
+		ops = w.store.ops(w)
+	}
+	w.mu.Unlock()
+	if ops == nil {
+		return nil
+	}
+	if err := w.store.client.Batch(ctx, ops...); err != nil {
+		return fmt.Errorf("saving the dedup window: %w", err)
+	}
+	w.store.head, w.store.next = head, next
+	return nil
 }
 
 // push appends e as seq next, forgetting the oldest entry when full.
@@ -147,32 +173,50 @@ func (w *Window) push(e entry) {
 	if int(w.next-w.head) >= w.cfg.MaxEntries {
 		w.popOldest()
 	}
-	w.queue = append(w.queue, e)
-	w.seen[e.key] = struct{}{}
+	n := int(w.next - w.head)
+	if n == len(w.ring) {
+		w.grow()
+	}
+	pos := (w.start + n) % len(w.ring)
+	w.ring[pos] = e
+	w.idx.insert(w.ring, pos)
 	w.next++
 }
 
-func (w *Window) popOldest() {
-	delete(w.seen, w.queue[w.qh].key)
-	w.queue[w.qh] = entry{}
-	w.qh++
-	w.head++
-	if w.qh >= 1024 && w.qh*2 >= len(w.queue) {
-		n := copy(w.queue, w.queue[w.qh:])
-		w.queue, w.qh = w.queue[:n], 0
+// minRing is the ring's first size: small windows stay small.
+const minRing = 1024
+
+// grow doubles the ring, up to MaxEntries, keeping the entries in order,
+// and indexes them at their new positions.
+func (w *Window) grow() {
+	n := int(w.next - w.head)
+	ring := make([]entry, min(max(minRing, 2*len(w.ring)), max(w.cfg.MaxEntries, 1)))
+	for i := range n {
+		ring[i] = w.ring[(w.start+i)%len(w.ring)]
 	}
+	w.ring, w.start = ring, 0
+	w.idx.rebuild(ring, 0, n)
+}
+
+func (w *Window) popOldest() {
+	w.idx.remove(w.ring, w.start)
+	w.ring[w.start] = entry{}
+	w.start = (w.start + 1) % len(w.ring)
+	w.head++
 }
 
 // expire forgets entries older than the window.
 func (w *Window) expire(now int64) {
 	limit := now - int64(w.cfg.Window)
-	for w.head < w.next && w.queue[w.qh].seen <= limit {
+	for w.head < w.next && w.ring[w.start].seen <= limit {
 		w.popOldest()
 	}
 }
 
 // entryAt returns the entry of seq s in [head, next).
-func (w *Window) entryAt(s uint64) entry { return w.queue[w.qh+int(s-w.head)] }
+func (w *Window) entryAt(s uint64) entry {
+	return w.ring[(w.start+int(s-w.head))%len(w.ring)]
+}
 
 // The storage layout: a meta record with the window's seq range and
 // fixed-size chunks of entries keyed by chunk number, so a commit rewrites
@@ -193,14 +237,19 @@ func chunkKey(c uint64) string { return fmt.Sprintf("%s%d", chunkPrefix, c) }
 
 type persister struct {
 	client storage.Client
-	// head is the window's head as last written: chunks below chunkOf(head)
-	// that the window no longer needs are deleted at the next save.
-	head uint64
+
+	mu sync.Mutex // held by Save
+	// head and next are the window's as last written: chunks below
+	// chunkOf(head) that the window no longer needs are deleted, and the
+	// entries from next on written, at the next save.
+	head, next uint64
 }
 
-// save writes the entries from seq first on, deletes the chunks that fell
-// out of the window and updates the meta record, in one batch.
-func (p *persister) save(ctx context.Context, w *Window, first uint64) error {
+// ops returns the batch that writes the entries from p.next on, deletes
+// the chunks that fell out of the window and updates the meta record. The
+// caller holds w.mu.
+func (p *persister) ops(w *Window) []*storage.Operation {
+	first := p.next
 	var ops []*storage.Operation
 	for c := chunkOf(p.head); c < chunkOf(w.head); c++ {
 		ops = append(ops, storage.DeleteOperation(chunkKey(c)))
@@ -225,12 +274,7 @@ func (p *persister) save(ctx context.Context, w *Window, first uint64) error {
 	meta = append(meta, formatVersion)
 	meta = binary.BigEndian.AppendUint64(meta, w.head)
 	meta = binary.BigEndian.AppendUint64(meta, w.next)
-	ops = append(ops, storage.SetOperation(metaKey, meta))
-	if err := p.client.Batch(ctx, ops...); err != nil {
-		return fmt.Errorf("saving the dedup window: %w", err)
-	}
-	p.head = w.head
-	return nil
+	return append(ops, storage.SetOperation(metaKey, meta))
 }
 
 // Load reads a window saved through client and keeps client to save to.
@@ -254,7 +298,7 @@ func Load(ctx context.Context, cfg Config, now func() time.Time, client storage.
 	if next < head {
 		return w, fmt.Errorf("dedup window in storage is corrupt (head %d > next %d): starting empty", head, next)
 	}
-	w.store.head = head
+	w.store.head, w.store.next = head, next
 	if next-head > uint64(cfg.MaxEntries) {
 		head = next - uint64(cfg.MaxEntries)
 	}
@@ -279,8 +323,9 @@ func Load(ctx context.Context, cfg Config, now func() time.Time, client storage.
 
 // reset forgets every entry and restarts the window at seq s.
 func (w *Window) reset(s uint64) {
-	clear(w.seen)
-	w.queue, w.qh = w.queue[:0], 0
+	w.idx.clear()
+	clear(w.ring)
+	w.start = 0
 	w.head, w.next = s, s
 }
 

@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,8 @@ func deliver(t *testing.T, w *Window, keys ...Key) []bool {
 			fresh = append(fresh, k)
 		}
 	}
-	require.NoError(t, w.Commit(context.Background(), fresh))
+	w.Commit(fresh)
+	require.NoError(t, w.Save(context.Background()))
 	return out
 }
 
@@ -62,7 +64,7 @@ func TestBeginCommitAbort(t *testing.T) {
 	assert.False(t, w.Begin(k), "a copy arriving while the first is in flight is a duplicate")
 	w.Abort([]Key{k})
 	require.True(t, w.Begin(k), "after the next consumer refused, the sender's retry goes through")
-	require.NoError(t, w.Commit(context.Background(), []Key{k}))
+	w.Commit([]Key{k})
 	assert.False(t, w.Begin(k), "delivered: a repeat is a duplicate")
 	assert.Equal(t, 1, w.Len())
 }
@@ -87,17 +89,16 @@ func TestWindowBoundedByCount(t *testing.T) {
 }
 
 func TestLongRunStaysBoundedAndCorrect(t *testing.T) {
-	// Far more events than max_entries, so the queue's front is reclaimed
-	// many times.
+	// Far more events than max_entries, so the ring wraps many times.
 	c := newClock()
 	w := New(Config{Window: time.Hour, MaxEntries: 1500}, c.now)
 	for i := 0; i < 20000; i++ {
 		require.True(t, w.Begin(key(i)), i)
-		require.NoError(t, w.Commit(context.Background(), []Key{key(i)}))
+		w.Commit([]Key{key(i)})
 		c.advance(time.Millisecond)
 	}
 	assert.Equal(t, 1500, w.Len())
-	assert.LessOrEqual(t, cap(w.queue), 4*1500, "memory stays proportional to max_entries")
+	assert.Len(t, w.ring, 1500, "the ring never holds more than max_entries")
 	assert.False(t, w.Begin(key(19999)))
 	assert.False(t, w.Begin(key(18500)))
 	assert.True(t, w.Begin(key(18499)))
@@ -252,4 +253,114 @@ func TestCorruptStorageLosesOnlyWhatItMust(t *testing.T) {
 	require.ErrorContains(t, err, "unknown format")
 	assert.Equal(t, 0, w.Len())
 	assert.True(t, deliver(t, w, key(1))[0], "an unreadable window starts empty and works")
+}
+
+// countingClient counts the storage batches and can fail the next ones.
+type countingClient struct {
+	storage.Client
+	batches atomic.Int32
+	fail    atomic.Int32 // batches still to fail
+}
+
+func (c *countingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	if c.fail.Load() > 0 {
+		c.fail.Add(-1)
+		return errors.New("disk full")
+	}
+	c.batches.Add(1)
+	return c.Client.Batch(ctx, ops...)
+}
+
+// Commits change memory only; one Save writes all of them in one batch,
+// and a Save with nothing new writes nothing.
+func TestSaveWritesEveryCommitSinceTheLastOne(t *testing.T) {
+	dir := t.TempDir()
+	ext, stop := testutil.StartFileStorage(t, dir)
+	client := &countingClient{Client: openClient(t, ext)}
+	c := newClock()
+	cfg := Config{Window: time.Hour, MaxEntries: 10000}
+	w, err := Load(context.Background(), cfg, c.now, client)
+	require.NoError(t, err)
+
+	for i := range 600 { // commits spanning three chunks
+		require.True(t, w.Begin(key(i)))
+		w.Commit([]Key{key(i)})
+	}
+	assert.Zero(t, client.batches.Load(), "Commit does not write")
+	require.NoError(t, w.Save(context.Background()))
+	assert.Equal(t, int32(1), client.batches.Load())
+	require.NoError(t, w.Save(context.Background()))
+	assert.Equal(t, int32(1), client.batches.Load(), "nothing new, nothing written")
+
+	reopened, _ := restart(t, dir, client.Client, stop)
+	w, err = Load(context.Background(), cfg, c.now, reopened)
+	require.NoError(t, err)
+	assert.Equal(t, 600, w.Len())
+	assert.False(t, w.Begin(key(0)))
+	assert.False(t, w.Begin(key(599)))
+}
+
+// A failed Save loses nothing: the next one writes what it would have.
+func TestSaveAfterAFailedSave(t *testing.T) {
+	dir := t.TempDir()
+	ext, stop := testutil.StartFileStorage(t, dir)
+	client := &countingClient{Client: openClient(t, ext)}
+	c := newClock()
+	cfg := Config{Window: time.Hour, MaxEntries: 10000}
+	w, err := Load(context.Background(), cfg, c.now, client)
+	require.NoError(t, err)
+
+	deliver(t, w, key(0), key(1)) // saved
+	require.True(t, w.Begin(key(2)))
+	w.Commit([]Key{key(2)})
+	client.fail.Store(1)
+	require.ErrorContains(t, w.Save(context.Background()), "saving the dedup window: disk full")
+	require.True(t, w.Begin(key(3)))
+	w.Commit([]Key{key(3)})
+	require.NoError(t, w.Save(context.Background()))
+
+	reopened, _ := restart(t, dir, client.Client, stop)
+	w, err = Load(context.Background(), cfg, c.now, reopened)
+	require.NoError(t, err)
+	assert.Equal(t, 4, w.Len())
+	for i := range 4 {
+		assert.False(t, w.Begin(key(i)), "event %d", i)
+	}
+}
+
+// Without storage, Save is a no-op.
+func TestSaveInMemoryOnly(t *testing.T) {
+	w := New(Config{Window: time.Hour, MaxEntries: 10}, nil)
+	deliver(t, w, key(1))
+	assert.NoError(t, w.Save(context.Background()))
+	assert.Equal(t, 1, w.Len())
+}
+
+// The ring wraps around many times between saves and restarts; what is
+// saved and read back is the newest max_entries ids, whatever the slots.
+func TestPersistsAWrappedRing(t *testing.T) {
+	dir := t.TempDir()
+	ext, stop := testutil.StartFileStorage(t, dir)
+	client := openClient(t, ext)
+	c := newClock()
+	cfg := Config{Window: time.Hour, MaxEntries: 1000}
+	w, err := Load(context.Background(), cfg, c.now, client)
+	require.NoError(t, err)
+	for i := range 3700 {
+		require.True(t, w.Begin(key(i)))
+		w.Commit([]Key{key(i)})
+		if i%450 == 0 {
+			require.NoError(t, w.Save(context.Background()))
+		}
+	}
+	require.NoError(t, w.Save(context.Background()))
+
+	client, _ = restart(t, dir, client, stop)
+	w, err = Load(context.Background(), cfg, c.now, client)
+	require.NoError(t, err)
+	assert.Equal(t, 1000, w.Len())
+	for _, i := range []int{2700, 2701, 3000, 3699} {
+		assert.False(t, w.Begin(key(i)), "event %d is among the newest 1000", i)
+	}
+	assert.True(t, w.Begin(key(2699)), "older than max_entries")
 }
