@@ -45,6 +45,11 @@ type Config struct {
 	// RetryAfter is the Retry-After of a 503 answer (the pipeline refused
 	// the events with a retryable error).
 	RetryAfter time.Duration `mapstructure:"retry_after"`
+
+	// AcceptTimeout bounds how long a request waits for the pipeline to
+	// accept its events (a full sending queue that blocks, behind the
+	// requests before it) before it is answered 503.
+	AcceptTimeout time.Duration `mapstructure:"accept_timeout"`
 }
 
 // GlassixConfig configures the Glassix webhook endpoint.
@@ -96,6 +101,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry_after: must not be negative, got %s", cfg.RetryAfter))
+	}
+	switch {
+	case cfg.AcceptTimeout <= 0:
+		errs = append(errs, fmt.Errorf("accept_timeout: must be positive, got %s", cfg.AcceptTimeout))
+	case cfg.WriteTimeout > 0 && cfg.AcceptTimeout >= cfg.WriteTimeout:
+		errs = append(errs, fmt.Errorf("accept_timeout: %s must be shorter than write_timeout (%s), or the answer cannot be written", cfg.AcceptTimeout, cfg.WriteTimeout))
 	}
 	if !cfg.Glassix.HasValue() && !cfg.CTReplay.HasValue() && !cfg.Sippy.HasValue() {
 		errs = append(errs, errors.New("no source configured: add at least one of glassix, ctreplay or sippy"))

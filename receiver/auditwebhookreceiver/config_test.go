@@ -53,6 +53,7 @@ func TestLoadConfig(t *testing.T) {
 				cfg.HealthPath = "/healthz"
 				cfg.ForwardUnparsed = false
 				cfg.RetryAfter = 30 * time.Second
+				cfg.AcceptTimeout = 10 * time.Second
 				cfg.Glassix = configoptional.Some(GlassixConfig{
 					Path:          "/hooks/glassix",
 					Secret:        "glassix-api-secret",
@@ -88,6 +89,8 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, int64(8<<20), cfg.MaxRequestBodySize)
 	assert.Equal(t, "/health", cfg.HealthPath)
 	assert.True(t, cfg.ForwardUnparsed)
+	assert.Equal(t, 5*time.Second, cfg.AcceptTimeout)
+	assert.Less(t, cfg.AcceptTimeout, cfg.WriteTimeout, "a refusal must be written before write_timeout")
 	assert.False(t, cfg.Glassix.HasValue(), "a vendor block is served only when written")
 	g := cfg.Glassix.GetOrInsertDefault()
 	assert.Equal(t, GlassixConfig{Path: "/glassix", MaxClockSkew: 5 * time.Minute, AcceptDateSignature: true}, *g)
@@ -102,6 +105,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"endpoint: must not be empty",
 		"max_request_body_size: must not be negative, got -1",
 		"retry_after: must not be negative, got -1s",
+		"accept_timeout: must be positive, got 0s",
 		`health_path: must be a clean absolute URL path like /glassix, got "health"`,
 		"glassix::max_clock_skew: must be positive, got 0s",
 		"glassix::forward_events[0]: must not be empty",
@@ -113,6 +117,11 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	} {
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+func TestValidateAcceptTimeoutBelowWriteTimeout(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "accept_timeout_too_long"))
+	assert.ErrorContains(t, err, "accept_timeout: 10s must be shorter than write_timeout (10s)")
 }
 
 func TestValidateNeedsASource(t *testing.T) {

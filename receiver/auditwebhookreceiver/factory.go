@@ -20,6 +20,7 @@ const (
 	defaultReadTimeout        = time.Minute
 	defaultHealthPath         = "/health"
 	defaultRetryAfter         = 5 * time.Second
+	defaultAcceptTimeout      = 5 * time.Second
 	defaultMaxClockSkew       = 5 * time.Minute
 	defaultGlassixPath        = "/glassix"
 	defaultCTReplayPath       = "/ctreplay"
@@ -64,6 +65,7 @@ func createDefaultConfig() component.Config {
 		HealthPath:      defaultHealthPath,
 		ForwardUnparsed: true,
 		RetryAfter:      defaultRetryAfter,
+		AcceptTimeout:   defaultAcceptTimeout,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/glassix"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
@@ -37,6 +38,9 @@ type route struct {
 	parse   func(body []byte, opts events.Options, out plog.LogRecordSlice) events.Result
 	// verifier checks signatures; nil accepts unsigned requests.
 	verifier *glassix.Verifier
+	// submitter hands the records to the pipeline, combining concurrent
+	// requests and splitting large ones.
+	submitter *coalesce.Submitter
 
 	attrs, forwardedAttrs, droppedAttrs metric.MeasurementOption
 }
@@ -114,9 +118,40 @@ func (r *auditReceiver) newRoute(source, expects string, parse func([]byte, even
 		source:         source,
 		expects:        expects,
 		parse:          parse,
+		submitter:      coalesce.New(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, r.cfg.AcceptTimeout),
 		attrs:          metric.WithAttributeSet(attribute.NewSet(id, src)),
 		forwardedAttrs: metric.WithAttributeSet(attribute.NewSet(id, src, attribute.Bool("forwarded", true))),
 		droppedAttrs:   metric.WithAttributeSet(attribute.NewSet(id, src, attribute.Bool("forwarded", false))),
+	}
+}
+
+// maxCallRecords bounds the records of one pipeline call. A sending queue
+// sized in records must hold at least this many (the exporters' defaults
+// hold 20 000), or the larger calls are never accepted.
+const maxCallRecords = 1000
+
+// consumeFunc passes one call's records to the pipeline, as one
+// receiver operation.
+func (r *auditReceiver) consumeFunc(source string) coalesce.ConsumeFunc {
+	return func(ctx context.Context, ld plog.Logs, n int) error {
+		ctx = r.obsrecv.StartLogsOp(ctx)
+		err := r.next.ConsumeLogs(ctx, ld)
+		r.obsrecv.EndLogsOp(ctx, source, n, err)
+		return err
+	}
+}
+
+// newLogsFunc makes a call's logs: one resource for the source, one scope.
+func (r *auditReceiver) newLogsFunc(source string) coalesce.NewLogsFunc {
+	return func() (plog.Logs, plog.LogRecordSlice) {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr(auditrecord.AttrSource, source)
+		rl.Resource().Attributes().PutStr(auditrecord.AttrServiceName, source)
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(metadata.ScopeName)
+		sl.Scope().SetVersion(r.set.BuildInfo.Version)
+		return ld, sl.LogRecords()
 	}
 }
 

@@ -1,0 +1,170 @@
+// Package coalesce hands the records of webhook requests to the pipeline in
+// calls of bounded size: the requests of one source that arrive while a
+// call is in the pipeline are combined into the next call, and a request
+// larger than a call is split into several.
+//
+// Combining is group commit: under load, one pipeline call (memory limiter,
+// processor, fan-out, one enqueue per exporter, one storage transaction
+// per persistent queue) carries many small webhooks instead of one each,
+// while a lone request goes to the pipeline at once, as before. Every
+// request is answered with the outcome of the calls that carried its
+// records, so a request is acknowledged only when the pipeline accepted all
+// of them.
+//
+// Splitting keeps every call within what a sending queue sized in records
+// can take: a request with more records than a queue holds could otherwise
+// never be accepted.
+package coalesce // import "github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// ConsumeFunc passes one call's logs, holding n records, to the pipeline.
+type ConsumeFunc func(ctx context.Context, ld plog.Logs, n int) error
+
+// NewLogsFunc returns an empty call: the logs and the record slice the
+// call's records are appended to (one resource, one scope).
+type NewLogsFunc func() (plog.Logs, plog.LogRecordSlice)
+
+// Submitter combines and splits the records of concurrent requests into
+// pipeline calls, one call in the pipeline at a time. It is safe for
+// concurrent use.
+type Submitter struct {
+	consume ConsumeFunc
+	newLogs NewLogsFunc
+	// maxRecords bounds the records of one call.
+	maxRecords int
+	// timeout bounds how long a call may wait for the pipeline to accept
+	// it, counted from the arrival of its first request.
+	timeout time.Duration
+
+	mu      sync.Mutex
+	running bool    // a call is in the pipeline
+	waiting []*call // calls waiting for their turn, oldest first; the last one takes joiners
+}
+
+// call is one pipeline call in the making.
+type call struct {
+	ld       plog.Logs
+	recs     plog.LogRecordSlice
+	n        int
+	deadline time.Time
+	turn     chan struct{} // closed when the call may go to the pipeline
+	done     chan struct{} // closed when the pipeline answered, err holding the answer
+	err      error
+}
+
+// New returns a Submitter. maxRecords must be positive; timeout bounds the
+// wait of a request for the pipeline (a full sending queue that blocks).
+func New(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout time.Duration) *Submitter {
+	return &Submitter{consume: consume, newLogs: newLogs, maxRecords: max(1, maxRecords), timeout: timeout}
+}
+
+// Submit passes recs to the pipeline and returns how many of them the
+// pipeline accepted, with the first refusal. recs is emptied. Records are
+// submitted in order, in pieces of at most maxRecords, each piece only
+// after the one before it was accepted: on a refusal, the records after
+// the refused piece are not submitted.
+//
+// ctx's values (client information) go to the pipeline with the call when
+// this request starts it; its cancellation does not, since a call carries
+// other requests' records too.
+func (s *Submitter) Submit(ctx context.Context, recs plog.LogRecordSlice) (int, error) {
+	arrived := time.Now()
+	accepted := 0
+	for recs.Len() > 0 {
+		c, k, lead := s.add(recs, arrived)
+		if lead {
+			s.run(ctx, c)
+		} else {
+			<-c.done
+		}
+		if c.err != nil {
+			return accepted, c.err
+		}
+		accepted += k
+	}
+	return accepted, nil
+}
+
+// add moves as many records of recs as fit into the call that takes
+// joiners, or into a new call. It returns the call, how many records it
+// moved, and whether the caller leads the call (created it, and so runs
+// it).
+func (s *Submitter) add(recs plog.LogRecordSlice, arrived time.Time) (*call, int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.waiting); n > 0 {
+		if c := s.waiting[n-1]; c.n < s.maxRecords {
+			return c, c.take(recs, s.maxRecords), false
+		}
+	}
+	ld, out := s.newLogs()
+	c := &call{ld: ld, recs: out, deadline: arrived.Add(s.timeout), turn: make(chan struct{}), done: make(chan struct{})}
+	k := c.take(recs, s.maxRecords)
+	if s.running {
+		s.waiting = append(s.waiting, c)
+	} else {
+		s.running = true
+		close(c.turn)
+	}
+	return c, k, true
+}
+
+// run waits for c's turn, passes it to the pipeline, answers its requests
+// and gives the turn to the next call.
+func (s *Submitter) run(ctx context.Context, c *call) {
+	<-c.turn
+	// Deferred, so a panic in the pipeline (recovered by net/http) still
+	// answers the call's other requests and lets the next call go.
+	defer s.next()
+	defer close(c.done)
+	c.err = errPanicked
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.deadline)
+	defer cancel()
+	c.err = s.consume(cctx, c.ld, c.n)
+}
+
+// errPanicked answers the requests of a call whose pipeline call panicked.
+var errPanicked = errors.New("the pipeline failed while taking the events")
+
+// next gives the turn to the oldest waiting call, if any.
+func (s *Submitter) next() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.waiting) == 0 {
+		s.running = false
+		return
+	}
+	c := s.waiting[0]
+	s.waiting[0] = nil
+	s.waiting = s.waiting[1:]
+	close(c.turn) // from now on nobody joins c
+}
+
+// take moves records from the front of recs into c, up to limit records in
+// c, and returns how many it moved. Callers hold the Submitter's lock.
+func (c *call) take(recs plog.LogRecordSlice, limit int) int {
+	k := min(recs.Len(), limit-c.n)
+	if k == recs.Len() {
+		recs.MoveAndAppendTo(c.recs)
+	} else {
+		c.recs.EnsureCapacity(c.n + k)
+		for i := 0; i < k; i++ {
+			recs.At(i).MoveTo(c.recs.AppendEmpty())
+		}
+		i := 0
+		recs.RemoveIf(func(plog.LogRecord) bool {
+			i++
+			return i <= k
+		})
+	}
+	c.n += k
+	return k
+}
