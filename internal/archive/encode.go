@@ -36,17 +36,20 @@ const AttrTruncated = "audit.archive_truncated"
 // EncodeLogs returns the encoded body of every log record in ld, in order.
 // The bodies are independent of the chain, so callers can encode in
 // parallel and leave only the chaining to the Writer. They share one
-// backing array: a batch costs a few allocations, not several per event.
+// backing array, sized from the first event: a batch costs a few
+// allocations, not several per event.
 func EncodeLogs(ld plog.Logs) [][]byte {
 	n := ld.LogRecordCount()
 	ends := make([]int, 0, n)
-	buf := make([]byte, 0, n*encodedSizeGuess)
-	scratch := &encodeScratch{}
+	var buf []byte
+	// Resources and records have their own scratch, so neither undoes the
+	// other's remembered order.
+	scratch, resScratch := &encodeScratch{}, &encodeScratch{}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
-		resJSON := appendAttributes(nil, res, scratch)
+		resJSON := appendAttributes(nil, res, resScratch)
 		src, hasSrc := res.Get(auditrecord.AttrSource)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -59,6 +62,13 @@ func EncodeLogs(ld plog.Logs) [][]byte {
 					source = v.AsString()
 				}
 				buf = appendRecord(buf, lrs.At(k), source, resJSON, scratch)
+				if len(ends) == 0 && n > 1 {
+					// Room for the rest at about the first one's size, so
+					// the buffer is not copied again and again as it grows.
+					grown := make([]byte, len(buf), len(buf)+(n-1)*(len(buf)+len(buf)/8))
+					copy(grown, buf)
+					buf = grown
+				}
 				ends = append(ends, len(buf))
 			}
 		}
@@ -72,26 +82,25 @@ func EncodeLogs(ld plog.Logs) [][]byte {
 	return bodies
 }
 
-// encodedSizeGuess is about the size of a typical encoded event, so most
-// batches fill their buffer without growing it.
-const encodedSizeGuess = 768
-
 // appendRecord appends one event's body to dst:
 //
 //	"time":…,"observed":…,"source":…,"event":…,"severity_number":…,
 //	"severity_text":…,"message":…,"attributes":{…},"resource":{…}
 func appendRecord(dst []byte, lr plog.LogRecord, source string, resJSON []byte, scratch *encodeScratch) []byte {
-	scratch.attrs = appendAttributes(scratch.attrs[:0], lr.Attributes(), scratch)
 	message := lr.Body().AsString()
 	start := len(dst)
-	dst = appendEventBody(dst, lr, source, message, scratch.attrs, resJSON)
+	dst = appendEventHead(dst, lr, source, message)
+	dst = appendAttributes(dst, lr.Attributes(), scratch)
+	dst = append(dst, `,"resource":`...)
+	dst = append(dst, resJSON...)
 	if size := len(dst) - start; size+keyedSealLen+64 > MaxLineSize {
 		return append(dst[:start], reducedBody(lr, source, message, size)...)
 	}
 	return dst
 }
 
-func appendEventBody(dst []byte, lr plog.LogRecord, source, message string, attrs, resJSON []byte) []byte {
+// appendEventHead appends the body's fields before the attributes' value.
+func appendEventHead(dst []byte, lr plog.LogRecord, source, message string) []byte {
 	dst = append(dst, `"time":`...)
 	dst = appendTimestamp(dst, lr.Timestamp())
 	dst = append(dst, `,"observed":`...)
@@ -106,11 +115,14 @@ func appendEventBody(dst []byte, lr plog.LogRecord, source, message string, attr
 	dst = appendString(dst, lr.SeverityText())
 	dst = append(dst, `,"message":`...)
 	dst = appendString(dst, message)
-	dst = append(dst, `,"attributes":`...)
+	return append(dst, `,"attributes":`...)
+}
+
+func appendEventBody(dst []byte, lr plog.LogRecord, source, message string, attrs, resJSON []byte) []byte {
+	dst = appendEventHead(dst, lr, source, message)
 	dst = append(dst, attrs...)
 	dst = append(dst, `,"resource":`...)
-	dst = append(dst, resJSON...)
-	return dst
+	return append(dst, resJSON...)
 }
 
 func reducedBody(lr plog.LogRecord, source, message string, size int) []byte {
@@ -129,16 +141,22 @@ func reducedBody(lr plog.LogRecord, source, message string, size int) []byte {
 }
 
 // encodeScratch is what encoding one batch reuses from event to event: a
-// map to flatten nested attributes into, the sorted keys and the encoded
-// attributes.
+// map to flatten nested attributes into, the attributes to sort, and the
+// last order found. It lives for one EncodeLogs call, so the references it
+// holds to the records' keys and values do not outlive the batch.
 type encodeScratch struct {
 	m     pcommon.Map
 	made  bool
 	pairs []attrPair
-	attrs []byte
+	// order lists pairs' indexes by key; lastKeys are the keys, in map
+	// order, it was computed for. Events of one source usually have the
+	// same keys in the same order, so the order is reused rather than
+	// sorted again.
+	order    []int32
+	lastKeys []string
 }
 
-// attrPair is one attribute, for sorting a map's entries by key without
+// attrPair is one attribute, for ordering a map's entries by key without
 // looking each one up again (pcommon.Map finds keys by a linear scan).
 type attrPair struct {
 	k string
@@ -160,16 +178,17 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte 
 	for k, v := range m.All() {
 		pairs = append(pairs, attrPair{k, v})
 	}
-	slices.SortStableFunc(pairs, func(a, b attrPair) int { return strings.Compare(a.k, b.k) })
+	order := scratch.sortedOrder(pairs)
 	dst = append(dst, '{')
-	for i, p := range pairs {
+	for i, at := range order {
+		p := pairs[at]
 		if i > 0 {
 			dst = append(dst, ',')
-			if p.k == pairs[i-1].k {
+			if prev := pairs[order[i-1]]; p.k == prev.k {
 				// A repeated key (possible in OTLP data) is written with
 				// its first value, as a lookup by key reads it.
-				p.v = pairs[i-1].v
-				pairs[i].v = p.v
+				p.v = prev.v
+				pairs[at].v = p.v
 			}
 		}
 		dst = appendString(dst, p.k)
@@ -179,6 +198,42 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte 
 	clear(pairs) // keep no references to the map's values
 	scratch.pairs = pairs[:0]
 	return append(dst, '}')
+}
+
+// sortedOrder returns the indexes of pairs ordered by key, repeated keys
+// in their order: the last order when the keys are the last ones, else a
+// new one. Records have a few dozen attributes: an insertion sort of
+// indexes, with no calls through a comparison function, is the quickest.
+func (s *encodeScratch) sortedOrder(pairs []attrPair) []int32 {
+	if len(pairs) == len(s.lastKeys) {
+		same := true
+		for i, p := range pairs {
+			if p.k != s.lastKeys[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return s.order
+		}
+	}
+	s.lastKeys = s.lastKeys[:0]
+	s.order = s.order[:0]
+	for i, p := range pairs {
+		s.lastKeys = append(s.lastKeys, p.k)
+		s.order = append(s.order, int32(i))
+	}
+	order := s.order
+	if len(order) > 64 {
+		slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(pairs[a].k, pairs[b].k) })
+		return order
+	}
+	for i := 1; i < len(order); i++ {
+		for j := i; j > 0 && pairs[order[j]].k < pairs[order[j-1]].k; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	return order
 }
 
 // appendValue writes a flat attribute value: strings, numbers and booleans

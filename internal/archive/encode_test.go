@@ -107,6 +107,43 @@ func TestEncodeRecordFields(t *testing.T) {
 	}
 }
 
+// Events of one batch with other keys, the same keys in another order, a
+// repeated key layout after a different one, and several resources each
+// encode exactly as they do alone: the order remembered from one event
+// never leaks into another.
+func TestEncodeBatchMatchesEventsAlone(t *testing.T) {
+	layouts := [][]string{ // keys in map order; each key's value is its upper case
+		{"x", "y"},
+		{"y", "x"},
+		{"x", "y", "a"},
+		{"x", "y"},
+		{"b", "B", "a_b", "audit.actor"},
+	}
+	add := func(ld plog.Logs, i int, keys []string) {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("audit.source", "glassix")
+		rl.Resource().Attributes().PutInt("n", int64(i))
+		lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		lr.SetEventName("e")
+		for _, k := range keys {
+			lr.Attributes().PutStr(k, strings.ToUpper(k))
+		}
+	}
+	ld := plog.NewLogs()
+	for i, keys := range layouts {
+		add(ld, i, keys)
+	}
+	bodies := EncodeLogs(ld)
+	require.Len(t, bodies, len(layouts))
+	for i, keys := range layouts {
+		one := plog.NewLogs()
+		add(one, i, keys)
+		assert.Equal(t, string(EncodeLogs(one)[0]), string(bodies[i]), "event %d", i)
+	}
+	assert.Contains(t, string(bodies[1]), `"attributes":{"x":"X","y":"Y"}`)
+	assert.Contains(t, string(bodies[4]), `"attributes":{"B":"B","a_b":"A_B","audit.actor":"AUDIT.ACTOR","b":"B"},"resource":{"audit.source":"glassix","n":4}`)
+}
+
 // An event too large for one line is kept in a reduced form that says how
 // large it was, instead of being lost; the events beside it are untouched.
 func TestEncodeOversizedEventIsReduced(t *testing.T) {
