@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientinfo "go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -145,3 +146,45 @@ type headerRecorder struct {
 func (h *headerRecorder) Header() http.Header         { return h.header }
 func (h *headerRecorder) WriteHeader(status int)      { h.status = status }
 func (h *headerRecorder) Write(b []byte) (int, error) { return h.body.Write(b) }
+
+// With include_metadata, each pipeline call carries one request's records
+// and that request's headers.
+func TestIncludeMetadataKeepsRequestsApart(t *testing.T) {
+	var mu sync.Mutex
+	byCall := map[string][]string{}
+	next, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		sender := strings.Join(clientinfo.FromContext(ctx).Metadata.Get("X-Sender"), ",")
+		time.Sleep(time.Millisecond) // let requests overlap, as they would be combined
+		mu.Lock()
+		defer mu.Unlock()
+		recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := 0; i < recs.Len(); i++ {
+			byCall[sender] = append(byCall[sender], recs.At(i).EventName())
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	s := startReceiver(t, func(cfg *Config) { cfg.IncludeMetadata = true }, next)
+	var wg sync.WaitGroup
+	for _, sender := range []string{"a", "b", "c", "d"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				body := fmt.Sprintf(`{"ts":"08/01/2021 - 12:44:30.479","userID":"u","ipAddress":"::1","action":"%s%d"}`, sender, i)
+				r := s.post(t, "/ctreplay", []byte(body), "X-Sender", sender)
+				assert.Equal(t, http.StatusOK, r.status, r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, byCall, 4)
+	for sender, names := range byCall {
+		assert.Len(t, names, 10, sender)
+		for _, name := range names {
+			assert.Equal(t, sender, name[:1], "an event of %s arrived with %s's headers", name, sender)
+		}
+	}
+}

@@ -118,11 +118,21 @@ func (r *auditReceiver) newRoute(source, expects string, parse func([]byte, even
 		source:         source,
 		expects:        expects,
 		parse:          parse,
-		submitter:      coalesce.New(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, r.cfg.AcceptTimeout),
+		submitter:      r.newSubmitter(source),
 		attrs:          metric.WithAttributeSet(attribute.NewSet(id, src)),
 		forwardedAttrs: metric.WithAttributeSet(attribute.NewSet(id, src, attribute.Bool("forwarded", true))),
 		droppedAttrs:   metric.WithAttributeSet(attribute.NewSet(id, src, attribute.Bool("forwarded", false))),
 	}
+}
+
+// newSubmitter combines concurrent requests into pipeline calls, unless
+// include_metadata asks for each request's headers downstream: a combined
+// call carries one request's context only.
+func (r *auditReceiver) newSubmitter(source string) *coalesce.Submitter {
+	if r.cfg.IncludeMetadata {
+		return coalesce.NewAlone(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, r.cfg.AcceptTimeout)
+	}
+	return coalesce.New(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, r.cfg.AcceptTimeout)
 }
 
 // maxCallRecords bounds the records of one pipeline call. A sending queue

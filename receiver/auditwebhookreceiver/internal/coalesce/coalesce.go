@@ -43,6 +43,9 @@ type Submitter struct {
 	// timeout bounds how long a call may wait for the pipeline to accept
 	// it, counted from the arrival of its first request.
 	timeout time.Duration
+	// alone makes every request's records calls of their own, run at once,
+	// for pipelines that must see each request's own context.
+	alone bool
 
 	mu      sync.Mutex
 	running bool    // a call is in the pipeline
@@ -66,6 +69,15 @@ func New(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout time.
 	return &Submitter{consume: consume, newLogs: newLogs, maxRecords: max(1, maxRecords), timeout: timeout}
 }
 
+// NewAlone returns a Submitter that splits large requests like New's but
+// never combines requests: each call carries one request's records and its
+// context, and calls of different requests run concurrently.
+func NewAlone(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout time.Duration) *Submitter {
+	s := New(consume, newLogs, maxRecords, timeout)
+	s.alone = true
+	return s
+}
+
 // Submit passes recs to the pipeline and returns how many of them the
 // pipeline accepted, with the first refusal. recs is emptied. Records are
 // submitted in order, in pieces of at most maxRecords, each piece only
@@ -79,6 +91,15 @@ func (s *Submitter) Submit(ctx context.Context, recs plog.LogRecordSlice) (int, 
 	arrived := time.Now()
 	accepted := 0
 	for recs.Len() > 0 {
+		if s.alone {
+			c := s.newCall(arrived)
+			k := c.take(recs, s.maxRecords)
+			if err := s.consumeCall(ctx, c); err != nil {
+				return accepted, err
+			}
+			accepted += k
+			continue
+		}
 		c, k, lead := s.add(recs, arrived)
 		if lead {
 			s.run(ctx, c)
@@ -105,8 +126,7 @@ func (s *Submitter) add(recs plog.LogRecordSlice, arrived time.Time) (*call, int
 			return c, c.take(recs, s.maxRecords), false
 		}
 	}
-	ld, out := s.newLogs()
-	c := &call{ld: ld, recs: out, deadline: arrived.Add(s.timeout), turn: make(chan struct{}), done: make(chan struct{})}
+	c := s.newCall(arrived)
 	k := c.take(recs, s.maxRecords)
 	if s.running {
 		s.waiting = append(s.waiting, c)
@@ -115,6 +135,11 @@ func (s *Submitter) add(recs plog.LogRecordSlice, arrived time.Time) (*call, int
 		close(c.turn)
 	}
 	return c, k, true
+}
+
+func (s *Submitter) newCall(arrived time.Time) *call {
+	ld, out := s.newLogs()
+	return &call{ld: ld, recs: out, deadline: arrived.Add(s.timeout), turn: make(chan struct{}), done: make(chan struct{})}
 }
 
 // run waits for c's turn, passes it to the pipeline, answers its requests
@@ -126,9 +151,14 @@ func (s *Submitter) run(ctx context.Context, c *call) {
 	defer s.next()
 	defer close(c.done)
 	c.err = errPanicked
+	c.err = s.consumeCall(ctx, c)
+}
+
+// consumeCall passes c to the pipeline with ctx's values and c's deadline.
+func (s *Submitter) consumeCall(ctx context.Context, c *call) error {
 	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.deadline)
 	defer cancel()
-	c.err = s.consume(cctx, c.ld, c.n)
+	return s.consume(cctx, c.ld, c.n)
 }
 
 // errPanicked answers the requests of a call whose pipeline call panicked.

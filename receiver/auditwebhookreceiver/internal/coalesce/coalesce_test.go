@@ -282,3 +282,38 @@ func TestAPanicInThePipelineReleasesTheOthers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 }
+
+// Without combining, each request's calls carry only its records and its
+// own context, and requests do not wait for each other.
+func TestAloneNeverCombines(t *testing.T) {
+	p := newPipeline()
+	gate := make(chan struct{})
+	p.gate = gate
+	s := NewAlone(p.consume, newLogs, 4, time.Minute)
+	type key struct{}
+	results := make(chan int, 2)
+	for _, name := range []string{"a", "b"} {
+		go func() {
+			n, err := s.Submit(context.WithValue(context.Background(), key{}, name), request(name, 6))
+			assert.NoError(t, err)
+			results <- n
+		}()
+	}
+	<-p.entered
+	<-p.entered // both requests are in the pipeline at once
+	p.mu.Lock()
+	p.gate = nil
+	p.mu.Unlock()
+	close(gate)
+	assert.Equal(t, 6, <-results)
+	assert.Equal(t, 6, <-results)
+	calls := p.recorded()
+	require.Len(t, calls, 4, "each request split in two, none combined")
+	for i, c := range calls {
+		name := c[0][:1]
+		for _, body := range c {
+			assert.Equal(t, name, body[:1], "call %d holds one request's records", i)
+		}
+		assert.Equal(t, name, p.ctxs[i].Value(key{}), "call %d has its request's context", i)
+	}
+}
