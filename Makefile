@@ -31,6 +31,7 @@ $(OCB):
 # ocb generates the distribution's sources (and resolves its modules) only
 # when the manifest changes; go build does the rest incrementally.
 $(DIST_SRC)/main.go: builder-config.yaml go.mod | $(OCB)
+	@mkdir -p $(BUILD)
 	$(OCB) --config builder-config.yaml --skip-compilation
 	@touch $@
 
