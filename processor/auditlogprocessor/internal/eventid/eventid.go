@@ -19,9 +19,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"math"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -57,6 +59,7 @@ func Hash(source string, r plog.LogRecord, attrs pcommon.Map) string {
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	e.buf = e.buf[:0]
+	e.h.Reset()
 	e.str(source)
 	e.str(r.EventName())
 	e.uint(uint64(r.Timestamp()))
@@ -68,25 +71,49 @@ func Hash(source string, r plog.LogRecord, attrs pcommon.Map) string {
 		}
 		return true
 	})
-	sum := sha256.Sum256(e.buf)
+	e.flush()
+	var sum [sha256.Size]byte
+	e.h.Sum(sum[:0])
 	out := make([]byte, len(HashPrefix)+hex.EncodedLen(sha256.Size))
 	copy(out, HashPrefix)
 	hex.Encode(out[len(HashPrefix):], sum[:])
-	if cap(e.buf) > maxPooledBuffer {
-		e.buf = nil // do not keep a hostile record's buffer
-	}
 	return string(out)
 }
 
-// maxPooledBuffer bounds the encoding buffer kept for reuse.
-const maxPooledBuffer = 64 << 10
+// flushAt is how much of the encoding is buffered before it is hashed; a
+// string or byte value at least this long is hashed where it lies. So a
+// record holding a near-limit value (an unreadable 8 MiB body) costs no
+// copy of it.
+const flushAt = 32 << 10
 
-// encoders reuse the canonical encoding's buffer across records.
-var encoders = sync.Pool{New: func() any { return new(encoder) }}
+// encoders reuse the encoding buffer and the hash across records.
+var encoders = sync.Pool{New: func() any { return &encoder{h: sha256.New()} }}
 
-// encoder writes the canonical encoding into buf, hashed in one go.
+// encoder writes the canonical encoding into h, buffering small pieces in
+// buf.
 type encoder struct {
 	buf []byte
+	h   hash.Hash
+}
+
+func (e *encoder) flush() {
+	if len(e.buf) > 0 {
+		e.h.Write(e.buf)
+		e.buf = e.buf[:0]
+	}
+}
+
+// bytes writes b, which must not be modified during the call.
+func (e *encoder) bytes(b []byte) {
+	if len(b) >= flushAt {
+		e.flush()
+		e.h.Write(b) // hashes read their input and keep none of it
+		return
+	}
+	e.buf = append(e.buf, b...)
+	if len(e.buf) >= flushAt {
+		e.flush()
+	}
 }
 
 func (e *encoder) uint(n uint64) {
@@ -95,7 +122,7 @@ func (e *encoder) uint(n uint64) {
 
 func (e *encoder) str(s string) {
 	e.uint(uint64(len(s)))
-	e.buf = append(e.buf, s...)
+	e.bytes(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 func (e *encoder) tag(t pcommon.ValueType) {
@@ -121,7 +148,7 @@ func (e *encoder) value(v pcommon.Value) {
 	case pcommon.ValueTypeBytes:
 		b := v.Bytes().AsRaw()
 		e.uint(uint64(len(b)))
-		e.buf = append(e.buf, b...)
+		e.bytes(b)
 	case pcommon.ValueTypeMap:
 		m := v.Map()
 		e.uint(uint64(m.Len()))

@@ -1,6 +1,7 @@
 package eventid
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,55 @@ func TestHashCoversEveryValueType(t *testing.T) {
 		assert.NotEqual(t, id, next)
 		id = next
 	}
+}
+
+// goldenRecords are records whose ids were computed before the encoding
+// was hashed in pieces: one small, one with values larger than the piece.
+func goldenRecords() []plog.LogRecord {
+	small := plog.NewLogRecord()
+	small.SetEventName("GET ALL Profile")
+	small.Body().SetStr("GET ALL Profile")
+	small.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC)))
+	small.Attributes().PutStr("userID", "admin")
+	small.Attributes().PutEmptyMap("m").PutInt("k", 7)
+
+	large := plog.NewLogRecord()
+	large.SetEventName("large")
+	large.Body().SetStr(strings.Repeat("b", 100_000))
+	large.Attributes().PutStr("s", strings.Repeat("s", 40_000))
+	large.Attributes().PutEmptyBytes("y").FromRaw([]byte(strings.Repeat("y", 50_000)))
+	for i := range 3000 {
+		large.Attributes().PutEmptySlice("list").AppendEmpty().SetInt(int64(i))
+	}
+	sl := large.Attributes().PutEmptySlice("many")
+	for i := range 5000 {
+		sl.AppendEmpty().SetStr(strings.Repeat("x", i%20))
+	}
+	return []plog.LogRecord{small, large}
+}
+
+// Ids are remembered in persistent dedup windows across upgrades: the same
+// record must keep its id. These were computed by the version that hashed
+// the whole encoding at once.
+func TestIDsDoNotChangeAcrossVersions(t *testing.T) {
+	want := []string{
+		"sha256:973c23b9da1b1a6d7a1b2d59ea9635dd79ebec781df4c41c07ae03a715256102",
+		"sha256:f431eb9e07d189109cc7131c40217e6729bcc82a0886c101723d33a2a5755c55",
+	}
+	for i, r := range goldenRecords() {
+		assert.Equal(t, want[i], Hash("ctreplay", r, r.Attributes()), r.EventName())
+	}
+}
+
+// A near-limit value (an unreadable 8 MiB body) is hashed where it lies,
+// not copied into the encoding buffer.
+func TestHashingALargeValueDoesNotCopyIt(t *testing.T) {
+	r := plog.NewLogRecord()
+	r.Body().SetStr(strings.Repeat("x", 8<<20))
+	Hash("ctreplay", r, r.Attributes()) // warm the pool
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	Hash("ctreplay", r, r.Attributes())
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated to hash an 8 MiB body")
 }
