@@ -106,6 +106,17 @@ func (s *Set) Add(seq uint64) bool {
 	return s.addLocked(seq)
 }
 
+// AddRange adds first, first+1, ..., first+n-1 under one lock (the events
+// of one acknowledged request); each that was already a member counts as a
+// duplicate.
+func (s *Set) AddRange(first, n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for seq := first; seq < first+n; seq++ {
+		s.addLocked(seq)
+	}
+}
+
 // AddAll adds every seq of a group at once (one lock for a whole message or
 // archive line) and counts a seq repeated inside the group once: an id that
 // appears in a message's MSGID, structured data and text is still one

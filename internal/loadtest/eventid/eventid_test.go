@@ -73,6 +73,22 @@ func TestAddAllCountsRepeatsInOneGroupOnce(t *testing.T) {
 	assert.Equal(t, uint64(3), s.Len())
 }
 
+func TestAddRangeAddsEveryMemberAndCountsRepeats(t *testing.T) {
+	var s Set
+	s.AddRange(10, 5) // 10..14
+	for seq := uint64(10); seq < 15; seq++ {
+		assert.True(t, s.Contains(seq), "%d", seq)
+	}
+	assert.False(t, s.Contains(9))
+	assert.False(t, s.Contains(15))
+	assert.Equal(t, uint64(5), s.Len())
+	s.AddRange(14, 2) // 14 again, 15 new
+	assert.Equal(t, uint64(6), s.Len())
+	assert.Equal(t, uint64(1), s.Duplicates())
+	s.AddRange(100, 0)
+	assert.Equal(t, uint64(6), s.Len())
+}
+
 func TestMissing(t *testing.T) {
 	var want, got Set
 	for seq := range uint64(200) {

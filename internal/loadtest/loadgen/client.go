@@ -1,12 +1,9 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -83,21 +80,18 @@ func Run(ctx context.Context, cfg Config, payloads *Payloads, acked *eventid.Set
 	if cfg.Clients < 1 {
 		return Result{}, errors.New("clients must be at least 1")
 	}
-	transport := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: cfg.Clients,
-		MaxConnsPerHost:     cfg.Clients,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+	ep, err := parseEndpoint(cfg.URL)
+	if err != nil {
+		return Result{}, err
 	}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: cfg.Timeout}
-
 	stats := make([]clientStats, cfg.Clients)
 	var wg sync.WaitGroup
 	for i := range stats {
-		wg.Go(func() { runClient(ctx, cfg, client, payloads, acked, &stats[i]) })
+		wg.Go(func() {
+			conn := newHTTPConn(ctx, ep, cfg.Secret, cfg.Timeout)
+			defer conn.close()
+			runClient(ctx, cfg, conn, payloads, acked, &stats[i])
+		})
 	}
 	wg.Wait()
 	return merge(stats), ctx.Err()
@@ -114,7 +108,7 @@ type refusedBody struct {
 // it the oldest is abandoned (counted), as a sender's retry buffer would.
 const maxPendingPerClient = 10_000
 
-func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *Payloads, acked *eventid.Set, st *clientStats) {
+func runClient(ctx context.Context, cfg Config, conn *httpConn, payloads *Payloads, acked *eventid.Set, st *clientStats) {
 	windowStart := cfg.Start.Add(cfg.Warmup)
 	end := windowStart.Add(cfg.Duration)
 	var buf []byte
@@ -144,7 +138,7 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 		}
 		sent := time.Now()
 		nextStart = sent.Add(cfg.Interval)
-		status, retryAfter, err := post(ctx, client, cfg, body)
+		resp, err := conn.post(body)
 		done := time.Now()
 		inWindow := !done.Before(windowStart) && done.Before(end)
 		st.TotalRequests++
@@ -179,11 +173,9 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 			again(minRetryAfter)
 			// The collector is gone or overloaded: do not spin.
 			sleep(ctx, 10*time.Millisecond)
-		case status/100 == 2:
+		case resp.status/100 == 2:
 			n := uint64(payloads.EventsPerBody())
-			for seq := first; seq < first+n; seq++ {
-				acked.Add(seq)
-			}
+			acked.AddRange(first, n)
 			st.TotalAcceptedEvents += n
 			if inWindow {
 				st.Accepted++
@@ -195,11 +187,11 @@ func runClient(ctx context.Context, cfg Config, client *http.Client, payloads *P
 				if st.Refused == nil {
 					st.Refused = map[int]uint64{}
 				}
-				st.Refused[status]++
+				st.Refused[resp.status]++
 			}
-			st.note(fmt.Sprintf("HTTP %d", status))
-			if retryable(status) {
-				again(retryAfter)
+			st.note(fmt.Sprintf("HTTP %d", resp.status))
+			if retryable(resp.status) {
+				again(resp.retryAfter)
 			}
 		}
 	}
@@ -224,28 +216,6 @@ func parseRetryAfter(v string) time.Duration {
 		return minRetryAfter
 	}
 	return min(max(time.Duration(secs)*time.Second, minRetryAfter), maxRetryAfter)
-}
-
-func post(ctx context.Context, client *http.Client, cfg Config, body []byte) (status int, retryAfter time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if cfg.Secret != "" {
-		req.Header.Set("X-Hub-Signature", Sign([]byte(cfg.Secret), body))
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	// Read the answer to the end so the connection is reused.
-	_, err = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return 0, 0, err
-	}
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), nil
 }
 
 func (st *clientStats) note(problem string) {
