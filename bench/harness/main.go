@@ -43,6 +43,7 @@ type options struct {
 	overlays           overlayFlag
 	workDir, jsonPath  string
 	keep, strict       bool
+	harnessProfile     bool
 }
 
 func main() {
@@ -90,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON here (default <workdir>/results.json)")
 	fs.BoolVar(&o.keep, "keep", false, "keep each run's folder (configs, archive)")
 	fs.BoolVar(&o.strict, "strict", false, "also exit 1 when a target FAILs")
+	fs.BoolVar(&o.harnessProfile, "harness-profile", false, "write a CPU profile of the harness over each measured window to <workdir>/harness-<target>-<events>.pprof (labelled by part: go tool pprof -tags)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -151,12 +153,16 @@ func plan(o options) ([]scenario.Spec, error) {
 	}
 	var specs []scenario.Spec
 	add := func(t scenario.Target, events int) {
-		specs = append(specs, scenario.Spec{
+		spec := scenario.Spec{
 			Target: t, EventsPerRequest: events, Clients: o.clients, Secret: secret, Retry: o.retry,
 			CheckEvery: o.checkEvery,
 			Warmup:     o.warmup, Duration: o.duration, Drain: o.drain,
 			WorkDir: o.workDir, Keep: o.keep, StartTimeout: o.startWait,
-		})
+		}
+		if o.harnessProfile {
+			spec.HarnessProfile = filepath.Join(o.workDir, fmt.Sprintf("harness-%s-%d.pprof", t.Name, events))
+		}
+		specs = append(specs, spec)
 	}
 	var missing []error
 	for _, name := range o.targets {
@@ -294,5 +300,6 @@ func settings(o options) map[string]string {
 		"check_every":      strconv.Itoa(o.checkEvery),
 		"persistent_queue": strconv.FormatBool(o.persistentQueue),
 		"audit_config":     strings.Join(o.overlays, ","),
+		"harness_profile":  strconv.FormatBool(o.harnessProfile),
 	}
 }

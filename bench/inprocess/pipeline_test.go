@@ -229,6 +229,8 @@ func TestPipelineDeliversEveryEvent(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return tailer.Poll() == nil && atSink.Len() == 30 && inArchive.Len() == 30
 	}, time.Minute, 10*time.Millisecond, "%d of 30 events at the sink, %d in the archive", atSink.Len(), inArchive.Len())
+	snk.Check()
+	require.Equal(t, snk.Stats().Messages, snk.Stats().Checked, "every message checked")
 	require.Zero(t, snk.Stats().NotRFC5424, snk.Stats().FirstProblem)
 }
 

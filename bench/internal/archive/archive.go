@@ -2,25 +2,30 @@
 // and records the events in it by their ids.
 //
 // It reads every file in the archive's folder whose name starts like the
-// archive's (so rotated files are counted too), remembers how far it read
+// archive's and ends in its extension (so rotated files are counted too), remembers how far it read
 // each one by inode (a rename during rotation does not make it read a file
 // twice) and only reads complete lines (a line being written is read on the
 // next poll). Compressed rotated files are listed, not read.
+//
+// Reading costs CPU on the cores being measured, so a load run does not
+// read while it measures: it takes a Mark (each file's size: a stat per
+// file) at each edge of the window and reads afterwards, up to each mark
+// in turn, which tells what was in the archive at that moment exactly as a
+// read then would have.
 package archive // import "github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
 )
@@ -32,13 +37,26 @@ type Stats struct {
 	Bytes uint64 `json:"bytes"`
 	// Compressed lists rotated files the tailer could not count.
 	Compressed []string `json:"compressed,omitempty"`
+	// Vanished lists files a mark saw that were gone, or shorter, when
+	// the tailer read up to it: lines the tailer never read.
+	Vanished []string `json:"vanished,omitempty"`
+}
+
+// Mark is how long each archive file was at one moment, by inode.
+type Mark struct {
+	sizes map[uint64]fileSize
+}
+
+type fileSize struct {
+	name string
+	size int64
 }
 
 // Tailer follows one archive.
 type Tailer struct {
-	dir, stem string
-	scheme    eventid.Scheme
-	events    *eventid.Set
+	dir, stem, ext string
+	scheme         eventid.Scheme
+	events         *eventid.Set
 
 	mu      sync.Mutex
 	offsets map[uint64]int64 // by inode
@@ -55,25 +73,10 @@ func New(path string, scheme eventid.Scheme, events *eventid.Set) *Tailer {
 	return &Tailer{
 		dir:     filepath.Dir(path),
 		stem:    strings.TrimSuffix(base, filepath.Ext(base)),
+		ext:     filepath.Ext(base),
 		scheme:  scheme,
 		events:  events,
 		offsets: map[uint64]int64{},
-	}
-}
-
-// Run polls every interval until ctx is done, then polls a last time.
-func (t *Tailer) Run(ctx context.Context, interval time.Duration) error {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return t.Poll()
-		case <-tick.C:
-			if err := t.Poll(); err != nil {
-				return err
-			}
-		}
 	}
 }
 
@@ -81,30 +84,140 @@ func (t *Tailer) Run(ctx context.Context, interval time.Duration) error {
 func (t *Tailer) Poll() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	entries, err := os.ReadDir(t.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	files, err := t.files()
 	if err != nil {
 		return err
 	}
+	for _, f := range files {
+		if err := t.readNew(f.path, -1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Mark returns how long each of the archive's files is now. It reads
+// nothing.
+func (t *Tailer) Mark() (Mark, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := Mark{sizes: map[uint64]fileSize{}}
+	files, err := t.files()
+	if err != nil {
+		return m, err
+	}
+	for _, f := range files {
+		info, err := os.Stat(f.path)
+		if errors.Is(err, fs.ErrNotExist) { // rotated away meanwhile: its new name is listed next time
+			continue
+		}
+		if err != nil {
+			return m, err
+		}
+		inode, err := inodeOf(f.path, info)
+		if err != nil {
+			return m, err
+		}
+		m.sizes[inode] = fileSize{name: f.name, size: info.Size()}
+	}
+	return m, nil
+}
+
+// PollTo reads the complete lines that each file held when m was taken,
+// and no further: after it, the events recorded are those that were in
+// the archive at that moment (and any read before). A file the mark saw
+// that is gone now, or shorter than the tailer has yet to read, is listed
+// in Stats.Vanished.
+func (t *Tailer) PollTo(m Mark) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	files, err := t.files()
+	if err != nil {
+		return err
+	}
+	seen := map[uint64]bool{}
+	for _, f := range files {
+		info, err := os.Stat(f.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		inode, err := inodeOf(f.path, info)
+		if err != nil {
+			return err
+		}
+		limit, ok := m.sizes[inode]
+		if !ok {
+			continue // created after the mark
+		}
+		seen[inode] = true
+		if info.Size() < limit.size {
+			t.vanished(fmt.Sprintf("%s (inode %d): %d bytes at the mark, %d now", limit.name, inode, limit.size, info.Size()))
+		}
+		if err := t.readNew(f.path, limit.size); err != nil {
+			return err
+		}
+	}
+	for inode, limit := range m.sizes {
+		if !seen[inode] && t.offsets[inode] < limit.size {
+			t.vanished(fmt.Sprintf("%s (inode %d): gone with %d bytes unread", limit.name, inode, limit.size-t.offsets[inode]))
+		}
+	}
+	return nil
+}
+
+func (t *Tailer) vanished(what string) {
+	if !slices.Contains(t.stats.Vanished, what) {
+		t.stats.Vanished = append(t.stats.Vanished, what)
+	}
+}
+
+type archiveFile struct{ name, path string }
+
+// files lists the archive's uncompressed files and updates the file
+// counts of the stats.
+func (t *Tailer) files() ([]archiveFile, error) {
+	entries, err := os.ReadDir(t.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	t.stats.Files = 0
 	t.stats.Compressed = t.stats.Compressed[:0]
+	var files []archiveFile
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || !strings.HasPrefix(name, t.stem) {
 			continue
 		}
-		if isCompressed(name) {
-			t.stats.Compressed = append(t.stats.Compressed, name)
+		if plain, ok := compressedName(name); ok {
+			if strings.HasSuffix(plain, t.ext) {
+				t.stats.Compressed = append(t.stats.Compressed, name)
+			}
+			continue
+		}
+		// Files beside the archive that are not archive data, such as
+		// otelcol-audit's head file (audit.jsonl.head, replaced on every
+		// write) or a temporary file, do not end in the extension.
+		if !strings.HasSuffix(name, t.ext) {
 			continue
 		}
 		t.stats.Files++
-		if err := t.readNew(filepath.Join(t.dir, name)); err != nil {
-			return err
-		}
+		files = append(files, archiveFile{name: name, path: filepath.Join(t.dir, name)})
 	}
-	return nil
+	return files, nil
+}
+
+func inodeOf(path string, info fs.FileInfo) (uint64, error) {
+	sys, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("archive %s: no inode on this platform", path)
+	}
+	return sys.Ino, nil
 }
 
 // Stats returns what has been read so far.
@@ -112,20 +225,25 @@ func (t *Tailer) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.stats
-	st.Compressed = append([]string(nil), t.stats.Compressed...)
+	st.Compressed = slices.Clone(t.stats.Compressed)
+	st.Vanished = slices.Clone(t.stats.Vanished)
 	return st
 }
 
-func isCompressed(name string) bool {
+// compressedName returns name without its compression suffix, if it has
+// one.
+func compressedName(name string) (string, bool) {
 	for _, ext := range []string{".gz", ".zst", ".zstd", ".bz2", ".xz", ".lz4", ".snappy"} {
-		if strings.HasSuffix(name, ext) {
-			return true
+		if plain, ok := strings.CutSuffix(name, ext); ok {
+			return plain, true
 		}
 	}
-	return false
+	return name, false
 }
 
-func (t *Tailer) readNew(path string) error {
+// readNew reads the complete lines of path from where the last read of
+// its inode stopped, up to limit bytes into the file (-1: to the end).
+func (t *Tailer) readNew(path string, limit int64) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) { // rotated away between ReadDir and Open
 		return nil
@@ -138,16 +256,19 @@ func (t *Tailer) readNew(path string) error {
 	if err != nil {
 		return err
 	}
-	sys, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("archive %s: no inode on this platform", path)
+	inode, err := inodeOf(path, info)
+	if err != nil {
+		return err
 	}
-	inode := sys.Ino
 	offset := t.offsets[inode]
 	if info.Size() < offset { // truncated in place: start again
 		offset = 0
 	}
-	if info.Size() == offset {
+	end := info.Size()
+	if limit >= 0 {
+		end = min(end, limit)
+	}
+	if end <= offset {
 		return nil
 	}
 	// Read through a reused buffer: an archive grows by gigabytes in a
@@ -155,7 +276,7 @@ func (t *Tailer) readNew(path string) error {
 	if t.reader == nil {
 		t.reader = bufio.NewReaderSize(nil, 1<<20)
 	}
-	t.reader.Reset(io.NewSectionReader(f, offset, info.Size()-offset))
+	t.reader.Reset(io.NewSectionReader(f, offset, end-offset))
 	var complete int64
 	for {
 		line, err := t.reader.ReadSlice('\n')

@@ -130,7 +130,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // WriteTable prints the results, the ratios and the checks for a person.
 func WriteTable(w io.Writer, results []Result, checks []Check) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tev/req\tclients\taccepted ev/s\tsyslog ev/s\tarchive ev/s\tdelivered ev/s\tp50 ms\tp99 ms\tpeak RSS MiB\tCPU us/ev\tcores\tnon-2xx\tdup\tmissing\t")
+	fmt.Fprintln(tw, "target\tev/req\tclients\taccepted ev/s\tsyslog ev/s\tarchive ev/s\tdelivered ev/s\tp50 ms\tp99 ms\tpeak RSS MiB\tCPU us/ev\tharness us/ev\tcores\tharness cores\tnon-2xx\tdup\tmissing\t")
 	for _, r := range results {
 		syslog, arch, missing, dup := "-", "-", "-", "-"
 		if r.Delivers() {
@@ -143,9 +143,9 @@ func WriteTable(w io.Writer, results []Result, checks []Check) error {
 		for _, n := range r.Load.Refused {
 			refused += n
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%s\t%s\t\n",
 			r.Target, r.EventsPerRequest, r.Clients, r.AcceptedPerSec, syslog, arch, r.DeliveredPerSec,
-			r.P50Millis, r.P99Millis, mib(r.PeakRSSBytes), r.CPUPerEventMicros, r.CPUCores, r.HarnessCores,
+			r.P50Millis, r.P99Millis, mib(r.PeakRSSBytes), r.CPUPerEventMicros, r.HarnessCPUPerEventMicros, r.CPUCores, r.HarnessCores,
 			refused+r.Load.Failed, dup, missing)
 	}
 	if err := tw.Flush(); err != nil {

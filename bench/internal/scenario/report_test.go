@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"bytes"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -92,4 +94,25 @@ func TestWriteTable(t *testing.T) {
 	assert.Contains(t, text, "delivery complete: contrib, 1/req")
 	assert.Contains(t, text, Pass)
 	assert.Contains(t, text, NA)
+}
+
+// Every row has a value under every heading, the harness's own CPU per
+// event beside the target's.
+func TestWriteTableColumnsLineUp(t *testing.T) {
+	r := result(NameAudit, 1, 10000, 5, 60, 80)
+	r.HarnessCPUPerEventMicros, r.HarnessCores, r.CPUCores = 12.3, 0.45, 0.98
+	var out bytes.Buffer
+	require.NoError(t, WriteTable(&out, []Result{r}, nil))
+	lines := strings.Split(out.String(), "\n")
+	cells := func(line string) []string { return regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1) }
+	header, row := cells(lines[0]), cells(lines[1])
+	require.Len(t, row, len(header), "header %q, row %q", header, row)
+	col := map[string]string{}
+	for i, h := range header {
+		col[h] = row[i]
+	}
+	assert.Equal(t, "60.0", col["CPU us/ev"])
+	assert.Equal(t, "12.3", col["harness us/ev"])
+	assert.Equal(t, "0.98", col["cores"])
+	assert.Equal(t, "0.45", col["harness cores"])
 }

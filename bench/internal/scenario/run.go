@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +43,12 @@ type Spec struct {
 	Keep    bool
 	// StartTimeout bounds the wait for the target to listen.
 	StartTimeout time.Duration
+	// HarnessProfile, when set, is where the harness writes a CPU profile
+	// of itself over the measured window. Its samples carry the label
+	// "harness" naming the part that spent them (clients, sink, archive,
+	// edges; none: the Go runtime, mostly GC), so
+	// `go tool pprof -tags FILE` splits the harness's CPU by part.
+	HarnessProfile string
 }
 
 // Result is one scenario's figures. Rates are per second of the measured
@@ -77,8 +84,12 @@ type Result struct {
 	CPUPerAnsweredEventMicros float64 `json:"cpu_us_per_answered_event"`
 	CPUCores                  float64 `json:"cpu_cores"`
 	// HarnessCores is the harness's own CPU use (clients, sink, archive
-	// reader) during the window, on the same cores.
-	HarnessCores float64 `json:"harness_cpu_cores"`
+	// reader) during the window, on the same cores, and
+	// HarnessCPUPerEventMicros the same CPU time divided by the events
+	// accepted in the window: what the harness takes per event from the
+	// cores it shares with the target.
+	HarnessCores             float64 `json:"harness_cpu_cores"`
+	HarnessCPUPerEventMicros float64 `json:"harness_cpu_us_per_event"`
 
 	Load loadgen.Result `json:"load"`
 
@@ -106,9 +117,13 @@ type Result struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
-// snapshot is what is counted at a window edge.
+// snapshot is what is counted at a window edge. The archive is not read
+// then: mark says how long its files were, and archive is filled in when
+// the archive has been read up to mark, after the load.
 type snapshot struct {
 	syslog, archive uint64
+	mark            archive.Mark
+	markErr         error
 	cpu             time.Duration
 	cpuErr          error
 	harnessCPU      time.Duration
@@ -136,7 +151,11 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	scheme := eventid.NewScheme(nonce())
 	var acked, atSink, inArchive eventid.Set
 
-	snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink, max(spec.CheckEvery, 1))
+	// The sink's goroutines inherit the label of the one that starts them.
+	var snk *sink.Sink
+	labelled(ctx, partSink, func() {
+		snk, err = sink.Listen("127.0.0.1:0", scheme, &atSink, max(spec.CheckEvery, 1))
+	})
 	if err != nil {
 		return res, err
 	}
@@ -173,15 +192,10 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		return res, fmt.Errorf("%s: %w (log: %s)", t.Label, err, res.LogPath)
 	}
 
+	// The archive is read after the load, up to the marks taken at the
+	// window's edges, then to the end while draining: reading it during the
+	// load would take CPU from the target.
 	tailer := archive.New(env.ArchivePath, scheme, &inArchive)
-	tailCtx, stopTail := context.WithCancel(ctx)
-	var tailErr error
-	var tailWG sync.WaitGroup
-	tailWG.Go(func() { tailErr = tailer.Run(tailCtx, 250*time.Millisecond) })
-	defer func() {
-		stopTail()
-		tailWG.Wait()
-	}()
 
 	// The load stops early if the target dies: its figures would mean
 	// nothing.
@@ -197,29 +211,45 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 
 	start := time.Now()
 	snap := func() snapshot {
-		_ = tailer.Poll()
 		cpu, cpuErr := proc.CPUTime(child.PID())
 		own, _ := proc.CPUTime(os.Getpid())
-		return snapshot{syslog: atSink.Len(), archive: inArchive.Len(), cpu: cpu, cpuErr: cpuErr, harnessCPU: own}
+		sn := snapshot{syslog: atSink.Len(), cpu: cpu, cpuErr: cpuErr, harnessCPU: own}
+		if t.Delivers {
+			sn.mark, sn.markErr = tailer.Mark()
+		}
+		return sn
 	}
 	var begin, end snapshot
+	var profileErr error
 	var edges sync.WaitGroup
-	edges.Go(func() {
-		if waitUntil(loadCtx, start.Add(spec.Warmup)) {
-			begin = snap()
-		}
-		if waitUntil(loadCtx, start.Add(spec.Warmup+spec.Duration)) {
-			end = snap()
-		}
+	labelled(ctx, partEdges, func() {
+		edges.Go(func() {
+			stopProfile := func() error { return nil }
+			if waitUntil(loadCtx, start.Add(spec.Warmup)) {
+				begin = snap()
+				stopProfile, profileErr = startProfile(spec.HarnessProfile)
+			}
+			if waitUntil(loadCtx, start.Add(spec.Warmup+spec.Duration)) {
+				end = snap()
+			}
+			if profileErr == nil {
+				profileErr = stopProfile()
+			}
+		})
 	})
 	payloads := loadgen.NewPayloads(scheme, spec.EventsPerRequest)
-	res.Load, err = loadgen.Run(loadCtx, loadgen.Config{
-		URL:     "http://" + env.HTTPAddr + WebhookPath,
-		Clients: spec.Clients, Secret: spec.Secret,
-		Start: start, Warmup: spec.Warmup, Duration: spec.Duration,
-		Timeout: 10 * time.Second, Retry: spec.Retry,
-	}, payloads, &acked)
+	labelled(ctx, partClients, func() {
+		res.Load, err = loadgen.Run(loadCtx, loadgen.Config{
+			URL:     "http://" + env.HTTPAddr + WebhookPath,
+			Clients: spec.Clients, Secret: spec.Secret,
+			Start: start, Warmup: spec.Warmup, Duration: spec.Duration,
+			Timeout: 10 * time.Second, Retry: spec.Retry,
+		}, payloads, &acked)
+	})
 	edges.Wait()
+	if profileErr != nil {
+		res.Problems = append(res.Problems, fmt.Sprintf("harness profile: %v", profileErr))
+	}
 	select {
 	case <-child.Exited():
 		return res, fmt.Errorf("%s exited during the load: %v (log: %s)", t.Label, child.ExitErr(), res.LogPath)
@@ -229,10 +259,21 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 		return res, err
 	}
 
+	if t.Delivers {
+		labelled(ctx, partArchive, func() {
+			if err := readToMarks(tailer, &inArchive, &begin, &end); err != nil {
+				res.Problems = append(res.Problems, fmt.Sprintf("archive at the window's edges: %v", err))
+			}
+		})
+	}
 	res.setWindowFigures(spec, begin, end)
 	if t.Delivers {
 		drainStart := time.Now()
-		res.Complete = drain(ctx, spec.Drain, tailer, &acked, &atSink, &inArchive)
+		var tailErr error
+		res.Complete, tailErr = drain(ctx, spec.Drain, tailer, &acked, &atSink, &inArchive)
+		if tailErr != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("archive: %v", tailErr))
+		}
 		res.DrainSeconds = time.Since(drainStart).Seconds()
 		if ctx.Err() != nil { // interrupted: not a delivery failure
 			return res, ctx.Err()
@@ -248,16 +289,69 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	res.TotalAcked = acked.Len()
 	if t.Delivers {
 		res.setDeliveryFigures(&acked, &atSink, &inArchive)
+		// The RFC 5424 check of the sampled messages, left until now.
+		labelled(ctx, partSink, snk.Check)
 		res.Sink = snk.Stats()
 		res.Archive = tailer.Stats()
 	}
-	stopTail()
-	tailWG.Wait()
-	if tailErr != nil {
-		res.Problems = append(res.Problems, fmt.Sprintf("archive tailer: %v", tailErr))
-	}
 	res.noteProblems(spec.Drain)
 	return res, nil
+}
+
+// The parts of the harness, as its CPU profile labels them.
+const (
+	partClients = "clients"
+	partSink    = "sink"
+	partArchive = "archive"
+	partEdges   = "edges"
+)
+
+// labelled runs f with the pprof label harness=part; goroutines f starts
+// carry it too.
+func labelled(ctx context.Context, part string, f func()) {
+	pprof.Do(ctx, pprof.Labels("harness", part), func(context.Context) { f() })
+}
+
+// readToMarks reads the archive up to each edge's mark and records how
+// many distinct events it held then.
+// On an error both counts are left at zero, and so is the window's
+// archive rate.
+func readToMarks(tailer *archive.Tailer, inArchive *eventid.Set, edges ...*snapshot) error {
+	for _, e := range edges {
+		err := e.markErr
+		if err == nil {
+			err = tailer.PollTo(e.mark)
+		}
+		if err != nil {
+			for _, e := range edges {
+				e.archive = 0
+			}
+			return err
+		}
+		e.archive = inArchive.Len()
+	}
+	return nil
+}
+
+// startProfile starts profiling the harness's CPU into path, if set, and
+// returns what stops it.
+func startProfile(path string) (stop func() error, err error) {
+	stop = func() error { return nil }
+	if path == "" {
+		return stop, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return stop, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return stop, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // setWindowFigures derives the per-second, latency and CPU figures of the
@@ -268,7 +362,11 @@ func (res *Result) setWindowFigures(spec Spec, begin, end snapshot) {
 	res.P50Millis = millis(res.Load.P50)
 	res.P99Millis = millis(res.Load.P99)
 	res.MaxMillis = millis(res.Load.Max)
-	res.HarnessCores = (end.harnessCPU - begin.harnessCPU).Seconds() / window
+	harnessCPU := end.harnessCPU - begin.harnessCPU
+	res.HarnessCores = harnessCPU.Seconds() / window
+	if res.Load.AcceptedEvents > 0 {
+		res.HarnessCPUPerEventMicros = float64(harnessCPU.Microseconds()) / float64(res.Load.AcceptedEvents)
+	}
 	if begin.cpuErr == nil && end.cpuErr == nil {
 		cpu := end.cpu - begin.cpu
 		res.CPUCores = cpu.Seconds() / window
@@ -315,6 +413,9 @@ func (res *Result) noteProblems(drain time.Duration) {
 			res.Problems = append(res.Problems, fmt.Sprintf("sink: %d of %d checked messages not RFC 5424, %d framing errors (first: %s)",
 				res.Sink.NotRFC5424, res.Sink.Checked, res.Sink.FramingErrors, res.Sink.FirstProblem))
 		}
+		if len(res.Archive.Vanished) > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("archive: files gone before they were read (their events count as missing): %v", res.Archive.Vanished))
+		}
 		if len(res.Archive.Compressed) > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("archive: compressed files not counted: %v", res.Archive.Compressed))
 		}
@@ -331,16 +432,17 @@ func (res *Result) noteProblems(drain time.Duration) {
 }
 
 // drain waits until every acknowledged event is at the sink and in the
-// archive, or the deadline passes, and reports whether they all arrived.
-func drain(ctx context.Context, deadline time.Duration, tailer *archive.Tailer, acked, atSink, inArchive *eventid.Set) bool {
+// archive, or the deadline passes, and reports whether they all arrived,
+// with the last error reading the archive, if any.
+func drain(ctx context.Context, deadline time.Duration, tailer *archive.Tailer, acked, atSink, inArchive *eventid.Set) (bool, error) {
 	limit := time.Now().Add(deadline)
 	for {
-		_ = tailer.Poll()
+		err := tailer.Poll()
 		if atSink.Missing(acked) == 0 && inArchive.Missing(acked) == 0 {
-			return true
+			return true, err
 		}
 		if time.Now().After(limit) || !waitUntil(ctx, time.Now().Add(100*time.Millisecond)) {
-			return false
+			return false, err
 		}
 	}
 }

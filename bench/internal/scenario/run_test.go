@@ -65,6 +65,18 @@ func TestRunMeasuresACompleteDelivery(t *testing.T) {
 	assert.Equal(t, res.TotalAcked, res.Archive.Lines, "one archive line per event")
 	assert.Positive(t, res.AcceptedPerSec)
 	assert.Positive(t, res.DeliveredPerSec)
+	// The archive was read after the load, up to the window's marks: its
+	// window rate counts events of the window only.
+	assert.Positive(t, res.ArchivePerSec)
+	assert.LessOrEqual(t, res.ArchivePerSec*res.WindowSeconds, float64(res.ArchiveDelivered))
+	assert.Positive(t, res.SyslogPerSec)
+	assert.LessOrEqual(t, res.SyslogPerSec*res.WindowSeconds, float64(res.SyslogDelivered))
+	// Every message was sampled (CheckEvery 0 means 1) and checked after
+	// the load.
+	assert.Equal(t, res.Sink.Messages, res.Sink.Sampled)
+	assert.Equal(t, res.Sink.Sampled, res.Sink.Checked)
+	assert.Positive(t, res.HarnessCPUPerEventMicros)
+	assert.InDelta(t, res.HarnessCores*res.WindowSeconds*1e6/float64(res.Load.AcceptedEvents), res.HarnessCPUPerEventMicros, 0.01*res.HarnessCPUPerEventMicros)
 	assert.Positive(t, res.PeakRSSBytes)
 	assert.Empty(t, res.Problems)
 	assert.FileExists(t, res.LogPath)

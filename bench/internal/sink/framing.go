@@ -26,14 +26,15 @@ var (
 // non-transparent framing with LF); a frame that starts with a digit is
 // octet-counted, one that starts with '<' ends at the next LF.
 type FrameReader struct {
-	r      *bufio.Reader
-	maxLen int
-	buf    []byte
+	r         *bufio.Reader
+	maxLen    int
+	maxDigits int // of an octet count: as many as maxLen has
+	buf       []byte
 }
 
 // NewFrameReader reads frames of at most maxLen bytes from r.
 func NewFrameReader(r io.Reader, maxLen int) *FrameReader {
-	return &FrameReader{r: bufio.NewReaderSize(r, 64*1024), maxLen: maxLen}
+	return &FrameReader{r: bufio.NewReaderSize(r, 64*1024), maxLen: maxLen, maxDigits: len(strconv.Itoa(maxLen))}
 }
 
 // Next returns the next message, without its framing. The slice is valid
@@ -61,7 +62,7 @@ func (f *FrameReader) octetCounted() ([]byte, error) {
 	// MSG-LEN has at most as many digits as maxLen, then a space. Read it
 	// byte by byte: peeking further could wait for data that a sender
 	// between two messages will not send.
-	maxDigits := len(strconv.Itoa(f.maxLen))
+	maxDigits := f.maxDigits
 	n := 0
 	for digits := 0; ; digits++ {
 		c, err := f.r.ReadByte()
