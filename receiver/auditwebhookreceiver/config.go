@@ -48,8 +48,15 @@ type Config struct {
 
 	// AcceptTimeout bounds how long a request waits for the pipeline to
 	// accept its events (a full sending queue that blocks, behind the
-	// requests before it) before it is answered 503.
+	// requests before it), and for its share of MaxInFlightBytes, before
+	// it is answered 503.
 	AcceptTimeout time.Duration `mapstructure:"accept_timeout"`
+
+	// MaxInFlightBytes bounds the request bodies held at once, in bytes:
+	// a request leases its body's size before reading it (as it arrives
+	// when the size is not announced) until it is answered, and waits up
+	// to AcceptTimeout for its share, then gets 503.
+	MaxInFlightBytes int64 `mapstructure:"max_in_flight_bytes"`
 }
 
 // GlassixConfig configures the Glassix webhook endpoint.
@@ -101,6 +108,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("retry_after: must not be negative, got %s", cfg.RetryAfter))
+	}
+	if body := effectiveMaxBody(cfg.MaxRequestBodySize); cfg.MaxInFlightBytes < body {
+		errs = append(errs, fmt.Errorf("max_in_flight_bytes: %d must be at least max_request_body_size (%d), or the largest requests could never be read", cfg.MaxInFlightBytes, body))
 	}
 	switch {
 	case cfg.AcceptTimeout <= 0:
@@ -155,6 +165,19 @@ func (cfg *Config) Validate() error {
 		checkPath("health_path", cfg.HealthPath)
 	}
 	return errors.Join(errs...)
+}
+
+// confighttpDefaultMaxBody is what confighttp uses for a
+// max_request_body_size of 0.
+const confighttpDefaultMaxBody = 20 << 20
+
+// effectiveMaxBody is the body size limit confighttp applies for
+// max_request_body_size n.
+func effectiveMaxBody(n int64) int64 {
+	if n <= 0 {
+		return confighttpDefaultMaxBody
+	}
+	return n
 }
 
 // loadLocation resolves an IANA zone name. Empty is refused rather than

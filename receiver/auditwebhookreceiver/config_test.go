@@ -54,6 +54,7 @@ func TestLoadConfig(t *testing.T) {
 				cfg.ForwardUnparsed = false
 				cfg.RetryAfter = 30 * time.Second
 				cfg.AcceptTimeout = 10 * time.Second
+				cfg.MaxInFlightBytes = 4 << 20
 				cfg.Glassix = configoptional.Some(GlassixConfig{
 					Path:          "/hooks/glassix",
 					Secret:        "glassix-api-secret",
@@ -91,6 +92,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.True(t, cfg.ForwardUnparsed)
 	assert.Equal(t, 5*time.Second, cfg.AcceptTimeout)
 	assert.Less(t, cfg.AcceptTimeout, cfg.WriteTimeout, "a refusal must be written before write_timeout")
+	assert.Equal(t, int64(32<<20), cfg.MaxInFlightBytes, "four near-limit bodies")
 	assert.False(t, cfg.Glassix.HasValue(), "a vendor block is served only when written")
 	g := cfg.Glassix.GetOrInsertDefault()
 	assert.Equal(t, GlassixConfig{Path: "/glassix", MaxClockSkew: 5 * time.Minute, AcceptDateSignature: true}, *g)
@@ -106,6 +108,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"max_request_body_size: must not be negative, got -1",
 		"retry_after: must not be negative, got -1s",
 		"accept_timeout: must be positive, got 0s",
+		"max_in_flight_bytes: 1000 must be at least max_request_body_size (20971520), or the largest requests could never be read",
 		`health_path: must be a clean absolute URL path like /glassix, got "health"`,
 		"glassix::max_clock_skew: must be positive, got 0s",
 		"glassix::forward_events[0]: must not be empty",
@@ -122,6 +125,11 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 func TestValidateAcceptTimeoutBelowWriteTimeout(t *testing.T) {
 	err := confmap.Validate(loadConfig(t, "accept_timeout_too_long"))
 	assert.ErrorContains(t, err, "accept_timeout: 10s must be shorter than write_timeout (10s)")
+}
+
+func TestValidateInFlightBytesHoldTheLargestBody(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "in_flight_below_default_body_size"))
+	assert.ErrorContains(t, err, "max_in_flight_bytes: 16777216 must be at least max_request_body_size (20971520)")
 }
 
 func TestValidateNeedsASource(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	defaultHealthPath         = "/health"
 	defaultRetryAfter         = 5 * time.Second
 	defaultAcceptTimeout      = 5 * time.Second
+	defaultMaxInFlightBytes   = 32 << 20
 	defaultMaxClockSkew       = 5 * time.Minute
 	defaultGlassixPath        = "/glassix"
 	defaultCTReplayPath       = "/ctreplay"
@@ -62,10 +63,11 @@ func createDefaultConfig() component.Config {
 			Path:     defaultSippyPath,
 			Timezone: defaultTimezone,
 		}),
-		HealthPath:      defaultHealthPath,
-		ForwardUnparsed: true,
-		RetryAfter:      defaultRetryAfter,
-		AcceptTimeout:   defaultAcceptTimeout,
+		HealthPath:       defaultHealthPath,
+		ForwardUnparsed:  true,
+		RetryAfter:       defaultRetryAfter,
+		AcceptTimeout:    defaultAcceptTimeout,
+		MaxInFlightBytes: defaultMaxInFlightBytes,
 	}
 }
 

@@ -2,13 +2,13 @@ package auditwebhookreceiver // import "github.com/otelcol-audit/otelcol-audit/r
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 )
 
@@ -40,12 +41,6 @@ type response struct {
 // utf8BOM is skipped: some Windows tools write it before JSON.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// bufPool recycles request body buffers. Records copy what they keep, so
-// a buffer is free again once the request is answered.
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-const maxPooledBuffer = 1 << 20
-
 func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, rt *route) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -58,28 +53,28 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			bufPool.Put(buf)
-		}
-	}()
-	if req.ContentLength > 0 {
-		buf.Grow(int(req.ContentLength))
-	}
-	// req.Body is limited to max_request_body_size by confighttp, before
-	// and after decompression.
-	if _, err := buf.ReadFrom(req.Body); err != nil {
+	// The body's share of max_in_flight_bytes is held until the request is
+	// answered: its records, built from it, live as long.
+	lease := r.inflight.Lease()
+	defer lease.Release()
+	body, err := r.readBody(req, lease, observed)
+	defer putBuffer(body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var busy *busyError
+		switch {
+		case errors.As(err, &tooBig):
 			r.tooLarge(w)
-			return
+		case errors.As(err, &busy):
+			r.tb.ReceiverAuditwebhookBusyRefusals.Add(req.Context(), 1, rt.attrs)
+			r.set.Logger.Warn("Refused a request: request bodies in flight take max_in_flight_bytes; asked the sender to retry",
+				zap.String("source", rt.source), zap.Int64("max_in_flight_bytes", r.inflight.Capacity()), zap.Error(busy.err))
+			r.retryLater(w, &response{Error: busy.Error()})
+		default:
+			writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
 		}
-		writeError(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
 		return
 	}
-	body := buf.Bytes()
 
 	// Signatures cover the body as sent, before any byte is interpreted.
 	if rt.verifier != nil {
@@ -92,25 +87,38 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 		}
 	}
 
-	body = bytes.TrimPrefix(body, utf8BOM)
-	if len(bytes.TrimSpace(body)) == 0 {
+	text := bytes.TrimPrefix(body, utf8BOM)
+	if len(bytes.TrimSpace(text)) == 0 {
 		writeError(w, http.StatusBadRequest, "empty body: expected "+rt.expects)
 		return
 	}
 
-	recs := plog.NewLogRecordSlice()
-	res := rt.parse(body, events.Options{
+	// Records go to the pipeline in calls of maxCallRecords as they are
+	// parsed, so a body of many events never has all its records in
+	// memory at once.
+	sub := submission{ctx: req.Context(), submitter: rt.submitter, arrived: observed}
+	opts := events.Options{
 		Observed:        pcommon.NewTimestampFromTime(observed),
 		ForwardUnparsed: r.cfg.ForwardUnparsed,
-	}, recs)
+		Flush:           sub.submit,
+		FlushAt:         maxCallRecords,
+	}
+	if !pooled(body) {
+		opts.Owned = text // never reused: an unparseable body need not be copied
+	}
+	recs := plog.NewLogRecordSlice()
+	res := rt.parse(text, opts, recs)
+	if sub.err == nil && recs.Len() > 0 {
+		sub.submit(recs, len(text)) // a parser that reads the whole body first
+	}
 
 	r.count(req, rt, res)
 	resp := response{
-		Parsed: res.Parsed, Flagged: res.Flagged, Dropped: res.Dropped, Skipped: res.Skipped,
+		Accepted: sub.accepted,
+		Parsed:   res.Parsed, Flagged: res.Flagged, Dropped: res.Dropped, Skipped: res.Skipped,
 		Errors: res.Problems, MoreErrors: res.ProblemCount - len(res.Problems),
 	}
-	n := recs.Len()
-	if n == 0 {
+	if sub.records == 0 {
 		if res.ProblemCount > 0 {
 			// Nothing usable and nothing forwarded: the sender must know.
 			resp.Error = fmt.Sprintf("no usable event in the request (%d could not be parsed and forward_unparsed is off); expected %s", res.Dropped, rt.expects)
@@ -124,22 +132,44 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 		return
 	}
 
-	accepted, err := rt.submitter.Submit(req.Context(), recs)
-	resp.Accepted = accepted
-	if err != nil {
+	if err := sub.err; err != nil {
 		if consumererror.IsPermanent(err) {
-			r.set.Logger.Error("The pipeline rejected audit events permanently", zap.String("source", rt.source), zap.Int("records", n), zap.Int("accepted", accepted), zap.Error(err))
+			r.set.Logger.Error("The pipeline rejected audit events permanently", zap.String("source", rt.source), zap.Int("records", sub.records), zap.Int("accepted", sub.accepted), zap.Error(err))
 			resp.Error = "the pipeline rejected the events: " + err.Error()
 			writeResponse(w, http.StatusInternalServerError, &resp)
 			return
 		}
-		r.set.Logger.Warn("The pipeline refused audit events; asked the sender to retry", zap.String("source", rt.source), zap.Int("records", n), zap.Int("accepted", accepted), zap.Error(err))
-		w.Header()["Retry-After"] = []string{strconv.Itoa(retryAfterSeconds(r.cfg.RetryAfter))}
+		r.set.Logger.Warn("The pipeline refused audit events; asked the sender to retry", zap.String("source", rt.source), zap.Int("records", sub.records), zap.Int("accepted", sub.accepted), zap.Error(err))
 		resp.Error = "the pipeline is busy, retry later: " + err.Error()
-		writeResponse(w, http.StatusServiceUnavailable, &resp)
+		r.retryLater(w, &resp)
 		return
 	}
 	writeResponse(w, http.StatusOK, &resp)
+}
+
+// submission hands one request's records to the pipeline, in one or more
+// pieces, and keeps the account.
+type submission struct {
+	ctx       context.Context
+	submitter *coalesce.Submitter
+	arrived   time.Time
+
+	records  int   // handed on
+	accepted int   // accepted by the pipeline
+	err      error // the first refusal; nothing is handed on after it
+}
+
+// submit hands on recs, made from size bytes of the body, and reports
+// whether the pipeline accepted them all.
+func (s *submission) submit(recs plog.LogRecordSlice, size int) bool {
+	s.records += recs.Len()
+	k, err := s.submitter.SubmitSince(s.ctx, recs, s.arrived, int64(size))
+	s.accepted += k
+	if err != nil {
+		s.err = err
+		return false
+	}
+	return true
 }
 
 // count records the request's parse problems in the receiver's telemetry
@@ -160,6 +190,12 @@ func (r *auditReceiver) count(req *http.Request, rt *route, res events.Result) {
 			zap.String("source", rt.source), zap.Int("flagged", res.Flagged), zap.Int("dropped", res.Dropped),
 			zap.String("first_error", res.Problems[0].Error), zap.Int("first_error_line", res.Problems[0].Line))
 	}
+}
+
+// retryLater answers 503 with Retry-After: a refusal the sender can retry.
+func (r *auditReceiver) retryLater(w http.ResponseWriter, resp *response) {
+	w.Header()["Retry-After"] = []string{strconv.Itoa(retryAfterSeconds(r.cfg.RetryAfter))}
+	writeResponse(w, http.StatusServiceUnavailable, resp)
 }
 
 func (r *auditReceiver) tooLarge(w http.ResponseWriter) {

@@ -26,6 +26,7 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/glassix"
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/inflight"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/sippy"
 )
@@ -52,6 +53,8 @@ type auditReceiver struct {
 	obsrecv *receiverhelper.ObsReport
 	tb      *metadata.TelemetryBuilder
 	routes  map[string]*route
+	// inflight bounds the request bodies held at once.
+	inflight *inflight.Limiter
 
 	// Set by Start.
 	server    *http.Server
@@ -74,7 +77,10 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 	if err != nil {
 		return nil, err
 	}
-	r := &auditReceiver{cfg: cfg, set: set, next: next, obsrecv: obsrecv, tb: tb, routes: map[string]*route{}}
+	r := &auditReceiver{
+		cfg: cfg, set: set, next: next, obsrecv: obsrecv, tb: tb, routes: map[string]*route{},
+		inflight: inflight.New(cfg.MaxInFlightBytes),
+	}
 
 	if g := cfg.Glassix.Get(); g != nil {
 		rt := r.newRoute(auditrecord.SourceGlassix, "a Glassix webhook envelope {key, dateTime, changes}",
@@ -125,14 +131,15 @@ func (r *auditReceiver) newRoute(source, expects string, parse func([]byte, even
 	}
 }
 
-// newSubmitter combines concurrent requests into pipeline calls, unless
+// newSubmitter combines concurrent requests into pipeline calls of up to
+// maxCallRecords records and max_request_body_size bytes of bodies, unless
 // include_metadata asks for each request's headers downstream: a combined
 // call carries one request's context only.
 func (r *auditReceiver) newSubmitter(source string) *coalesce.Submitter {
 	if r.cfg.IncludeMetadata {
 		return coalesce.NewAlone(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, r.cfg.AcceptTimeout)
 	}
-	return coalesce.New(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, r.cfg.AcceptTimeout)
+	return coalesce.New(r.consumeFunc(source), r.newLogsFunc(source), maxCallRecords, effectiveMaxBody(r.cfg.MaxRequestBodySize), r.cfg.AcceptTimeout)
 }
 
 // maxCallRecords bounds the records of one pipeline call. A sending queue

@@ -14,6 +14,11 @@
 // Splitting keeps every call within what a sending queue sized in records
 // can take: a request with more records than a queue holds could otherwise
 // never be accepted.
+//
+// Combining stops at a number of body bytes too: a call's cost in the
+// pipeline (a persistent queue marshals it, and its database copies it
+// several times) grows with its bytes, so near-limit bodies arriving
+// together go one call each instead of one call of all of them.
 package coalesce // import "github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
 
 import (
@@ -38,8 +43,10 @@ type NewLogsFunc func() (plog.Logs, plog.LogRecordSlice)
 type Submitter struct {
 	consume ConsumeFunc
 	newLogs NewLogsFunc
-	// maxRecords bounds the records of one call.
+	// maxRecords bounds the records of one call; maxBytes (when positive)
+	// the request bytes a call combines.
 	maxRecords int
+	maxBytes   int64
 	// timeout bounds how long a call may wait for the pipeline to accept
 	// it, counted from the arrival of its first request.
 	timeout time.Duration
@@ -57,23 +64,27 @@ type call struct {
 	ld       plog.Logs
 	recs     plog.LogRecordSlice
 	n        int
+	bytes    int64 // of the requests' bodies the records came from
 	deadline time.Time
 	turn     chan struct{} // closed when the call may go to the pipeline
 	done     chan struct{} // closed when the pipeline answered, err holding the answer
 	err      error
 }
 
-// New returns a Submitter. maxRecords must be positive; timeout bounds the
-// wait of a request for the pipeline (a full sending queue that blocks).
-func New(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout time.Duration) *Submitter {
-	return &Submitter{consume: consume, newLogs: newLogs, maxRecords: max(1, maxRecords), timeout: timeout}
+// New returns a Submitter. maxRecords must be positive; maxBytes, when
+// positive, stops combining requests into a call past that many bytes of
+// their bodies (a call always takes its first request, however large);
+// timeout bounds the wait of a request for the pipeline (a full sending
+// queue that blocks).
+func New(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, maxBytes int64, timeout time.Duration) *Submitter {
+	return &Submitter{consume: consume, newLogs: newLogs, maxRecords: max(1, maxRecords), maxBytes: maxBytes, timeout: timeout}
 }
 
 // NewAlone returns a Submitter that splits large requests like New's but
 // never combines requests: each call carries one request's records and its
 // context, and calls of different requests run concurrently.
 func NewAlone(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout time.Duration) *Submitter {
-	s := New(consume, newLogs, maxRecords, timeout)
+	s := New(consume, newLogs, maxRecords, 0, timeout)
 	s.alone = true
 	return s
 }
@@ -88,7 +99,14 @@ func NewAlone(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout 
 // this request starts it; its cancellation does not, since a call carries
 // other requests' records too.
 func (s *Submitter) Submit(ctx context.Context, recs plog.LogRecordSlice) (int, error) {
-	arrived := time.Now()
+	return s.SubmitSince(ctx, recs, time.Now(), 0)
+}
+
+// SubmitSince is Submit for records made from size bytes of a request
+// that arrived at arrived: the wait for the pipeline ends at arrived plus
+// the timeout, however many times the request submits (a large body
+// handed on in pieces as it is parsed).
+func (s *Submitter) SubmitSince(ctx context.Context, recs plog.LogRecordSlice, arrived time.Time, size int64) (int, error) {
 	accepted := 0
 	for recs.Len() > 0 {
 		if s.alone {
@@ -100,7 +118,7 @@ func (s *Submitter) Submit(ctx context.Context, recs plog.LogRecordSlice) (int, 
 			accepted += k
 			continue
 		}
-		c, k, lead := s.add(recs, arrived)
+		c, k, lead := s.add(recs, arrived, &size)
 		if lead {
 			s.run(ctx, c)
 		} else {
@@ -117,16 +135,25 @@ func (s *Submitter) Submit(ctx context.Context, recs plog.LogRecordSlice) (int, 
 // add moves as many records of recs as fit into the call that takes
 // joiners, or into a new call. It returns the call, how many records it
 // moved, and whether the caller leads the call (created it, and so runs
-// it).
-func (s *Submitter) add(recs plog.LogRecordSlice, arrived time.Time) (*call, int, bool) {
+// it). size holds the bytes of recs' request not yet submitted; the moved
+// records take their share of them.
+func (s *Submitter) add(recs plog.LogRecordSlice, arrived time.Time, size *int64) (*call, int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.waiting); n > 0 {
-		if c := s.waiting[n-1]; c.n < s.maxRecords {
+		c := s.waiting[n-1]
+		k := min(recs.Len(), s.maxRecords-c.n)
+		if k > 0 && (s.maxBytes <= 0 || c.bytes+share(*size, k, recs.Len()) <= s.maxBytes) {
+			// The call ends no later than any of its requests' waits.
+			if d := arrived.Add(s.timeout); d.Before(c.deadline) {
+				c.deadline = d
+			}
+			c.bytes += takeShare(size, k, recs.Len())
 			return c, c.take(recs, s.maxRecords), false
 		}
 	}
 	c := s.newCall(arrived)
+	c.bytes = takeShare(size, min(recs.Len(), s.maxRecords), recs.Len())
 	k := c.take(recs, s.maxRecords)
 	if s.running {
 		s.waiting = append(s.waiting, c)
@@ -176,6 +203,21 @@ func (s *Submitter) next() {
 	s.waiting[0] = nil
 	s.waiting = s.waiting[1:]
 	close(c.turn) // from now on nobody joins c
+}
+
+// share is the part of size that k records of n take.
+func share(size int64, k, n int) int64 {
+	if k >= n {
+		return size
+	}
+	return size * int64(k) / int64(n)
+}
+
+// takeShare removes k records' share from *size and returns it.
+func takeShare(size *int64, k, n int) int64 {
+	b := share(*size, k, n)
+	*size -= b
+	return b
 }
 
 // take moves records from the front of recs into c, up to limit records in

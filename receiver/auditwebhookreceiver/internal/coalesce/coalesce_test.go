@@ -88,7 +88,7 @@ func bodies(name string, from, to int) []string {
 
 func TestALoneRequestGoesAtOnce(t *testing.T) {
 	p := newPipeline()
-	s := New(p.consume, newLogs, 10, time.Minute)
+	s := New(p.consume, newLogs, 10, 0, time.Minute)
 	recs := request("a", 3)
 	n, err := s.Submit(context.Background(), recs)
 	require.NoError(t, err)
@@ -103,7 +103,7 @@ func TestRequestsArrivingDuringACallAreCombined(t *testing.T) {
 	p := newPipeline()
 	gate := make(chan struct{})
 	p.gate = gate
-	s := New(p.consume, newLogs, 10, time.Minute)
+	s := New(p.consume, newLogs, 10, 0, time.Minute)
 
 	first := make(chan error, 1)
 	go func() {
@@ -143,9 +143,76 @@ func TestRequestsArrivingDuringACallAreCombined(t *testing.T) {
 	assert.Equal(t, []int{2, 2, 2}, results)
 }
 
+// Combining stops at maxBytes of the requests' bodies: large requests
+// arriving together go one call each (a persistent queue's cost grows with
+// a call's bytes), small ones still share a call, and a request larger
+// than maxBytes still goes, alone.
+func TestCombiningStopsAtMaxBytes(t *testing.T) {
+	p := newPipeline()
+	gate := make(chan struct{})
+	p.gate = gate
+	s := New(p.consume, newLogs, 100, 1000, time.Minute)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.SubmitSince(context.Background(), request("first", 1), time.Now(), 10)
+		first <- err
+	}()
+	<-p.entered
+
+	var wg sync.WaitGroup
+	submit := func(name string, size int64) {
+		_, err := s.SubmitSince(context.Background(), request(name, 1), time.Now(), size)
+		assert.NoError(t, err)
+	}
+	waiting := func(sizes ...int64) func() bool {
+		return func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			var have []int64
+			for _, c := range s.waiting {
+				have = append(have, c.bytes)
+			}
+			return assert.ObjectsAreEqual(sizes, have)
+		}
+	}
+	// One at a time, so the calls they join are known.
+	for _, r := range []struct {
+		name string
+		size int64
+		want []int64
+	}{
+		{"large1", 600, []int64{600}},
+		{"large2", 600, []int64{600, 600}}, // would make 1200: a call of its own
+		{"small1", 300, []int64{600, 900}},
+		{"small2", 100, []int64{600, 1000}}, // exactly maxBytes: joins
+		{"huge", 5000, []int64{600, 1000, 5000}},
+	} {
+		wg.Go(func() { submit(r.name, r.size) })
+		require.Eventually(t, waiting(r.want...), time.Minute, time.Millisecond, r.name)
+	}
+	p.mu.Lock()
+	p.gate = nil
+	p.mu.Unlock()
+	close(gate)
+	wg.Wait()
+	require.NoError(t, <-first)
+	assert.Equal(t, [][]string{{"first-0"}, {"large1-0"}, {"large2-0", "small1-0", "small2-0"}, {"huge-0"}}, p.recorded())
+}
+
+// A request split into several calls gives each piece its share of the
+// request's bytes.
+func TestASplitRequestSharesItsBytes(t *testing.T) {
+	size := int64(1000)
+	assert.Equal(t, int64(400), takeShare(&size, 4, 10))
+	assert.Equal(t, int64(600), size)
+	assert.Equal(t, int64(600), takeShare(&size, 6, 6), "the last piece takes the rest")
+	assert.Zero(t, size)
+}
+
 func TestALargeRequestIsSplitInOrder(t *testing.T) {
 	p := newPipeline()
-	s := New(p.consume, newLogs, 4, time.Minute)
+	s := New(p.consume, newLogs, 4, 0, time.Minute)
 	n, err := s.Submit(context.Background(), request("big", 10))
 	require.NoError(t, err)
 	assert.Equal(t, 10, n)
@@ -158,7 +225,7 @@ func TestARefusalStopsASplitRequest(t *testing.T) {
 	p := newPipeline()
 	full := errors.New("sending queue is full")
 	p.answers = []error{nil, full}
-	s := New(p.consume, newLogs, 4, time.Minute)
+	s := New(p.consume, newLogs, 4, 0, time.Minute)
 	recs := request("big", 10)
 	n, err := s.Submit(context.Background(), recs)
 	require.ErrorIs(t, err, full)
@@ -174,7 +241,7 @@ func TestARefusalAnswersTheWholeCall(t *testing.T) {
 	p.gate = gate
 	full := errors.New("sending queue is full")
 	p.answers = []error{nil, full}
-	s := New(p.consume, newLogs, 10, time.Minute)
+	s := New(p.consume, newLogs, 10, 0, time.Minute)
 
 	go func() { _, _ = s.Submit(context.Background(), request("first", 1)) }()
 	<-p.entered
@@ -207,7 +274,7 @@ func TestARefusalAnswersTheWholeCall(t *testing.T) {
 // not reach it.
 func TestTheCallsContext(t *testing.T) {
 	p := newPipeline()
-	s := New(p.consume, newLogs, 10, time.Hour)
+	s := New(p.consume, newLogs, 10, 0, time.Hour)
 	type key struct{}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "client"))
 	cancel()
@@ -244,7 +311,7 @@ func TestAPanicInThePipelineReleasesTheOthers(t *testing.T) {
 		}
 		return nil
 	}
-	s := New(consume, newLogs, 10, time.Minute)
+	s := New(consume, newLogs, 10, 0, time.Minute)
 	firstDone := make(chan error, 1)
 	go func() {
 		_, err := s.Submit(context.Background(), request("first", 1))

@@ -4,8 +4,10 @@
 package events // import "github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -26,6 +28,23 @@ type Options struct {
 	ForwardUnparsed bool
 	// Limits bound the JSON decoder.
 	Limits jsonmap.Limits
+
+	// Flush, when set, hands on the records in out, made from size bytes
+	// of the body, each time out holds FlushAt of them and at the end, so
+	// the records of a large body are never in memory all at once; out is
+	// empty afterwards. It reports whether to go on: after false (the
+	// pipeline refused), the parser adds no more records and stops
+	// counting. Parsers that must read the whole body before any record is
+	// valid (a Glassix envelope) never call it and leave their records in
+	// out.
+	Flush   func(out plog.LogRecordSlice, size int) bool
+	FlushAt int
+
+	// Owned is the request body when records may keep references into it:
+	// it is never modified or reused after parsing. The raw text of an
+	// unparseable event that is at least half of it then shares its memory
+	// instead of being copied. Nil when the body is a reused buffer.
+	Owned []byte
 }
 
 // Problem is one thing wrong in a request, for the HTTP response.
@@ -81,7 +100,7 @@ func Unparseable(out plog.LogRecordSlice, opts Options, res *Result, raw []byte,
 	res.Flagged++
 	lr := out.AppendEmpty()
 	lr.SetObservedTimestamp(opts.Observed)
-	lr.Body().SetStr(RawText(raw))
+	lr.Body().SetStr(opts.rawText(raw))
 	lr.Attributes().PutStr(auditrecord.AttrParseError, p.Error)
 	if p.Line > 0 {
 		lr.Attributes().PutInt(auditrecord.AttrParseLine, int64(p.Line))
@@ -94,9 +113,17 @@ func Unparseable(out plog.LogRecordSlice, opts Options, res *Result, raw []byte,
 // record with the receipt time and the event's members as attributes, in
 // their order; fill then sets the rest of the record contract from them and
 // returns the problems that flag it.
+//
+// With opts.Flush set, the records are handed on every opts.FlushAt
+// events and at the end; after a refusal the rest of the body is skipped.
 func ParseEvents(body []byte, opts Options, out plog.LogRecordSlice, fill func(plog.LogRecord) FieldProblems) Result {
 	var res Result
+	stopped := false
+	pending := 0 // bytes of the events in out
 	jsonmap.Walk(body, opts.Limits, func(ev *jsonmap.Event) {
+		if stopped {
+			return
+		}
 		if ev.Err != nil {
 			prob := Problem{Event: ev.Ordinal, Line: ev.Line, Error: ev.Err.Error()}
 			if len(ev.Raw) == 0 {
@@ -104,13 +131,21 @@ func ParseEvents(body []byte, opts Options, out plog.LogRecordSlice, fill func(p
 				return
 			}
 			Unparseable(out, opts, &res, ev.Raw, prob)
-			return
+		} else {
+			lr := out.AppendEmpty()
+			lr.SetObservedTimestamp(opts.Observed)
+			ev.Attrs.MoveTo(lr.Attributes())
+			fill(lr).Finish(lr, &res, ev.Ordinal, ev.Line)
 		}
-		lr := out.AppendEmpty()
-		lr.SetObservedTimestamp(opts.Observed)
-		ev.Attrs.MoveTo(lr.Attributes())
-		fill(lr).Finish(lr, &res, ev.Ordinal, ev.Line)
+		pending += len(ev.Raw)
+		if opts.Flush != nil && out.Len() >= max(opts.FlushAt, 1) {
+			stopped = !opts.Flush(out, pending)
+			pending = 0
+		}
 	})
+	if opts.Flush != nil && !stopped && out.Len() > 0 {
+		opts.Flush(out, pending)
+	}
 	return res
 }
 
@@ -141,11 +176,35 @@ func (f FieldProblems) Finish(lr plog.LogRecord, res *Result, event, line int) {
 
 // RawText returns raw as a string that pdata can export: OTLP requires
 // valid UTF-8, so invalid bytes become U+FFFD (the rest is kept exactly).
+// The string is a copy: raw may be reused.
 func RawText(raw []byte) string {
 	if utf8.Valid(raw) {
 		return string(raw)
 	}
-	return strings.ToValidUTF8(string(raw), "\uFFFD")
+	return validUTF8(raw)
+}
+
+// rawText is RawText without the copy when raw lies in an owned body and
+// is at least half of it: the record then keeps the body alive, which
+// costs at most twice the text itself, rather than doubling the memory of
+// a near-limit body. A smaller event is copied, so it never pins a large
+// body (a body padded with blanks around one small event) in a queue.
+func (o *Options) rawText(raw []byte) string {
+	if !utf8.Valid(raw) {
+		return validUTF8(raw)
+	}
+	if len(raw) > 0 && o.Owned != nil && 2*len(raw) >= len(o.Owned) {
+		return unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
+	return string(raw)
+}
+
+// validUTF8 returns raw with each run of invalid bytes replaced by U+FFFD,
+// in a single copy: the new bytes are referenced by nothing else, so the
+// string may share them.
+func validUTF8(raw []byte) string {
+	b := bytes.ToValidUTF8(raw, []byte("\uFFFD"))
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // StrOf returns the string form of an attribute value: the string itself,

@@ -24,6 +24,9 @@ type TelemetryBuilder struct {
 	// ReceiverAuditwebhookSkippedEvents counts Glassix changes that are not
 	// audit events and were not forwarded.
 	ReceiverAuditwebhookSkippedEvents metric.Int64Counter
+	// ReceiverAuditwebhookBusyRefusals counts requests answered 503
+	// because max_in_flight_bytes had no room for their body in time.
+	ReceiverAuditwebhookBusyRefusals metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the counters.
@@ -47,6 +50,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_receiver_auditwebhook_skipped_events",
 		metric.WithDescription("Number of Glassix changes skipped because their _event is not forwarded. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	b.ReceiverAuditwebhookBusyRefusals, err = meter.Int64Counter(
+		"otelcol_receiver_auditwebhook_busy_refusals",
+		metric.WithDescription("Number of requests answered 503 because the request bodies in flight took max_in_flight_bytes until accept_timeout. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	return &b, errs
