@@ -148,10 +148,10 @@ var seedEvents = []seedEvent{
 			{"audit.parse_error", "line 2, column 101: unterminated string: the line ends inside it"},
 			{"audit.parse_line", "2"},
 			{"audit.event_id", anyEventHash},
-			// The processor's README says audit.category is always set
-			// too; for a record it could not read it sets only the
-			// outcome (processor.go). Reported to the lead.
+			// Nothing could be read: outcome unknown, and a security
+			// matter, so views of security events keep it.
 			{"audit.outcome", "unknown"},
+			{"audit.category", "security"},
 		},
 		msg:            `{"ts":"08/01/2021 - 16:36:30.408","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"SE`,
 		severityNumber: 13, severityText: "warning",

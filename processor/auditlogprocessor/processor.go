@@ -234,8 +234,12 @@ func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r 
 		// processor in the pipeline.
 	case unparsed || !hasVendorFields(attrs):
 		// Nothing was read from the event (a receiver's unparseable
-		// record, or text that is not CTReplay's JSON).
+		// record, or text that is not CTReplay's JSON). Input an audit
+		// pipeline cannot read is a matter for security (hostile, cut
+		// short, or a vendor's format changed under it): a view or SIEM
+		// rule keeping audit.category=security must not lose it.
 		attrs.PutStr(auditrecord.AttrOutcome, auditrecord.OutcomeUnknown)
+		attrs.PutStr(auditrecord.AttrCategory, auditrecord.CategorySecurity)
 	default:
 		problems = append(problems, normalize.Record(source, r, p.flatOpts.Separator)...)
 	}

@@ -216,6 +216,8 @@ func TestSyslogMessageThatIsNotJSONKeepsTheMessage(t *testing.T) {
 	assert.Contains(t, r.attr("audit.parse_error"), "line is not a JSON object")
 	assert.Equal(t, "not json", r.attr("message"))
 	assert.Equal(t, "<134>Jan  8 12:44:30 ctreplay-host ctreplay[4242]: not json", r.Body().Str())
+	assert.Equal(t, "unknown", r.attr("audit.outcome"))
+	assert.Equal(t, "security", r.attr("audit.category"))
 }
 
 func TestDetectionWithoutConfiguredSource(t *testing.T) {
@@ -554,6 +556,11 @@ func TestReceiverUnparseableRecordIsNotNormalized(t *testing.T) {
 	require.True(t, found, "the unparseable record is passed on")
 	assert.Equal(t, "line 1, column 13: unexpected end of input", r.attr("audit.parse_error"), "no 'missing field' noise on an event nobody could read")
 	assert.Equal(t, "unknown", r.attr("audit.outcome"))
+	assert.Equal(t, "security", r.attr("audit.category"), "a view of security events keeps what could not be read")
+	for _, k := range []string{"audit.actor", "audit.actor_id", "audit.target", "audit.client_address", "audit.action"} {
+		_, ok := r.Attributes().Get(k)
+		assert.False(t, ok, "%s is not guessed for an event nobody could read", k)
+	}
 	assert.Equal(t, "warning", r.SeverityText())
 }
 
