@@ -23,7 +23,7 @@ var errNoText = errors.New("no CTReplay JSON text: the record has neither a stri
 // vendors (or partly of none) is split, one resource per vendor, since the
 // labels are per resource; records of no known vendor stay where they were,
 // untouched.
-func (p *auditLogProcessor) processTextResource(ctx context.Context, rls plog.ResourceLogsSlice, rl plog.ResourceLogs) {
+func (p *auditLogProcessor) processTextResource(ctx context.Context, b *batch, rls plog.ResourceLogsSlice, rl plog.ResourceLogs) {
 	sls := rl.ScopeLogs()
 	sources := make([][]string, sls.Len())
 	found := map[string]bool{}
@@ -33,7 +33,7 @@ func (p *auditLogProcessor) processTextResource(ctx context.Context, rls plog.Re
 		var kept []string
 		lrs.RemoveIf(func(r plog.LogRecord) bool {
 			s, problems, unparsed := p.parseText(r)
-			if s != "" && !p.processRecord(ctx, s, r, problems, unparsed) {
+			if s != "" && !p.processRecord(ctx, b, s, r, problems, unparsed) {
 				return true // a duplicate
 			}
 			kept = append(kept, s)

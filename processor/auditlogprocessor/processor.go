@@ -176,12 +176,13 @@ func (p *auditLogProcessor) shutdown(ctx context.Context) error {
 // flatten, normalize, classify, deduplicate.
 func (p *auditLogProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	rls := ld.ResourceLogs()
+	b := p.newBatch()
 	n := rls.Len() // resources appended by splitting text resources are done
 	for i := 0; i < n; i++ {
 		rl := rls.At(i)
 		source, labelled := sourceOf(rl.Resource())
 		if !labelled {
-			p.processTextResource(ctx, rls, rl)
+			p.processTextResource(ctx, b, rls, rl)
 			continue
 		}
 		if !slices.Contains(auditrecord.Sources, source) {
@@ -190,7 +191,7 @@ func (p *auditLogProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sls.At(j).LogRecords().RemoveIf(func(r plog.LogRecord) bool {
-				return !p.processRecord(ctx, source, r, nil, false)
+				return !p.processRecord(ctx, b, source, r, nil, false)
 			})
 		}
 	}
@@ -212,16 +213,30 @@ func sourceOf(res pcommon.Resource) (string, bool) {
 	return "", false
 }
 
+// batch is what deduplication remembers of one batch: the keys claimed for
+// it. A second copy of an event within a batch shares the first's fate
+// (both are delivered or neither), so it is dropped.
+type batch struct {
+	claimed map[dedup.Key]struct{}
+}
+
+func (p *auditLogProcessor) newBatch() *batch {
+	if p.window == nil {
+		return nil
+	}
+	return &batch{claimed: make(map[dedup.Key]struct{})}
+}
+
 // processRecord flattens, normalizes, classifies and deduplicates one
-// record, flagging it with the problems found so far and by normalization.
-// unparsed says the record's text could not be parsed: it has no vendor
-// fields to normalize. It reports false when the record is a duplicate to
-// drop.
+// record of batch b, flagging it with the problems found so far and by
+// normalization. unparsed says the record's text could not be parsed: it
+// has no vendor fields to normalize. It reports false when the record is a
+// duplicate to drop.
 //
 // Processing is idempotent: a receiver retrying a refused batch passes the
 // already processed records again (the processor mutates data in place),
 // and they must come out the same.
-func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r plog.LogRecord, problems []string, unparsed bool) bool {
+func (p *auditLogProcessor) processRecord(ctx context.Context, b *batch, source string, r plog.LogRecord, problems []string, unparsed bool) bool {
 	attrs := r.Attributes()
 	// The id is taken before flattening, so it does not depend on the
 	// separator; text records got theirs when they were parsed.
@@ -251,7 +266,9 @@ func (p *auditLogProcessor) processRecord(ctx context.Context, source string, r 
 		// Flagged records are evidence of something wrong: all are kept.
 		return true
 	}
-	if p.window.Begin(dedup.KeyOf(source, id)) {
+	k := dedup.KeyOf(source, id)
+	if _, again := b.claimed[k]; !again && p.window.Begin(k) {
+		b.claimed[k] = struct{}{}
 		return true
 	}
 	p.telemetry.ProcessorAuditlogDuplicatesDropped.Add(ctx, 1, p.bySource[source])

@@ -405,6 +405,76 @@ func TestRefusedDeliveryIsNotRememberedSoTheRetryPasses(t *testing.T) {
 	assert.Equal(t, 2, next.calls, "a batch of only duplicates is not passed on")
 }
 
+// heldFirst holds the first call until release, then answers it with
+// first; later calls go to the sink at once.
+type heldFirst struct {
+	consumertest.LogsSink
+	first   error
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (h *heldFirst) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	h.mu.Lock()
+	h.calls++
+	isFirst := h.calls == 1
+	h.mu.Unlock()
+	if isFirst {
+		close(h.entered)
+		<-h.release
+		if h.first != nil {
+			return h.first
+		}
+	}
+	return h.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func (*heldFirst) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// The same CTReplay event arrives through the file receiver and, while that
+// copy is still being delivered, through syslog. The second copy is not
+// dropped on the strength of the first: if the first is refused (and its
+// receiver never retries), the second is the event. If both are delivered,
+// the event is delivered twice: the documented window.
+func TestACopyArrivingWhileAnotherIsInFlightIsNotLost(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		first     error
+		delivered int
+	}{
+		{"first copy refused: the second is the event", errors.New("sending queue is full"), 1},
+		{"first copy delivered too: a duplicate downstream", nil, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Source = "ctreplay"
+			next := &heldFirst{first: tt.first, entered: make(chan struct{}), release: make(chan struct{})}
+			h := start(t, cfg, next, nil)
+
+			firstDone := make(chan error, 1)
+			go func() { firstDone <- h.consume(logsOf(textResource(fileLine(seedCTReplayLine)))) }()
+			<-next.entered // the file's copy is in flight
+			require.NoError(t, h.consume(logsOf(textResource(syslogLine(seedCTReplayLine)))), "the syslog copy")
+			close(next.release)
+			if tt.first != nil {
+				require.EqualError(t, <-firstDone, tt.first.Error(), "the file receiver sees the refusal")
+			} else {
+				require.NoError(t, <-firstDone)
+			}
+
+			recs := collect(next.AllLogs())
+			require.Len(t, recs, tt.delivered)
+			assert.Zero(t, h.counter(metricDuplicates, "ctreplay"), "nothing dropped while a copy was in flight")
+
+			require.NoError(t, h.consume(logsOf(textResource(fileLine(seedCTReplayLine)))), "a later copy")
+			assert.Len(t, collect(next.AllLogs()), tt.delivered, "once a copy was delivered, later ones are duplicates")
+			assert.Equal(t, int64(1), h.counter(metricDuplicates, "ctreplay"))
+		})
+	}
+}
+
 func TestDedupPersistsAcrossRestartWithFileStorage(t *testing.T) {
 	dir := t.TempDir()
 	storageID := component.MustNewIDWithName("file_storage", "dedup")

@@ -3,10 +3,14 @@
 // extension client so a restart does not let duplicates through.
 //
 // An event goes through three states. Begin claims its key while the record
-// travels down the pipeline (a concurrent copy of it is a duplicate); Commit
-// marks it seen once the next consumer accepted it; Abort releases it when
-// the next consumer refused, so the sender's retry is not mistaken for a
-// duplicate and lost.
+// travels down the pipeline; Commit marks it seen once the next consumer
+// accepted it; Abort releases it when the next consumer refused, so the
+// sender's retry is not mistaken for a duplicate and lost. A copy that
+// arrives while another is in flight is claimed too and passes: dropping
+// it would acknowledge it on the strength of a delivery that may still be
+// refused, and if that delivery's sender never retries, the event would be
+// lost. Both copies may then be delivered; that narrow window is the price
+// of losing nothing.
 //
 // Memory: each remembered event costs a 40-byte entry in a ring that never
 // holds more than max_entries, and 4 to 8 bytes in the index that finds it
@@ -70,7 +74,9 @@ type Window struct {
 	start    int
 	head     uint64 // seq of the oldest remembered entry
 	next     uint64 // seq the next entry gets
-	inflight map[Key]struct{}
+	// inflight counts the deliveries of each key claimed by Begin and not
+	// yet committed or aborted.
+	inflight map[Key]int
 
 	store *persister // nil when not persistent
 }
@@ -85,7 +91,7 @@ func New(cfg Config, now func() time.Time) *Window {
 		cfg:      cfg,
 		now:      now,
 		idx:      newIndex(),
-		inflight: make(map[Key]struct{}),
+		inflight: make(map[Key]int),
 	}
 }
 
@@ -97,8 +103,9 @@ func (w *Window) Len() int {
 }
 
 // Begin claims k for a record about to be sent on. It reports false when k
-// was delivered within the window or is being delivered right now: the
-// record is a duplicate.
+// was delivered within the window: the record is a duplicate. A key being
+// delivered right now is claimed once more and passes (see the package
+// comment). Every claim ends with one Commit or Abort of k.
 func (w *Window) Begin(k Key) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -106,19 +113,32 @@ func (w *Window) Begin(k Key) bool {
 	if w.idx.find(w.ring, &k) >= 0 {
 		return false
 	}
-	if _, ok := w.inflight[k]; ok {
-		return false
-	}
-	w.inflight[k] = struct{}{}
+	w.inflight[k]++
 	return true
 }
 
-// Abort releases keys claimed by Begin whose records were not delivered.
+// InFlight reports how many claims on k are neither committed nor aborted.
+func (w *Window) InFlight(k Key) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.inflight[k]
+}
+
+// release ends one claim on k. The caller holds w.mu.
+func (w *Window) release(k Key) {
+	if n := w.inflight[k]; n > 1 {
+		w.inflight[k] = n - 1
+	} else {
+		delete(w.inflight, k)
+	}
+}
+
+// Abort ends claims made by Begin whose records were not delivered.
 func (w *Window) Abort(keys []Key) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, k := range keys {
-		delete(w.inflight, k)
+		w.release(k)
 	}
 }
 
@@ -129,7 +149,7 @@ func (w *Window) Commit(keys []Key) {
 	defer w.mu.Unlock()
 	now := w.now().UnixNano()
 	for _, k := range keys {
-		delete(w.inflight, k)
+		w.release(k)
 		if w.idx.find(w.ring, &k) >= 0 {
 			continue
 		}

@@ -61,12 +61,44 @@ func TestBeginCommitAbort(t *testing.T) {
 	w := New(Config{Window: time.Hour, MaxEntries: 10}, newClock().now)
 	k := key(1)
 	require.True(t, w.Begin(k), "first sight")
-	assert.False(t, w.Begin(k), "a copy arriving while the first is in flight is a duplicate")
 	w.Abort([]Key{k})
+	assert.Zero(t, w.InFlight(k))
 	require.True(t, w.Begin(k), "after the next consumer refused, the sender's retry goes through")
 	w.Commit([]Key{k})
+	assert.Zero(t, w.InFlight(k))
 	assert.False(t, w.Begin(k), "delivered: a repeat is a duplicate")
 	assert.Equal(t, 1, w.Len())
+}
+
+// A copy arriving while another is being delivered passes: if the first
+// delivery is refused and never retried, the copy is the event.
+func TestACopyWhileAnotherIsInFlightPasses(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		first, second func(w *Window, keys []Key)
+		delivered     bool
+	}{
+		{"first refused, copy delivered", (*Window).Abort, (*Window).Commit, true},
+		{"first delivered, copy refused", (*Window).Commit, (*Window).Abort, true},
+		{"both delivered (the window's price: a duplicate)", (*Window).Commit, (*Window).Commit, true},
+		{"both refused", (*Window).Abort, (*Window).Abort, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := New(Config{Window: time.Hour, MaxEntries: 10}, newClock().now)
+			k := key(1)
+			require.True(t, w.Begin(k), "first copy")
+			require.True(t, w.Begin(k), "second copy, while the first is in flight")
+			assert.Equal(t, 2, w.InFlight(k))
+			tt.first(w, []Key{k})
+			assert.Equal(t, 1, w.InFlight(k), "the second copy's claim holds")
+			tt.second(w, []Key{k})
+			assert.Zero(t, w.InFlight(k))
+			assert.Equal(t, !tt.delivered, w.Begin(k), "a later copy passes only if no copy was delivered")
+			if tt.delivered {
+				assert.Equal(t, 1, w.Len(), "remembered once")
+			}
+		})
+	}
 }
 
 func TestWindowExpiresByTime(t *testing.T) {
@@ -104,21 +136,31 @@ func TestLongRunStaysBoundedAndCorrect(t *testing.T) {
 	assert.True(t, w.Begin(key(18499)))
 }
 
-func TestConcurrentCopiesOnlyOneWins(t *testing.T) {
+// Concurrent copies all pass while none is delivered; once one is, later
+// copies are duplicates, and every claim is accounted for.
+func TestConcurrentCopies(t *testing.T) {
 	w := New(Config{Window: time.Hour, MaxEntries: 100}, nil)
-	var wins atomic.Int32
+	k := key(7)
+	var passed atomic.Int32
 	var wg sync.WaitGroup
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if w.Begin(key(7)) {
-				wins.Add(1)
+	for i := range 16 {
+		wg.Go(func() {
+			if !w.Begin(k) {
+				return
 			}
-		}()
+			passed.Add(1)
+			if i%2 == 0 {
+				w.Abort([]Key{k})
+			} else {
+				w.Commit([]Key{k})
+			}
+		})
 	}
 	wg.Wait()
-	assert.Equal(t, int32(1), wins.Load())
+	assert.Positive(t, passed.Load())
+	assert.Zero(t, w.InFlight(k))
+	assert.Equal(t, 1, w.Len(), "delivered once or more, remembered once")
+	assert.False(t, w.Begin(k))
 }
 
 func openClient(t *testing.T, ext storage.Extension) storage.Client {
