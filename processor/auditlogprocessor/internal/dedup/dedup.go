@@ -70,10 +70,10 @@ type Window struct {
 	// ring holds the entries of seqs [head, next), oldest first, from
 	// ring[start] on, wrapping around. It grows up to MaxEntries and then
 	// reuses its slots, so it never holds more than the window.
-	ring     []entry
-	start    int
-	head     uint64 // seq of the oldest remembered entry
-	next     uint64 // seq the next entry gets
+	ring  []entry
+	start int
+	head  uint64 // seq of the oldest remembered entry
+	next  uint64 // seq the next entry gets
 	// inflight counts the deliveries of each key claimed by Begin and not
 	// yet committed or aborted.
 	inflight map[Key]int
