@@ -37,6 +37,10 @@ func NewFrameReader(r io.Reader, maxLen int) *FrameReader {
 	return &FrameReader{r: bufio.NewReaderSize(r, 64*1024), maxLen: maxLen, maxDigits: len(strconv.Itoa(maxLen))}
 }
 
+// Reset makes f read from r, forgetting what it had buffered: a reader can
+// serve one connection after another without allocating its buffers again.
+func (f *FrameReader) Reset(r io.Reader) { f.r.Reset(r) }
+
 // Next returns the next message, without its framing. The slice is valid
 // until the next call. At the end of the stream it returns io.EOF, or
 // io.ErrUnexpectedEOF when the stream ends inside a frame.

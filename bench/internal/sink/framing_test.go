@@ -76,3 +76,18 @@ func TestFrameReaderReturnsAFrameWithoutWaitingForMore(t *testing.T) {
 	assert.Equal(t, "<1>x", string(msg))
 	require.NoError(t, w.Close())
 }
+
+// A reader reset onto a new stream keeps nothing of the old one, not even
+// a frame it had buffered but not returned.
+func TestFrameReaderResetForgetsTheOldStream(t *testing.T) {
+	fr := NewFrameReader(strings.NewReader("4 <1>a4 <2>b<3>half"), 100)
+	msg, err := fr.Next()
+	require.NoError(t, err)
+	assert.Equal(t, "<1>a", string(msg))
+	fr.Reset(strings.NewReader("4 <4>x"))
+	msg, err = fr.Next()
+	require.NoError(t, err)
+	assert.Equal(t, "<4>x", string(msg))
+	_, err = fr.Next()
+	assert.ErrorIs(t, err, io.EOF)
+}

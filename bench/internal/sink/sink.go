@@ -56,6 +56,11 @@ type Sink struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// readers keeps frame readers (a 64 KiB buffer each) for the next
+	// connections: a sender that connects for every message (contrib's
+	// syslog exporter does) would otherwise cost an allocation of 64 KiB
+	// per message, on the cores being measured.
+	readers sync.Pool
 
 	// pending holds the sampled messages not checked yet, copied into
 	// blocks of pendingBlock bytes (growing one slice would copy it all
@@ -153,7 +158,16 @@ func (s *Sink) read(c net.Conn) {
 		s.mu.Unlock()
 		_ = c.Close()
 	}()
-	frames := NewFrameReader(c, MaxMessage)
+	frames, _ := s.readers.Get().(*FrameReader)
+	if frames == nil {
+		frames = NewFrameReader(c, MaxMessage)
+	} else {
+		frames.Reset(c)
+	}
+	defer func() {
+		frames.Reset(nil)
+		s.readers.Put(frames)
+	}()
 	var seqs []uint64
 	for n := uint64(0); ; n++ {
 		msg, err := frames.Next()

@@ -233,3 +233,30 @@ func TestSinkChecksSamplesSpanningBlocks(t *testing.T) {
 	assert.Equal(t, uint64(1), st.NotRFC5424)
 	assert.Equal(t, uint64(n), events.Len())
 }
+
+// contrib's syslog exporter connects for every message: each connection's
+// message counts once, whichever reader (reused between connections) read it.
+func TestSinkCountsAConnectionPerMessage(t *testing.T) {
+	scheme := eventid.NewScheme(3)
+	var events eventid.Set
+	s, err := Listen("127.0.0.1:0", scheme, &events, 16)
+	require.NoError(t, err)
+	defer s.Close()
+	const n = 200
+	for seq := range uint64(n) {
+		c, err := net.Dial("tcp", s.Addr())
+		require.NoError(t, err)
+		msg := "<134>1 2024-01-11T09:18:32.745235Z glassix.com glassix - UserRemoved - " + scheme.String(seq)
+		_, err = c.Write([]byte(strconv.Itoa(len(msg)) + " " + msg))
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+	}
+	require.Eventually(t, func() bool { return s.Stats().Messages == n }, wait, 10*time.Millisecond)
+	s.Check()
+	st := s.Stats()
+	assert.Equal(t, uint64(n), st.Connections)
+	assert.Equal(t, uint64(n), st.Sampled, "the first message of every connection is sampled")
+	assert.Zero(t, st.NotRFC5424, st.FirstProblem)
+	assert.Equal(t, uint64(n), events.Len())
+	assert.Zero(t, events.Duplicates())
+}
