@@ -58,7 +58,11 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 	lease := r.inflight.Lease()
 	defer lease.Release()
 	body, err := r.readBody(req, lease, observed)
-	defer putBuffer(body)
+	// keep is given back for reuse at the end. A body too large to reuse
+	// is left to the garbage collector as soon as nothing refers to it
+	// (see below).
+	keep := body
+	defer func() { putBuffer(keep) }()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		var busy *busyError
@@ -103,13 +107,18 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 		Flush:           sub.submit,
 		FlushAt:         maxCallRecords,
 	}
+	size := len(text)
 	if !pooled(body) {
-		opts.Owned = text // never reused: an unparseable body need not be copied
+		// Never reused: an unparseable body need not be copied. And
+		// nothing here refers to it once it is parsed, so while its last
+		// records wait for the pipeline it is freed unless they share it.
+		opts.Owned = text
+		keep = nil
 	}
 	recs := plog.NewLogRecordSlice()
 	res := rt.parse(text, opts, recs)
 	if sub.err == nil && recs.Len() > 0 {
-		sub.submit(recs, len(text)) // a parser that reads the whole body first
+		sub.submit(recs, size) // a parser that reads the whole body first
 	}
 
 	r.count(req, rt, res)

@@ -144,6 +144,9 @@ func ParseEvents(body []byte, opts Options, out plog.LogRecordSlice, fill func(p
 		}
 	})
 	if opts.Flush != nil && !stopped && out.Len() > 0 {
+		// The body is no longer needed here: while the last records wait
+		// for the pipeline, it may be freed unless they share it.
+		opts.Owned = nil
 		opts.Flush(out, pending)
 	}
 	return res
