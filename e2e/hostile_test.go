@@ -10,10 +10,12 @@ import (
 	"crypto/sha1" //nolint:gosec // Glassix signs with HMAC-SHA1.
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,13 +30,21 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
 )
 
-// memoryBound is the most resident memory the collector may reach under
-// the hostile input below: the shipped memory_limiter's limit_mib, the
-// bound the distribution declares for itself. Only unbounded growth (a
-// body, a nesting, a connection count that nothing bounds) should reach
-// it. Measured here: 255-366 MiB, most of it from the one near-limit body
-// in flight (about 100 MiB each; README: Memory).
+// memoryBound is the most anonymous resident memory (RssAnon: heap,
+// stacks, runtime) the collector may reach under the hostile input below:
+// the shipped memory_limiter's limit_mib, the bound the distribution
+// declares for itself. Only unbounded growth (a body, a nesting, a
+// connection count that nothing bounds) should reach it. The whole
+// resident set also holds the pages of the persistent queues' bbolt files
+// that the collector has mapped and read (clean file pages, which the
+// kernel drops under pressure and which grow with the queues' contents,
+// up to about 180 MiB here): it is bounded by fileBackedAllowance beyond
+// memoryBound (README: Memory).
 const memoryBound = 512 << 20
+
+// fileBackedAllowance is how much the peak of the whole resident set
+// (VmHWM) may exceed memoryBound: the mapped bbolt pages.
+const fileBackedAllowance = 256 << 20
 
 // hostileRequest is one kind of malicious or broken request and the answer
 // it must get.
@@ -234,6 +244,29 @@ func TestHostileInput(t *testing.T) {
 	}
 	wg.Wait()
 
+	// Several near-limit bodies at once, as senders catching up after an
+	// outage send them: max_in_flight_bytes lets a few in at a time and
+	// asks the others to retry (503 with Retry-After, never 413). Retried
+	// as a vendor retries, every one is accepted, its event flagged.
+	var large []hostileRequest
+	for _, r := range flagged {
+		if body, _ := r.build(); len(body) > 4<<20 {
+			large = append(large, r)
+		}
+	}
+	require.Len(t, large, 2, "the 7 MiB string and the 7 MiB of garbage")
+	var busy atomic.Int64
+	var burst sync.WaitGroup
+	for i := range burstSize {
+		burst.Go(func() {
+			n, err := sendUntilAccepted(client, c.url(large[i%len(large)].path), large[i%len(large)])
+			busy.Add(int64(n))
+			assert.NoError(t, err, "%s, sent with %d others", large[i%len(large)].name, burstSize-1)
+		})
+	}
+	burst.Wait()
+	t.Logf("%d near-limit bodies sent at once: %d answers 503 (retried after Retry-After), all accepted", burstSize, busy.Load())
+
 	res := load.wait(t)
 	requireAllAccepted(t, res)
 	slow.waitAllClosed(t)
@@ -245,10 +278,11 @@ func TestHostileInput(t *testing.T) {
 
 	waitDelivered(t, siem, c.archive, good, &load.acked)
 	waitDelivered(t, siem, c.archive, replayedScheme, &replayed)
-	peak, rss := memory.stop(t)
-	t.Logf("collector memory: peak RSS (VmHWM) %.1f MiB, highest sampled VmRSS %.1f MiB, bound %d MiB",
-		float64(peak)/(1<<20), float64(rss)/(1<<20), memoryBound>>20)
-	require.Less(t, peak, uint64(memoryBound), "peak resident memory")
+	peak, rss, anon := memory.stop(t)
+	t.Logf("collector memory: peak RSS (VmHWM) %.1f MiB, highest sampled VmRSS %.1f MiB, highest sampled RssAnon %.1f MiB; bounds %d MiB anonymous, %d MiB in all",
+		float64(peak)/(1<<20), float64(rss)/(1<<20), float64(anon)/(1<<20), memoryBound>>20, (memoryBound+fileBackedAllowance)>>20)
+	require.Less(t, anon, uint64(memoryBound), "peak anonymous resident memory (sampled every 100 ms)")
+	require.Less(t, peak, uint64(memoryBound+fileBackedAllowance), "peak resident memory, mapped file pages included")
 	c.stop()
 
 	requireExactlyOnce(t, "the SIEM", siemTally(siem, good), &load.acked)
@@ -258,6 +292,59 @@ func TestHostileInput(t *testing.T) {
 	require.Zero(t, siemTally(siem, forgedScheme).total, "refused requests reached the SIEM")
 	require.Zero(t, archiveTally(t, c.archive, forgedScheme).total, "refused requests reached the archive")
 	requireVerified(t, c.archive)
+}
+
+// burstSize is how many near-limit bodies TestHostileInput sends at once.
+const burstSize = 6
+
+// sendUntilAccepted sends r until it is accepted, waiting Retry-After
+// after each 503 as a vendor does. It returns how many 503s it got; any
+// other answer than 200 or 503, a 503 without Retry-After, or an accepted
+// answer that does not flag the event as r says, is an error.
+func sendUntilAccepted(client *http.Client, url string, r hostileRequest) (busy int, err error) {
+	for range 30 {
+		body, headers := r.build()
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return busy, err
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return busy, err
+		}
+		data, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return busy, err
+		}
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var ans struct{ Flagged int }
+			if err := json.Unmarshal(data, &ans); err != nil {
+				return busy, fmt.Errorf("answer %s: %w", data, err)
+			}
+			if ans.Flagged != r.flagged || !strings.Contains(string(data), r.says) {
+				return busy, fmt.Errorf("accepted, but not flagged as expected (%d, %q): %s", r.flagged, r.says, data)
+			}
+			return busy, nil
+		case http.StatusServiceUnavailable:
+			secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if err != nil || secs < 1 {
+				return busy, fmt.Errorf("503 without a usable Retry-After (%q): %s", resp.Header.Get("Retry-After"), data)
+			}
+			if !strings.Contains(string(data), "busy") {
+				return busy, fmt.Errorf("503 that does not say the collector is busy: %s", data)
+			}
+			busy++
+			time.Sleep(time.Duration(secs) * time.Second)
+		default:
+			return busy, fmt.Errorf("status %d: %s", resp.StatusCode, data)
+		}
+	}
+	return busy, errors.New("not accepted after 30 attempts")
 }
 
 // postNoFail is post for other goroutines than the test's: it returns the
@@ -279,10 +366,12 @@ func postNoFail(client *http.Client, url string, body []byte, headers ...string)
 	return answer{status: resp.StatusCode, body: string(data)}, err
 }
 
-// memorySampler records the highest VmRSS of a process while it runs.
+// memorySampler records the highest VmRSS and RssAnon of a process while
+// it runs.
 type memorySampler struct {
 	pid     int
 	highest atomic.Uint64
+	anon    atomic.Uint64
 	stopCh  chan struct{}
 	done    chan struct{}
 }
@@ -297,6 +386,9 @@ func sampleMemory(t testing.TB, pid int) *memorySampler {
 		for {
 			if rss, err := proc.RSS(pid); err == nil && rss > m.highest.Load() {
 				m.highest.Store(rss)
+			}
+			if anon, err := proc.AnonRSS(pid); err == nil && anon > m.anon.Load() {
+				m.anon.Store(anon)
 			}
 			select {
 			case <-m.stopCh:
@@ -317,14 +409,15 @@ func sampleMemory(t testing.TB, pid int) *memorySampler {
 }
 
 // stop ends the sampling and returns the process's peak resident memory
-// (VmHWM, the kernel's own high-water mark) and the highest VmRSS sampled.
-func (m *memorySampler) stop(t testing.TB) (peak, highestSampled uint64) {
+// (VmHWM, the kernel's own high-water mark), the highest VmRSS sampled and
+// the highest RssAnon sampled.
+func (m *memorySampler) stop(t testing.TB) (peak, highestSampled, highestAnon uint64) {
 	t.Helper()
 	peak, err := proc.PeakRSS(m.pid)
 	require.NoError(t, err)
 	close(m.stopCh)
 	<-m.done
-	return peak, m.highest.Load()
+	return peak, m.highest.Load(), m.anon.Load()
 }
 
 // slowConnections are connections that never complete a request.

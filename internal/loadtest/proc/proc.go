@@ -135,6 +135,18 @@ func RSS(pid int) (uint64, error) {
 	return parseStatusKB(data, "VmRSS")
 }
 
+// AnonRSS is the anonymous part of pid's resident set (RssAnon), in
+// bytes: its heap, stacks and runtime memory, without the file pages it
+// has mapped (a bbolt database's, the binary's own), which the kernel can
+// drop and read again.
+func AnonRSS(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(data, "RssAnon")
+}
+
 func parseStatusKB(status []byte, field string) (uint64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
