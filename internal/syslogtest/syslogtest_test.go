@@ -68,10 +68,12 @@ func TestServersParseRFC5424(t *testing.T) {
 	}
 	for _, k := range Kinds {
 		for _, cfg := range cases {
+			if !k.Supports(cfg.Transport, cfg.Framing) {
+				// rsyslog has no unix stream socket input; syslog-ng's
+				// covers that transport.
+				continue
+			}
 			t.Run(fmt.Sprintf("%s/%s/%s", k, cfg.Transport, cfg.Framing), func(t *testing.T) {
-				if !k.Supports(cfg.Transport, cfg.Framing) {
-					t.Skipf("%s does not support %s/%s", k, cfg.Transport, cfg.Framing)
-				}
 				if cfg.Transport == TLS {
 					cfg.TLS = NewTLSFiles(t)
 				}
