@@ -67,16 +67,27 @@ type testViewer struct {
 // password set, behind the real basicauth extension (user "auditor").
 func startViewer(t testing.TB, path, password string) *testViewer {
 	t.Helper()
+	if password == "" {
+		return startViewerHtpasswd(t, path, "", "")
+	}
+	return startViewerHtpasswd(t, path, "auditor:"+password, password)
+}
+
+// startViewerHtpasswd starts the extension behind the real basicauth
+// extension with htpasswd inline (none when empty); the test's requests
+// carry user "auditor" and password.
+func startViewerHtpasswd(t testing.TB, path, htpasswd, password string) *testViewer {
+	t.Helper()
 	ctx := context.Background()
 	cfg := createDefaultConfig().(*Config)
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
 	cfg.Path = path
 	cfg.MaxPageSize = 5000
 	h := host{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{}}
-	if password != "" {
+	if htpasswd != "" {
 		f := basicauthextension.NewFactory()
 		acfg := f.CreateDefaultConfig().(*basicauthextension.Config)
-		acfg.Htpasswd = &basicauthextension.HtpasswdSettings{Inline: "auditor:" + password}
+		acfg.Htpasswd = &basicauthextension.HtpasswdSettings{Inline: htpasswd}
 		id := component.MustNewIDWithName("basicauth", "viewer")
 		ext, err := f.Create(ctx, extensiontest.NewNopSettings(f.Type()), acfg)
 		require.NoError(t, err)
@@ -477,6 +488,28 @@ func TestBasicAuth(t *testing.T) {
 			}
 			assert.Equal(t, http.StatusOK, tv.get(t, p).status)
 		})
+	}
+}
+
+// The shipped collector.yaml's htpasswd is "auditor:${env:VIEWER_PASSWORD}":
+// with the variable unset it is "auditor:", which basicauth accepts with
+// an empty password. The viewer refuses empty passwords itself.
+func TestEmptyPasswordIsRefused(t *testing.T) {
+	path := writeArchive(t, t.TempDir(), 5)
+	tv := startViewerHtpasswd(t, path, "auditor:", "")
+	for _, p := range []string{"/", "/api/events", "/api/events.csv"} {
+		req, err := http.NewRequest(http.MethodGet, tv.base+p, nil)
+		require.NoError(t, err)
+		req.SetBasicAuth("auditor", "")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, p)
+		assert.Contains(t, string(body), "empty password", p)
+		assert.Contains(t, string(body), "VIEWER_PASSWORD", p)
+		assert.NotContains(t, string(body), "sippy", p)
+		assert.Equal(t, `Basic realm="otelcol-audit viewer", charset="UTF-8"`, resp.Header.Get("WWW-Authenticate"))
 	}
 }
 

@@ -33,8 +33,27 @@ func (v *viewer) routes() http.Handler {
 	mux.HandleFunc("GET "+pathHints, v.handleHints)
 	mux.HandleFunc("GET "+pathStatus, v.handleStatus)
 	mux.Handle("GET /", web.Handler())
-	return securityHeaders(methodCheck(mux))
+	return securityHeaders(refuseEmptyPassword(methodCheck(mux)))
 }
+
+// refuseEmptyPassword answers 401 to Basic credentials with an empty
+// password, whatever the authenticator decided: an htpasswd line written
+// as "user:${env:PASSWORD}" with the variable unset ("user:") lets
+// basicauth accept an empty password, and an empty password guards
+// nothing.
+func refuseEmptyPassword(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pass, ok := r.BasicAuth(); ok && pass == "" {
+			w.Header().Set("WWW-Authenticate", basicChallenge)
+			writeError(w, http.StatusUnauthorized, "an empty password is never accepted: set the viewer's password (in the shipped collector.yaml, the VIEWER_PASSWORD environment variable) and restart the collector")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// basicChallenge asks a browser for the viewer's user and password.
+const basicChallenge = `Basic realm="otelcol-audit viewer", charset="UTF-8"`
 
 // securityHeaders keeps audit data out of caches and the page out of
 // frames, and lets the page run only its own script and style.
@@ -69,7 +88,7 @@ func methodCheck(next http.Handler) http.Handler {
 func (v *viewer) serverError(w http.ResponseWriter, _ *http.Request, msg string, status int) {
 	if status == http.StatusUnauthorized {
 		if a := v.cfg.Auth.Get(); a != nil && a.Config.AuthenticatorID.Type().String() == "basicauth" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="otelcol-audit viewer", charset="UTF-8"`)
+			w.Header().Set("WWW-Authenticate", basicChallenge)
 		}
 	}
 	writeError(w, status, msg)
