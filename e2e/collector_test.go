@@ -101,6 +101,9 @@ type collector struct {
 	runs    int
 }
 
+// goMemLimit is the collector's GOMEMLIMIT in the suite.
+const goMemLimit = "400MiB"
+
 func newCollector(t testing.TB, opt collectorOptions) *collector {
 	t.Helper()
 	c := &collector{t: t, bin: binaryPath(t, envCollectorBin), dir: t.TempDir()}
@@ -135,7 +138,11 @@ service:
 	if opt.Extra != "" {
 		c.args = append(c.args, "--config", c.writeFile("extra.yaml", opt.Extra))
 	}
-	c.env = []string{"SIEM_ENDPOINT=" + opt.SIEM, "GLASSIX_API_SECRET=" + opt.Secret, "VIEWER_PASSWORD=" + viewerPassword}
+	// GOMEMLIMIT as the README (Memory) tells deployments with a memory
+	// limit to set it: Go's soft limit at about 80% of the 512 MiB the
+	// distribution declares, so garbage is collected before the heap
+	// doubles past it.
+	c.env = []string{"SIEM_ENDPOINT=" + opt.SIEM, "GLASSIX_API_SECRET=" + opt.Secret, "VIEWER_PASSWORD=" + viewerPassword, "GOMEMLIMIT=" + goMemLimit}
 	t.Cleanup(func() {
 		if c.proc != nil {
 			if err := c.proc.Stop(30 * time.Second); err != nil {
