@@ -144,7 +144,7 @@ func (r *auditReceiver) newSubmitter(source string) *coalesce.Submitter {
 
 // maxCallRecords bounds the records of one pipeline call. A sending queue
 // sized in records must hold at least this many (the exporters' defaults
-// hold 20 000), or the larger calls are never accepted.
+// hold 5000), or the larger calls are never accepted.
 const maxCallRecords = 1000
 
 // consumeFunc passes one call's records to the pipeline, as one
