@@ -256,24 +256,36 @@ func tail(s string, lines int) string {
 
 // answer is an HTTP answer.
 type answer struct {
-	status int
-	body   string
+	status     int
+	body       string
+	retryAfter string // the Retry-After header
 }
 
 // post sends body to url with the headers (name, value pairs).
 func post(t testing.TB, client *http.Client, url string, body []byte, headers ...string) answer {
 	t.Helper()
+	a, err := postNoFail(client, url, body, headers...)
+	require.NoError(t, err, "POST %s", url)
+	return a
+}
+
+// postNoFail is post for other goroutines than the test's: it returns the
+// error instead of failing the test.
+func postNoFail(client *http.Client, url string, body []byte, headers ...string) (answer, error) {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	require.NoError(t, err)
+	if err != nil {
+		return answer{}, err
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := client.Do(req)
-	require.NoError(t, err, "POST %s", url)
+	if err != nil {
+		return answer{}, err
+	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return answer{status: resp.StatusCode, body: string(data)}
+	return answer{status: resp.StatusCode, body: string(data), retryAfter: resp.Header.Get("Retry-After")}, err
 }
 
 // auditctl runs the built auditctl with args and returns its output and

@@ -304,66 +304,35 @@ const burstSize = 6
 func sendUntilAccepted(client *http.Client, url string, r hostileRequest) (busy int, err error) {
 	for range 30 {
 		body, headers := r.build()
-		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		a, err := postNoFail(client, url, body, headers...)
 		if err != nil {
 			return busy, err
 		}
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return busy, err
-		}
-		data, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if err != nil {
-			return busy, err
-		}
-		switch resp.StatusCode {
+		switch a.status {
 		case http.StatusOK:
 			var ans struct{ Flagged int }
-			if err := json.Unmarshal(data, &ans); err != nil {
-				return busy, fmt.Errorf("answer %s: %w", data, err)
+			if err := json.Unmarshal([]byte(a.body), &ans); err != nil {
+				return busy, fmt.Errorf("answer %s: %w", a.body, err)
 			}
-			if ans.Flagged != r.flagged || !strings.Contains(string(data), r.says) {
-				return busy, fmt.Errorf("accepted, but not flagged as expected (%d, %q): %s", r.flagged, r.says, data)
+			if ans.Flagged != r.flagged || !strings.Contains(a.body, r.says) {
+				return busy, fmt.Errorf("accepted, but not flagged as expected (%d, %q): %s", r.flagged, r.says, a.body)
 			}
 			return busy, nil
 		case http.StatusServiceUnavailable:
-			secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			secs, err := strconv.Atoi(a.retryAfter)
 			if err != nil || secs < 1 {
-				return busy, fmt.Errorf("503 without a usable Retry-After (%q): %s", resp.Header.Get("Retry-After"), data)
+				return busy, fmt.Errorf("503 without a usable Retry-After (%q): %s", a.retryAfter, a.body)
 			}
-			if !strings.Contains(string(data), "busy") {
-				return busy, fmt.Errorf("503 that does not say the collector is busy: %s", data)
+			if !strings.Contains(a.body, "busy") {
+				return busy, fmt.Errorf("503 that does not say the collector is busy: %s", a.body)
 			}
 			busy++
 			time.Sleep(time.Duration(secs) * time.Second)
 		default:
-			return busy, fmt.Errorf("status %d: %s", resp.StatusCode, data)
+			return busy, fmt.Errorf("status %d: %s", a.status, a.body)
 		}
 	}
 	return busy, errors.New("not accepted after 30 attempts")
-}
-
-// postNoFail is post for other goroutines than the test's: it returns the
-// error instead of failing the test.
-func postNoFail(client *http.Client, url string, body []byte, headers ...string) (answer, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return answer{}, err
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, body: string(data)}, err
 }
 
 // memorySampler records the highest VmRSS and RssAnon of a process while
@@ -384,11 +353,9 @@ func sampleMemory(t testing.TB, pid int) *memorySampler {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if rss, err := proc.RSS(pid); err == nil && rss > m.highest.Load() {
-				m.highest.Store(rss)
-			}
-			if anon, err := proc.AnonRSS(pid); err == nil && anon > m.anon.Load() {
-				m.anon.Store(anon)
+			if rss, anon, err := proc.Resident(pid); err == nil {
+				m.highest.Store(max(m.highest.Load(), rss))
+				m.anon.Store(max(m.anon.Load(), anon))
 			}
 			select {
 			case <-m.stopCh:

@@ -119,32 +119,40 @@ func (p *Process) WaitListening(ctx context.Context, addr string, timeout time.D
 
 // PeakRSS is the peak resident set size of pid (VmHWM), in bytes.
 func PeakRSS(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatusKB(data, "VmHWM")
+	return statusKB(pid, "VmHWM")
 }
 
 // RSS is the current resident set size of pid (VmRSS), in bytes.
 func RSS(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatusKB(data, "VmRSS")
+	return statusKB(pid, "VmRSS")
 }
 
-// AnonRSS is the anonymous part of pid's resident set (RssAnon), in
-// bytes: its heap, stacks and runtime memory, without the file pages it
-// has mapped (a bbolt database's, the binary's own), which the kernel can
-// drop and read again.
-func AnonRSS(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// Resident is pid's current resident set size (VmRSS) and its anonymous
+// part (RssAnon: heap, stacks and runtime memory, without the file pages
+// it has mapped — a bbolt database's, the binary's own — which the kernel
+// can drop and read again), in bytes, from one read of its status.
+func Resident(pid int) (rss, anon uint64, err error) {
+	data, err := readStatus(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	if rss, err = parseStatusKB(data, "VmRSS"); err != nil {
+		return 0, 0, err
+	}
+	anon, err = parseStatusKB(data, "RssAnon")
+	return rss, anon, err
+}
+
+func statusKB(pid int, field string) (uint64, error) {
+	data, err := readStatus(pid)
 	if err != nil {
 		return 0, err
 	}
-	return parseStatusKB(data, "RssAnon")
+	return parseStatusKB(data, field)
+}
+
+func readStatus(pid int) ([]byte, error) {
+	return os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 }
 
 func parseStatusKB(status []byte, field string) (uint64, error) {
