@@ -3,6 +3,7 @@ package auditfileexporter // import "github.com/otelcol-audit/otelcol-audit/expo
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -16,6 +17,10 @@ type auditFileExporter struct {
 	cfg    *Config
 	logger *zap.Logger
 	writer *archive.Writer
+
+	// enc is kept between batches (see takeEncoder).
+	encMu sync.Mutex
+	enc   *archive.Encoder
 }
 
 func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {
@@ -48,9 +53,35 @@ func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if e.writer == nil {
 		return consumererror.NewPermanent(errors.New("auditfile exporter is not started"))
 	}
-	err := e.writer.Write(ctx, archive.EncodeLogs(ld))
+	enc := e.takeEncoder()
+	err := e.writer.Write(ctx, enc.Encode(ld))
+	if err == nil {
+		// Written: the writer holds nothing of the bodies any more. After
+		// an error it may (a write that timed out may still complete), so
+		// the encoder is left to the garbage collector.
+		e.keepEncoder(enc)
+	}
 	if errors.Is(err, archive.ErrClosed) {
 		return consumererror.NewPermanent(err)
 	}
 	return err
+}
+
+// takeEncoder returns the kept encoder, or a new one when it is in use (a
+// second batch in flight) or was lost with a failed write.
+func (e *auditFileExporter) takeEncoder() *archive.Encoder {
+	e.encMu.Lock()
+	defer e.encMu.Unlock()
+	enc := e.enc
+	e.enc = nil
+	if enc == nil {
+		enc = &archive.Encoder{}
+	}
+	return enc
+}
+
+func (e *auditFileExporter) keepEncoder(enc *archive.Encoder) {
+	e.encMu.Lock()
+	defer e.encMu.Unlock()
+	e.enc = enc
 }

@@ -39,12 +39,30 @@ const AttrTruncated = "audit.archive_truncated"
 // backing array, sized from the first event: a batch costs a few
 // allocations, not several per event.
 func EncodeLogs(ld plog.Logs) [][]byte {
+	var e Encoder
+	return e.Encode(ld)
+}
+
+// Encoder is EncodeLogs with its memory kept from one batch to the next:
+// an exporter that encodes batch after batch reuses the same backing array
+// (megabytes for a batch of thousands) instead of allocating and clearing
+// a new one each time. Not safe for concurrent use.
+type Encoder struct {
+	buf                 []byte
+	ends                []int
+	bodies              [][]byte
+	scratch, resScratch encodeScratch
+}
+
+// Encode is EncodeLogs; the bodies it returns are valid until the next
+// Encode.
+func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 	n := ld.LogRecordCount()
-	ends := make([]int, 0, n)
-	var buf []byte
+	ends := e.ends[:0]
+	buf := e.buf[:0]
 	// Resources and records have their own scratch, so neither undoes the
 	// other's remembered order.
-	scratch, resScratch := &encodeScratch{}, &encodeScratch{}
+	scratch, resScratch := &e.scratch, &e.resScratch
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -63,22 +81,26 @@ func EncodeLogs(ld plog.Logs) [][]byte {
 				}
 				buf = appendRecord(buf, lrs.At(k), source, resJSON, scratch)
 				if len(ends) == 0 && n > 1 {
-					// Room for the rest at about the first one's size, so
-					// the buffer is not copied again and again as it grows.
-					grown := make([]byte, len(buf), len(buf)+(n-1)*(len(buf)+len(buf)/8))
-					copy(grown, buf)
-					buf = grown
+					if want := len(buf) + (n-1)*(len(buf)+len(buf)/8); cap(buf) < want {
+						// Room for the rest at about the first one's size,
+						// so the buffer is not copied again and again as it
+						// grows.
+						grown := make([]byte, len(buf), want)
+						copy(grown, buf)
+						buf = grown
+					}
 				}
 				ends = append(ends, len(buf))
 			}
 		}
 	}
-	bodies := make([][]byte, len(ends))
+	bodies := e.bodies[:0]
 	start := 0
-	for i, end := range ends {
-		bodies[i] = buf[start:end:end]
+	for _, end := range ends {
+		bodies = append(bodies, buf[start:end:end])
 		start = end
 	}
+	e.buf, e.ends, e.bodies = buf, ends, bodies
 	return bodies
 }
 

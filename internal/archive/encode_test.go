@@ -200,3 +200,16 @@ func TestDecodeEventRoundTrip(t *testing.T) {
 	assert.Equal(t, map[string]any{"audit.source": "glassix", "service.name": "glassix"}, ev.Resource)
 	assert.False(t, ev.IsMarker())
 }
+
+func TestEncoderReusedMatchesEncodeLogs(t *testing.T) {
+	var e Encoder
+	for _, ld := range []plog.Logs{archivetest.GlassixLogs(0, 40), archivetest.GlassixLogs(40, 3), archivetest.GlassixLogs(43, 1), archivetest.GlassixLogs(44, 100)} {
+		want := EncodeLogs(ld)
+		got := e.Encode(ld)
+		require.Len(t, got, len(want))
+		for i := range want {
+			assert.Equal(t, string(want[i]), string(got[i]), "event %d", i)
+		}
+	}
+	assert.Empty(t, e.Encode(plog.NewLogs()))
+}

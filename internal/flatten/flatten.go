@@ -34,6 +34,9 @@ const DefaultMaxDepth = 16
 type Options struct {
 	Separator string
 	MaxDepth  int
+	// Spare is room InPlace leaves in the flat map for entries its caller
+	// adds next, so adding them does not grow (copy) the map again.
+	Spare int
 }
 
 func (o Options) withDefaults() Options {
@@ -65,6 +68,8 @@ func InPlace(m pcommon.Map, opts Options) {
 		return
 	}
 	out := pcommon.NewMap()
+	// Sized once: the map is not copied again and again as it grows.
+	out.EnsureCapacity(leaves(m, opts.withDefaults().MaxDepth, 1) + max(opts.Spare, 0))
 	// m's old entries are dropped right after: leaves move instead of
 	// being copied.
 	into(out, m, opts, true)
@@ -85,6 +90,35 @@ func into(dst, src pcommon.Map, opts Options, move bool) {
 		f.value(k, v, 1)
 		return true
 	})
+}
+
+// leaves counts the entries flattening m gives (before collisions, which
+// do not change the count).
+func leaves(m pcommon.Map, maxDepth, depth int) int {
+	n := 0
+	m.Range(func(_ string, v pcommon.Value) bool {
+		n += leavesOf(v, maxDepth, depth)
+		return true
+	})
+	return n
+}
+
+func leavesOf(v pcommon.Value, maxDepth, depth int) int {
+	switch v.Type() {
+	case pcommon.ValueTypeMap:
+		if m := v.Map(); m.Len() > 0 && depth < maxDepth {
+			return leaves(m, maxDepth, depth+1)
+		}
+	case pcommon.ValueTypeSlice:
+		if s := v.Slice(); s.Len() > 0 && depth < maxDepth {
+			n := 0
+			for i := 0; i < s.Len(); i++ {
+				n += leavesOf(s.At(i), maxDepth, depth+1)
+			}
+			return n
+		}
+	}
+	return 1
 }
 
 type flattener struct {

@@ -176,3 +176,23 @@ func BenchmarkInPlaceGlassix(b *testing.B) {
 		InPlace(m, Options{})
 	}
 }
+
+func TestLeavesCountsTheFlatEntries(t *testing.T) {
+	deep := map[string]any{"v": 1}
+	for range 20 {
+		deep = map[string]any{"d": deep}
+	}
+	for name, raw := range map[string]map[string]any{
+		"flat and nested": {"a": 1, "b": map[string]any{"c": "x", "d": []any{1, map[string]any{"e": true}}}},
+		"empties":         {"m": map[string]any{}, "s": []any{}, "n": nil},
+		"past max depth":  {"deep": deep, "x": "y"},
+		"colliding":       {"a_b": 1, "a": map[string]any{"b": 2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := mapOf(t, raw)
+			want := leaves(m, DefaultMaxDepth, 1)
+			InPlace(m, Options{Spare: 3})
+			assert.Equal(t, m.Len(), want)
+		})
+	}
+}

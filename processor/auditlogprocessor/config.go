@@ -203,5 +203,6 @@ func (cfg *Config) ctreplayOptions() (ctreplay.Options, error) {
 }
 
 func (cfg *Config) flattenOptions() flatten.Options {
-	return flatten.Options{Separator: cfg.Flatten.Separator, MaxDepth: cfg.Flatten.MaxDepth}
+	// Spare: the audit.* fields the processor adds after flattening.
+	return flatten.Options{Separator: cfg.Flatten.Separator, MaxDepth: cfg.Flatten.MaxDepth, Spare: 12}
 }

@@ -38,8 +38,8 @@ const firstPiece = 64 << 10
 // max_request_body_size, before or after decompression, end with
 // confighttp's *http.MaxBytesError.
 func (r *auditReceiver) readBody(req *http.Request, lease *inflight.Lease, arrived time.Time) ([]byte, error) {
-	ctx, cancel := context.WithDeadline(req.Context(), arrived.Add(r.cfg.AcceptTimeout))
-	defer cancel()
+	wait := leaseWait{ctx: req.Context(), deadline: arrived.Add(r.cfg.AcceptTimeout)}
+	defer wait.done()
 	// net/http ends a body at its Content-Length; confighttp sets -1 for a
 	// body it decompresses.
 	size, limit := req.ContentLength, r.maxBody
@@ -47,7 +47,7 @@ func (r *auditReceiver) readBody(req *http.Request, lease *inflight.Lease, arriv
 	if size >= 0 {
 		limit, piece = size, size
 	}
-	if err := r.lease(ctx, lease, piece); err != nil {
+	if err := r.lease(&wait, lease, piece); err != nil {
 		return nil, err
 	}
 	buf := getBuffer(int(piece))
@@ -57,7 +57,7 @@ func (r *auditReceiver) readBody(req *http.Request, lease *inflight.Lease, arriv
 				return buf, atEnd(req.Body, limit)
 			}
 			grown := min(2*int64(cap(buf)), limit)
-			if err := r.lease(ctx, lease, grown-int64(cap(buf))); err != nil {
+			if err := r.lease(&wait, lease, grown-int64(cap(buf))); err != nil {
 				return buf, err
 			}
 			next := getBuffer(int(grown))[:len(buf)]
@@ -90,9 +90,36 @@ func atEnd(body io.Reader, limit int64) error {
 	}
 }
 
+// leaseWait is the wait of one request for its share of
+// max_in_flight_bytes, up to its deadline. Its context (and the timer of
+// that context) is made the first time the request must wait: most never
+// do.
+type leaseWait struct {
+	ctx      context.Context
+	deadline time.Time
+	cancel   context.CancelFunc
+}
+
+func (w *leaseWait) context() context.Context {
+	if w.cancel == nil {
+		w.ctx, w.cancel = context.WithDeadline(w.ctx, w.deadline)
+	}
+	return w.ctx
+}
+
+func (w *leaseWait) done() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
 // lease grows the request's share of max_in_flight_bytes by n bytes.
-func (r *auditReceiver) lease(ctx context.Context, lease *inflight.Lease, n int64) error {
-	if err := lease.Grow(ctx, n); err != nil {
+func (r *auditReceiver) lease(wait *leaseWait, lease *inflight.Lease, n int64) error {
+	ok, err := lease.TryGrow(n)
+	if !ok && err == nil {
+		err = lease.Grow(wait.context(), n)
+	}
+	if err != nil {
 		return &busyError{capacity: r.inflight.Capacity(), err: err}
 	}
 	return nil

@@ -57,6 +57,13 @@ type Config struct {
 	// when the size is not announced) until it is answered, and waits up
 	// to AcceptTimeout for its share, then gets 503.
 	MaxInFlightBytes int64 `mapstructure:"max_in_flight_bytes"`
+
+	// HTTPInstrumentation wraps the HTTP server in otelhttp, as confighttp
+	// does by default: a span per request (when the collector exports
+	// traces) and the http.server.* metrics (at telemetry level detailed
+	// only). Off, requests skip otelhttp; the receiver's own telemetry
+	// (accepted and refused records, refusals by cause) is unchanged.
+	HTTPInstrumentation bool `mapstructure:"http_instrumentation"`
 }
 
 // GlassixConfig configures the Glassix webhook endpoint.

@@ -13,10 +13,12 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/confighttp/xconfighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -184,6 +186,7 @@ func (r *auditReceiver) Start(ctx context.Context, host component.Host) error {
 		confighttp.WithErrorHandler(r.serverError),
 		// Some clients name the absence of compression explicitly.
 		confighttp.WithDecoder("identity", func(io.ReadCloser) (io.ReadCloser, error) { return nil, nil }),
+		xconfighttp.WithOtelHTTPOptions(otelhttp.WithFilter(func(*http.Request) bool { return r.cfg.HTTPInstrumentation })),
 	)
 	if err != nil {
 		return err

@@ -71,7 +71,11 @@ type Result struct {
 	DeliveredPerSec float64 `json:"delivered_events_per_sec"`
 
 	P50Millis float64 `json:"ack_p50_ms"`
+	P90Millis float64 `json:"ack_p90_ms"`
 	P99Millis float64 `json:"ack_p99_ms"`
+	// MeanMillis with the clients gives the request rate a closed loop
+	// can reach: clients / mean.
+	MeanMillis float64 `json:"ack_mean_ms"`
 	MaxMillis float64 `json:"ack_max_ms"`
 
 	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
@@ -360,7 +364,9 @@ func (res *Result) setWindowFigures(spec Spec, begin, end snapshot) {
 	window := spec.Duration.Seconds()
 	res.AcceptedPerSec = float64(res.Load.AcceptedEvents) / window
 	res.P50Millis = millis(res.Load.P50)
+	res.P90Millis = millis(res.Load.P90)
 	res.P99Millis = millis(res.Load.P99)
+	res.MeanMillis = millis(res.Load.Mean)
 	res.MaxMillis = millis(res.Load.Max)
 	harnessCPU := end.harnessCPU - begin.harnessCPU
 	res.HarnessCores = harnessCPU.Seconds() / window

@@ -63,7 +63,11 @@ type Result struct {
 	FirstFailure string `json:"first_failure,omitempty"`
 	// Latency of 2xx answers, from sending the built body (signing it
 	// included) to having read the whole answer.
-	P50, P99, Max time.Duration `json:"-"`
+	P50, P90, P99, Max time.Duration `json:"-"`
+	// Mean latency of 2xx answers: with a closed loop, clients divided by
+	// it bounds the request rate (Little's law), so a long tail costs rate
+	// even where p50 is low.
+	Mean time.Duration `json:"-"`
 	// TotalRequests and TotalAcceptedEvents include the warm-up.
 	TotalRequests       uint64 `json:"total_requests"`
 	TotalAcceptedEvents uint64 `json:"total_accepted_events"`
@@ -258,9 +262,15 @@ func merge(stats []clientStats) Result {
 	}
 	slices.Sort(all)
 	r.P50 = Percentile(all, 50)
+	r.P90 = Percentile(all, 90)
 	r.P99 = Percentile(all, 99)
 	if len(all) > 0 {
 		r.Max = all[len(all)-1]
+		var sum time.Duration
+		for _, d := range all {
+			sum += d
+		}
+		r.Mean = sum / time.Duration(len(all))
 	}
 	return r
 }

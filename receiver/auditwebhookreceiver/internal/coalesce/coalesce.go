@@ -183,8 +183,8 @@ func (s *Submitter) run(ctx context.Context, c *call) {
 
 // consumeCall passes c to the pipeline with ctx's values and c's deadline.
 func (s *Submitter) consumeCall(ctx context.Context, c *call) error {
-	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.deadline)
-	defer cancel()
+	cctx := newDeadlineCtx(ctx, c.deadline)
+	defer cctx.cancel()
 	return s.consume(cctx, c.ld, c.n)
 }
 

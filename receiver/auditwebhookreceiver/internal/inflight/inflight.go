@@ -68,29 +68,47 @@ func (s *Lease) Held() int64 { return s.held }
 // so a small request is not held up behind a large one that does not fit
 // yet.
 func (s *Lease) Grow(ctx context.Context, n int64) error {
-	if n <= 0 {
-		return nil
-	}
-	l := s.l
-	if s.held+n > l.capacity {
-		return fmt.Errorf("leasing %d bytes: %w of %d bytes", s.held+n, ErrOverCapacity, l.capacity)
-	}
 	for {
-		l.mu.Lock()
-		if l.used+n <= l.capacity {
-			l.used += n
-			l.mu.Unlock()
-			s.held += n
-			return nil
+		ok, err := s.TryGrow(n)
+		if ok || err != nil {
+			return err
 		}
+		l := s.l
+		l.mu.Lock()
+		fits := l.used+n <= l.capacity
 		freed := l.freed
 		l.mu.Unlock()
+		if fits {
+			continue
+		}
 		select {
 		case <-freed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// TryGrow adds n bytes to the lease if they fit now, without waiting. It
+// reports whether it did; the error is for n bytes that could never fit.
+// A request that usually fits checks with TryGrow first and builds the
+// context for Grow's wait only when it must wait.
+func (s *Lease) TryGrow(n int64) (bool, error) {
+	if n <= 0 {
+		return true, nil
+	}
+	l := s.l
+	if s.held+n > l.capacity {
+		return false, fmt.Errorf("leasing %d bytes: %w of %d bytes", s.held+n, ErrOverCapacity, l.capacity)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.used+n > l.capacity {
+		return false, nil
+	}
+	l.used += n
+	s.held += n
+	return true, nil
 }
 
 // Release gives back everything the lease holds. The lease may grow again

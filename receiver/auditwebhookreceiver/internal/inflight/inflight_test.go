@@ -124,3 +124,27 @@ func TestConcurrentLeasesStayWithinTheCapacity(t *testing.T) {
 	wg.Wait()
 	assert.Zero(t, l.InUse())
 }
+
+func TestTryGrowNeverWaits(t *testing.T) {
+	l := New(100)
+	a, b := l.Lease(), l.Lease()
+	ok, err := a.TryGrow(70)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = b.TryGrow(40)
+	require.NoError(t, err)
+	assert.False(t, ok, "does not fit now: reported at once, nothing held")
+	assert.Zero(t, b.Held())
+	assert.Equal(t, int64(70), l.InUse())
+	_, err = b.TryGrow(101)
+	require.ErrorIs(t, err, ErrOverCapacity, "could never fit")
+	ok, err = b.TryGrow(0)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	a.Release()
+	ok, err = b.TryGrow(40)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, int64(40), l.InUse())
+	b.Release()
+}
