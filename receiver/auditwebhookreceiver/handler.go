@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -58,6 +59,17 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 	lease := r.inflight.Lease()
 	defer lease.Release()
 	body, err := r.readBody(req, lease, observed)
+	// Reading the body to its end made net/http start a goroutine that
+	// reads ahead on the connection (it watches for the client going away
+	// while the handler runs), and net/http waits for that goroutine to
+	// stop before it reads the connection's next request. Left behind the
+	// goroutines this handler wakes (sending queues, the calls combined
+	// with this one), it started only after them: 0.7 ms at the 99th
+	// percentile of an execution trace under load, added to the next
+	// request's latency. Yielding here lets it start, and park in the
+	// poller, at once. Measured: 2-6% more events/s at one event per
+	// request (bench/README.md, "What was done").
+	runtime.Gosched()
 	// keep is given back for reuse at the end. A body too large to reuse
 	// is left to the garbage collector as soon as nothing refers to it
 	// (see below).
