@@ -76,7 +76,7 @@ type Result struct {
 	// MeanMillis with the clients gives the request rate a closed loop
 	// can reach: clients / mean.
 	MeanMillis float64 `json:"ack_mean_ms"`
-	MaxMillis float64 `json:"ack_max_ms"`
+	MaxMillis  float64 `json:"ack_max_ms"`
 
 	PeakRSSBytes uint64 `json:"peak_rss_bytes"`
 	// CPUPerEventMicros is the target's CPU time (user+system) during the
