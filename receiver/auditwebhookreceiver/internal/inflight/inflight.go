@@ -68,19 +68,21 @@ func (s *Lease) Held() int64 { return s.held }
 // so a small request is not held up behind a large one that does not fit
 // yet.
 func (s *Lease) Grow(ctx context.Context, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if err := s.canFit(n); err != nil {
+		return err
+	}
+	l := s.l
 	for {
-		ok, err := s.TryGrow(n)
-		if ok || err != nil {
-			return err
-		}
-		l := s.l
 		l.mu.Lock()
-		fits := l.used+n <= l.capacity
+		if s.grantLocked(n) {
+			l.mu.Unlock()
+			return nil
+		}
 		freed := l.freed
 		l.mu.Unlock()
-		if fits {
-			continue
-		}
 		select {
 		case <-freed:
 		case <-ctx.Done():
@@ -97,18 +99,33 @@ func (s *Lease) TryGrow(n int64) (bool, error) {
 	if n <= 0 {
 		return true, nil
 	}
-	l := s.l
-	if s.held+n > l.capacity {
-		return false, fmt.Errorf("leasing %d bytes: %w of %d bytes", s.held+n, ErrOverCapacity, l.capacity)
+	if err := s.canFit(n); err != nil {
+		return false, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	return s.grantLocked(n), nil
+}
+
+// canFit refuses n more bytes that would take the lease past the whole
+// capacity: waiting could never grant them.
+func (s *Lease) canFit(n int64) error {
+	if s.held+n > s.l.capacity {
+		return fmt.Errorf("leasing %d bytes: %w of %d bytes", s.held+n, ErrOverCapacity, s.l.capacity)
+	}
+	return nil
+}
+
+// grantLocked adds n bytes to the lease if they fit now. Callers hold the
+// limiter's lock.
+func (s *Lease) grantLocked(n int64) bool {
+	l := s.l
 	if l.used+n > l.capacity {
-		return false, nil
+		return false
 	}
 	l.used += n
 	s.held += n
-	return true, nil
+	return true
 }
 
 // Release gives back everything the lease holds. The lease may grow again
