@@ -3,7 +3,6 @@ package auditfileexporter // import "github.com/otelcol-audit/otelcol-audit/expo
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/spare"
 )
 
 type auditFileExporter struct {
@@ -18,9 +18,8 @@ type auditFileExporter struct {
 	logger *zap.Logger
 	writer *archive.Writer
 
-	// enc is kept between batches (see takeEncoder).
-	encMu sync.Mutex
-	enc   *archive.Encoder
+	// enc is kept between batches, unless unusually large.
+	enc spare.Slot[archive.Encoder]
 }
 
 func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {
@@ -53,13 +52,13 @@ func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if e.writer == nil {
 		return consumererror.NewPermanent(errors.New("auditfile exporter is not started"))
 	}
-	enc := e.takeEncoder()
+	enc := e.enc.Take()
 	err := e.writer.Write(ctx, enc.Encode(ld))
-	if err == nil {
+	if err == nil && enc.Size() <= maxKeptEncoder {
 		// Written: the writer holds nothing of the bodies any more. After
 		// an error it may (a write that timed out may still complete), so
 		// the encoder is left to the garbage collector.
-		e.keepEncoder(enc)
+		e.enc.Keep(enc)
 	}
 	if errors.Is(err, archive.ErrClosed) {
 		return consumererror.NewPermanent(err)
@@ -67,21 +66,6 @@ func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	return err
 }
 
-// takeEncoder returns the kept encoder, or a new one when it is in use (a
-// second batch in flight) or was lost with a failed write.
-func (e *auditFileExporter) takeEncoder() *archive.Encoder {
-	e.encMu.Lock()
-	defer e.encMu.Unlock()
-	enc := e.enc
-	e.enc = nil
-	if enc == nil {
-		enc = &archive.Encoder{}
-	}
-	return enc
-}
-
-func (e *auditFileExporter) keepEncoder(enc *archive.Encoder) {
-	e.encMu.Lock()
-	defer e.encMu.Unlock()
-	e.enc = enc
-}
+// maxKeptEncoder keeps a batch of unusually large records from pinning its
+// encoding buffer for good.
+const maxKeptEncoder = 16 << 20

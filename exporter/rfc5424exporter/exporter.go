@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
+	"github.com/otelcol-audit/otelcol-audit/internal/spare"
 )
 
 type rfc5424Exporter struct {
@@ -22,8 +22,7 @@ type rfc5424Exporter struct {
 	formatter *format.Formatter
 	sender    *transport.Sender
 
-	spareMu sync.Mutex
-	spare   *scratch
+	spare spare.Slot[scratch]
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -93,25 +92,12 @@ type scratch struct {
 // buffer for good.
 const maxKeptScratch = 16 << 20
 
-func (e *rfc5424Exporter) takeScratch() *scratch {
-	e.spareMu.Lock()
-	sc := e.spare
-	e.spare = nil
-	e.spareMu.Unlock()
-	if sc == nil {
-		sc = new(scratch)
-	}
-	return sc
-}
-
 func (e *rfc5424Exporter) keepScratch(sc *scratch) {
 	if cap(sc.buf) > maxKeptScratch {
 		return
 	}
 	clear(sc.msgs) // no references into buf stay behind
-	e.spareMu.Lock()
-	e.spare = sc
-	e.spareMu.Unlock()
+	e.spare.Keep(sc)
 }
 
 // pushLogs formats every record and sends the messages in order. A record
@@ -120,7 +106,7 @@ func (e *rfc5424Exporter) keepScratch(sc *scratch) {
 // yet written are returned for retry, so a retry sends no duplicates of
 // what the connection accepted.
 func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	sc := e.takeScratch()
+	sc := e.spare.Take()
 	defer e.keepScratch(sc)
 	n := ld.LogRecordCount()
 	buf, ends, msgOf := sc.buf[:0], sc.ends[:0], sc.msgOf[:0]

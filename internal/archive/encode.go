@@ -54,6 +54,10 @@ type Encoder struct {
 	scratch, resScratch encodeScratch
 }
 
+// Size is the capacity, in bytes, of the memory the encoder keeps for the
+// bodies.
+func (e *Encoder) Size() int { return cap(e.buf) }
+
 // Encode is EncodeLogs; the bodies it returns are valid until the next
 // Encode.
 func (e *Encoder) Encode(ld plog.Logs) [][]byte {
