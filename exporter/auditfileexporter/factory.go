@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
+	"github.com/otelcol-audit/otelcol-audit/internal/auditqueue"
 )
 
 // Defaults, documented in the README.
@@ -22,21 +23,10 @@ const (
 	defaultDirMode       = FileMode(0o700)
 )
 
-// Defaults of the sending queue, the rfc5424 exporter's too, so under
-// overload both queues fill alike.
-const (
-	// defaultQueueSize bounds what waits in memory, in records whatever
-	// the events per request: about 4 KiB each, so 20 MiB when full. A
-	// full queue blocks the request (block_on_overflow) until there is
-	// room or the receiver gives up (auditwebhook: accept_timeout).
-	defaultQueueSize = 5_000
-	// Batches: with fsync: batch, one fsync per batch instead of per
-	// request; a batch goes at min_size records or after flush_timeout.
-	defaultFlushTimeout = 200 * time.Millisecond
-	defaultBatchMin     = 500
-	defaultBatchMax     = 2_000
-	defaultNumConsumers = 2
-)
+// defaultNumConsumers: see createDefaultConfig. The rest of the sending
+// queue's defaults are internal/auditqueue's, shared with the rfc5424
+// exporter.
+const defaultNumConsumers = 2
 
 // NewFactory returns the auditfile exporter's factory.
 func NewFactory() exporter.Factory {
@@ -52,20 +42,10 @@ func createDefaultConfig() component.Config {
 	// An archive must not drop events because the disk stayed full for a
 	// while: retry until the disk has room (the queue then pushes back).
 	retry.MaxElapsedTime = 0
-	queue := exporterhelper.NewDefaultQueueConfig()
 	// Two consumers: one batch is encoded while another is written and
 	// fsynced; more would only hold more batches in memory, since the
 	// archive has one writer.
-	queue.NumConsumers = defaultNumConsumers
-	queue.Sizer = exporterhelper.RequestSizerTypeItems
-	queue.QueueSize = defaultQueueSize
-	queue.BlockOnOverflow = true
-	queue.Batch = configoptional.Some(exporterhelper.BatchConfig{
-		FlushTimeout: defaultFlushTimeout,
-		Sizer:        exporterhelper.RequestSizerTypeItems,
-		MinSize:      defaultBatchMin,
-		MaxSize:      defaultBatchMax,
-	})
+	queue := auditqueue.DefaultConfig(defaultNumConsumers)
 	return &Config{
 		Rotation:      RotationConfig{MaxMegabytes: defaultMaxMegabytes, Daily: true},
 		Compression:   CompressionGzip,

@@ -2,7 +2,6 @@ package rfc5424exporter // import "github.com/otelcol-audit/otelcol-audit/export
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -12,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
+	"github.com/otelcol-audit/otelcol-audit/internal/auditqueue"
 )
 
 // NewFactory returns the rfc5424 exporter's factory.
@@ -23,35 +23,11 @@ func NewFactory() exporter.Factory {
 	)
 }
 
-// Defaults of the sending queue, documented in the README. The auditfile
-// exporter uses the same sizes, so under overload both queues fill alike.
-const (
-	// defaultQueueSize bounds what waits in memory, in records whatever
-	// the events per request: about 4 KiB each, so 20 MiB when full. A
-	// full queue blocks the request (block_on_overflow) until there is
-	// room or the receiver gives up (auditwebhook: accept_timeout).
-	defaultQueueSize = 5_000
-	// Batches: one write (and one liveness check) per batch instead of per
-	// request; a batch goes at min_size records or after flush_timeout.
-	defaultFlushTimeout = 200 * time.Millisecond
-	defaultBatchMin     = 500
-	defaultBatchMax     = 2_000
-)
-
 func createDefaultConfig() component.Config {
-	queue := exporterhelper.NewDefaultQueueConfig()
 	// One consumer: records reach the SIEM in the order they were queued,
-	// and there is one connection to write to anyway.
-	queue.NumConsumers = 1
-	queue.Sizer = exporterhelper.RequestSizerTypeItems
-	queue.QueueSize = defaultQueueSize
-	queue.BlockOnOverflow = true
-	queue.Batch = configoptional.Some(exporterhelper.BatchConfig{
-		FlushTimeout: defaultFlushTimeout,
-		Sizer:        exporterhelper.RequestSizerTypeItems,
-		MinSize:      defaultBatchMin,
-		MaxSize:      defaultBatchMax,
-	})
+	// and there is one connection to write to anyway. The rest of the
+	// queue's defaults are shared with the auditfile exporter.
+	queue := auditqueue.DefaultConfig(1)
 	// Retry until the SIEM is back: giving up after a while would drop
 	// audit records, and the queue's size already bounds what waits.
 	retry := configretry.NewDefaultBackOffConfig()
