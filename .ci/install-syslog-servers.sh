@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real syslog servers the rfc5424 exporter's tests talk to
-# (internal/syslogtest): rsyslog with its TLS driver, and syslog-ng.
+# (internal/testkit/syslogtest): rsyslog with its TLS driver, and syslog-ng.
 #
 # Run as root on Debian. syslog-ng conflicts with rsyslog as a package, so it
 # is not installed: its .deb is downloaded and unpacked into
-# .tools/syslog-ng (gitignored), where internal/syslogtest looks for it, and
+# .tools/syslog-ng (gitignored), where internal/testkit/syslogtest looks for it, and
 # only its shared-library dependencies (which conflict with nothing) are
 # installed with apt. Running it again is cheap and changes nothing.
 #

@@ -20,7 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
 )
 
 // The Makefile's e2e target sets these to the binaries `make build` built.

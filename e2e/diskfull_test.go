@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
 )
 
 // TestArchiveDiskFull: the archive's filesystem (a real 8 MiB tmpfs) fills
@@ -41,7 +41,7 @@ func TestArchiveDiskFull(t *testing.T) {
 	archiveOf := func() *tally { return archiveTally(t, c.archive, scheme) }
 	siemOf := func() *tally { return siemTally(siem, scheme) }
 
-	var before, during, all eventid.Set
+	var before, during, all loadid.Set
 	postEvents(t, client, c, payloads, 50, &before, &all)
 	waitFor(t, "the archive before the disk fills", archiveOf, &before)
 

@@ -25,9 +25,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
 )
 
 // memoryBound is the most anonymous resident memory (RssAnon: heap,
@@ -232,7 +232,7 @@ func TestHostileInput(t *testing.T) {
 
 	// Whole valid requests replayed: authentic, so accepted, and each
 	// event delivered once (the processor drops repeats of an id).
-	var replayed eventid.Set
+	var replayed loadid.Set
 	replays := loadgen.NewPayloads(replayedScheme, 1)
 	for range 20 {
 		body, first := replays.Build(nil, time.Now())

@@ -10,9 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 // startSIEM starts a real rsyslog that parses RFC 5424 over TCP with
@@ -26,7 +26,7 @@ func startSIEM(t testing.TB) *syslogtest.Server {
 // unique ids) posted in the background by paced keep-alive clients.
 type steadyLoad struct {
 	// acked holds the events of every request answered 2xx.
-	acked eventid.Set
+	acked loadid.Set
 	done  chan struct{}
 	res   loadgen.Result
 	err   error
@@ -43,7 +43,7 @@ type loadSpec struct {
 	retry bool
 }
 
-func startLoad(t testing.TB, c *collector, scheme eventid.Scheme, spec loadSpec) *steadyLoad {
+func startLoad(t testing.TB, c *collector, scheme loadid.Scheme, spec loadSpec) *steadyLoad {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &steadyLoad{done: make(chan struct{})}
@@ -92,7 +92,7 @@ func requireAllAccepted(t testing.TB, res loadgen.Result) {
 
 // postEvents posts n Glassix webhooks, one after the other, requires each
 // to be answered 200, and adds their events to every set of acked.
-func postEvents(t testing.TB, client *http.Client, c *collector, payloads *loadgen.Payloads, n int, acked ...*eventid.Set) {
+func postEvents(t testing.TB, client *http.Client, c *collector, payloads *loadgen.Payloads, n int, acked ...*loadid.Set) {
 	t.Helper()
 	for range n {
 		body, first := payloads.Build(nil, time.Now())

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 // sdID is the rfc5424 exporter's default SD-ID for the record's attributes.

@@ -26,13 +26,13 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/goleak"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/archivefollow"
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver"
 )
@@ -208,13 +208,13 @@ func post(tb testing.TB, client *http.Client, url string, body []byte) {
 // The wiring above must deliver every event of a few requests, or the
 // benchmark's figures would mean nothing.
 func TestPipelineDeliversEveryEvent(t *testing.T) {
-	scheme := eventid.NewScheme(1)
-	var atSink, inArchive eventid.Set
+	scheme := loadid.NewScheme(1)
+	var atSink, inArchive loadid.Set
 	snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink, 1)
 	require.NoError(t, err)
 	defer snk.Close()
 	archivePath := filepath.Join(t.TempDir(), "audit.jsonl")
-	tailer := archive.New(archivePath, scheme, &inArchive)
+	tailer := archivefollow.New(archivePath, scheme, &inArchive)
 	p := startPipeline(t, snk.Addr(), archivePath)
 	defer p.shutdown(t)
 
@@ -236,19 +236,19 @@ func TestPipelineDeliversEveryEvent(t *testing.T) {
 
 // BenchmarkPipeline posts b.N Glassix webhooks from 8 keep-alive clients
 // and stops the clock when every event is at the syslog sink and in the
-// archive. ns/op is per request; events/s and ns/event count delivered
+// archivefollow. ns/op is per request; events/s and ns/event count delivered
 // events. Allocations include the clients', the sink's and the archive
 // reader's.
 func BenchmarkPipeline(b *testing.B) {
 	for _, events := range []int{1, 100} {
 		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) {
-			scheme := eventid.NewScheme(uint32(time.Now().UnixNano()))
-			var atSink, inArchive eventid.Set
+			scheme := loadid.NewScheme(uint32(time.Now().UnixNano()))
+			var atSink, inArchive loadid.Set
 			snk, err := sink.Listen("127.0.0.1:0", scheme, &atSink, 1000)
 			require.NoError(b, err)
 			defer snk.Close()
 			archivePath := filepath.Join(b.TempDir(), "audit.jsonl")
-			tailer := archive.New(archivePath, scheme, &inArchive)
+			tailer := archivefollow.New(archivePath, scheme, &inArchive)
 			p := startPipeline(b, snk.Addr(), archivePath)
 			defer p.shutdown(b)
 

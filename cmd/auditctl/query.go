@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 )
 
 var queryCommand = command{

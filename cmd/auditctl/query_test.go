@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery/auditquerytest"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/auditquerytest"
 )
 
 // mixedArchive writes n mixed-vendor events (real auditlog processor, real

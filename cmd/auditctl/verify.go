@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 )
 
 var verifyCommand = command{

@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 )
 
 // Values of compression and fsync.

@@ -5,7 +5,7 @@
 // and an fsync policy. `auditctl verify` checks such an archive.
 //
 // The archive format (line schema, chain, head, markers, file names), the
-// writer and the reader live in internal/archive; this package is the
+// writer and the reader live in internal/engine/archive; this package is the
 // collector component around them: configuration, factory, and the push
 // function exporterhelper calls through its timeout, retry and sending
 // queue.

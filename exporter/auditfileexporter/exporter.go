@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/spare"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
 
 type auditFileExporter struct {
@@ -19,7 +19,7 @@ type auditFileExporter struct {
 	writer *archive.Writer
 
 	// enc is kept between batches, unless unusually large.
-	enc spare.Slot[archive.Encoder]
+	enc reuse.Slot[archive.Encoder]
 }
 
 func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
-	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
 )
 
 // BenchmarkConsumeLogs measures events/s through the whole exporter

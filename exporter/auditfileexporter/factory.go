@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditqueue"
+	"github.com/otelcol-audit/otelcol-audit/internal/exportdefaults"
 )
 
 // Defaults, documented in the README.
@@ -24,7 +24,7 @@ const (
 )
 
 // defaultNumConsumers: see createDefaultConfig. The rest of the sending
-// queue's defaults are internal/auditqueue's, shared with the rfc5424
+// queue's defaults are internal/exportdefaults's, shared with the rfc5424
 // exporter.
 const defaultNumConsumers = 2
 
@@ -45,7 +45,7 @@ func createDefaultConfig() component.Config {
 	// Two consumers: one batch is encoded while another is written and
 	// fsynced; more would only hold more batches in memory, since the
 	// archive has one writer.
-	queue := auditqueue.DefaultConfig(defaultNumConsumers)
+	queue := exportdefaults.DefaultConfig(defaultNumConsumers)
 	return &Config{
 		Rotation:      RotationConfig{MaxMegabytes: defaultMaxMegabytes, Daily: true},
 		Compression:   CompressionGzip,

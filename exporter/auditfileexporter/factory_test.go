@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
 )
 
 func TestFactory(t *testing.T) {

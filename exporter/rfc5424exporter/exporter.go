@@ -13,7 +13,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
-	"github.com/otelcol-audit/otelcol-audit/internal/spare"
+	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
 
 type rfc5424Exporter struct {
@@ -22,7 +22,7 @@ type rfc5424Exporter struct {
 	formatter *format.Formatter
 	sender    *transport.Sender
 
-	spare spare.Slot[scratch]
+	spare reuse.Slot[scratch]
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {

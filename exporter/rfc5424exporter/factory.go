@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditqueue"
+	"github.com/otelcol-audit/otelcol-audit/internal/exportdefaults"
 )
 
 // NewFactory returns the rfc5424 exporter's factory.
@@ -27,7 +27,7 @@ func createDefaultConfig() component.Config {
 	// One consumer: records reach the SIEM in the order they were queued,
 	// and there is one connection to write to anyway. The rest of the
 	// queue's defaults are shared with the auditfile exporter.
-	queue := auditqueue.DefaultConfig(1)
+	queue := exportdefaults.DefaultConfig(1)
 	// Retry until the SIEM is back: giving up after a while would drop
 	// audit records, and the queue's size already bounds what waits.
 	retry := configretry.NewDefaultBackOffConfig()

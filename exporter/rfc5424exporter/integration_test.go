@@ -22,7 +22,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 // hostileValue holds everything RFC 5424 makes a sender escape, plus what

@@ -30,12 +30,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/metadata"
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery/auditquerytest"
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
-	"github.com/otelcol-audit/otelcol-audit/internal/sippyactions"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/auditquerytest"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/sippy"
 )
 
 // writeArchive writes n generated mixed-vendor events (through the real
@@ -520,7 +520,7 @@ func TestAPIHintsAndHeaders(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status)
 	var h auditquery.Hints
 	require.NoError(t, json.Unmarshal(r.body, &h))
-	require.Len(t, h.SippyActions, len(sippyactions.All()))
+	require.Len(t, h.SippyActions, len(sippy.All()))
 	assert.Equal(t, auditquery.ActionHint{Code: "AUTH_FAIL", Description: "Bad auth", Resource: "customer|account|vendor:username|email=value"}, h.SippyActions[5])
 	cols := map[string]string{}
 	for _, c := range h.Columns {

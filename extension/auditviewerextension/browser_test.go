@@ -20,9 +20,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
-	"github.com/otelcol-audit/otelcol-audit/internal/sippyactions"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/sippy"
 )
 
 // screenshotDirEnv names a directory the browser test also saves its
@@ -191,7 +191,7 @@ func TestBrowser(t *testing.T) {
 		w := want.Rows[i]
 		assert.Equal(t, []string{"", w.Source, w.Resource, w.Action, w.Actor, w.ClientAddress, w.Severity, w.Message}, append([]string{r.Cells[0]}, r.Cells[2:]...), "row %d", i)
 		// A hint per Sippy action code, from the vendor's table.
-		a, ok := sippyactions.Lookup(w.Action)
+		a, ok := sippy.Lookup(w.Action)
 		require.True(t, ok, w.Action)
 		assert.Equal(t, fmt.Sprintf("%s: %s. Resource syntax: %s", a.Code, a.Description, a.Syntax), r.Titles[4])
 		assert.Contains(t, r.Titles[5], "u = web user", "the Action by hint")

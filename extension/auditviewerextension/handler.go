@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/web"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 )
 
 // The API's paths.

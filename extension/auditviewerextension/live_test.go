@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery/auditquerytest"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/auditquerytest"
 )
 
 // While the writer appends, rotates and gzips, the viewer answers from the

@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 )
 
 // activeRecheck is how often the active file is read again from its start,

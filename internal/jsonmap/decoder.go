@@ -3,7 +3,7 @@
 // vendors' member order is what downstream components (the syslog exporter's
 // structured data) must reproduce. The auditwebhook receiver decodes request
 // bodies with it (Walk splits JSON lines and arrays into events) and
-// internal/ctreplay decodes CTReplay lines with it, so every path into the
+// internal/vendors/ctreplay decodes CTReplay lines with it, so every path into the
 // pipeline applies the same type mapping and the same bounds.
 //
 // Type mapping:

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 )
 
 // mixedBenchBatch returns a batch of n records of each vendor, as they

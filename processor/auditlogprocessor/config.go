@@ -11,9 +11,9 @@ import (
 	"go.opentelemetry.io/collector/component"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
 )
 

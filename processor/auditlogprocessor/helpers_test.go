@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/metadata"
 )
 

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/eventid"
 )
 

@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/dedup"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/eventid"

@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/glassix"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/glassix"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
 )
 

@@ -17,8 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
 )
 
 // response is the JSON body of every answer to a vendor path.
@@ -26,7 +26,7 @@ type response struct {
 	// Accepted counts the records the pipeline accepted.
 	Accepted int `json:"accepted"`
 	// Parsed, Flagged, Dropped and Skipped account for the request's
-	// events (see events.Result).
+	// events (see vendors.Result).
 	Parsed  int `json:"parsed"`
 	Flagged int `json:"flagged"`
 	Dropped int `json:"dropped"`
@@ -35,8 +35,8 @@ type response struct {
 	Error string `json:"error,omitempty"`
 	// Errors lists the first problems found in the events; MoreErrors
 	// counts the others.
-	Errors     []events.Problem `json:"errors,omitempty"`
-	MoreErrors int              `json:"more_errors,omitempty"`
+	Errors     []vendors.Problem `json:"errors,omitempty"`
+	MoreErrors int               `json:"more_errors,omitempty"`
 }
 
 // utf8BOM is skipped: some Windows tools write it before JSON.
@@ -113,7 +113,7 @@ func (r *auditReceiver) handleEvents(w http.ResponseWriter, req *http.Request, r
 	// parsed, so a body of many events never has all its records in
 	// memory at once.
 	sub := submission{ctx: req.Context(), submitter: rt.submitter, arrived: observed}
-	opts := events.Options{
+	opts := vendors.Options{
 		Observed:        pcommon.NewTimestampFromTime(observed),
 		ForwardUnparsed: r.cfg.ForwardUnparsed,
 		Flush:           sub.submit,
@@ -195,7 +195,7 @@ func (s *submission) submit(recs plog.LogRecordSlice, size int) bool {
 
 // count records the request's parse problems in the receiver's telemetry
 // and its log.
-func (r *auditReceiver) count(req *http.Request, rt *route, res events.Result) {
+func (r *auditReceiver) count(req *http.Request, rt *route, res vendors.Result) {
 	ctx := req.Context()
 	if res.Flagged > 0 {
 		r.tb.ReceiverAuditwebhookUnparsedEvents.Add(ctx, int64(res.Flagged), rt.forwardedAttrs)

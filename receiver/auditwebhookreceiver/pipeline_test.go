@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
 )
 
 // ctreplayLines makes n CTReplay JSON lines whose actions are a0, a1, ...
@@ -127,7 +127,7 @@ func TestCountsAnswerMatchesEncodingJSON(t *testing.T) {
 		assert.Equal(t, string(want)+"\n", string(appendCounts(nil, &resp)))
 	}
 	// Answers with problems still go through encoding/json.
-	resp := response{Error: `a "quoted" <error>`, Errors: []events.Problem{{Event: 1, Error: "bad"}}}
+	resp := response{Error: `a "quoted" <error>`, Errors: []vendors.Problem{{Event: 1, Error: "bad"}}}
 	want, err := json.Marshal(resp)
 	require.NoError(t, err)
 	rec := &headerRecorder{header: http.Header{}}

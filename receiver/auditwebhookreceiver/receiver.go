@@ -24,13 +24,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/glassix"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/sippy"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/coalesce"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/events"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/glassix"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/inflight"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/sippy"
 )
 
 // route is one vendor's endpoint.
@@ -38,7 +38,7 @@ type route struct {
 	source string
 	// expects describes a valid body, for error messages.
 	expects string
-	parse   func(body []byte, opts events.Options, out plog.LogRecordSlice) events.Result
+	parse   func(body []byte, opts vendors.Options, out plog.LogRecordSlice) vendors.Result
 	// verifier checks signatures; nil accepts unsigned requests.
 	verifier *glassix.Verifier
 	// submitter hands the records to the pipeline, combining concurrent
@@ -105,8 +105,8 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 		if err != nil {
 			return nil, err
 		}
-		p := ctreplayParser{opts: ctreplay.Options{DateOrder: order, Location: loc}}
-		r.routes[c.Path] = r.newRoute(auditrecord.SourceCTReplay, "CTReplay events: a JSON object, an array or JSON lines", p.parse)
+		p := ctreplay.Parser{Options: ctreplay.Options{DateOrder: order, Location: loc}}
+		r.routes[c.Path] = r.newRoute(auditrecord.SourceCTReplay, "CTReplay events: a JSON object, an array or JSON lines", p.Parse)
 	}
 	if s := cfg.Sippy.Get(); s != nil {
 		loc, err := loadLocation(s.Timezone)
@@ -119,7 +119,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 	return r, nil
 }
 
-func (r *auditReceiver) newRoute(source, expects string, parse func([]byte, events.Options, plog.LogRecordSlice) events.Result) *route {
+func (r *auditReceiver) newRoute(source, expects string, parse func([]byte, vendors.Options, plog.LogRecordSlice) vendors.Result) *route {
 	id := attribute.String("receiver", r.set.ID.String())
 	src := attribute.String("source", source)
 	return &route{

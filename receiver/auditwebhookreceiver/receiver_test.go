@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -30,7 +29,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/glassix"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/glassix"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/vendortest"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
 )
 
@@ -504,7 +504,7 @@ func TestHostileInput(t *testing.T) {
 			1, 0, "changes[0]: line 1, column 187: nesting deeper than 32 levels"},
 		{"huge string", "/ctreplay", `{"ts":"08/01/2021 - 12:44:30.479","action":"X","params":"` + strings.Repeat("A", 2<<20) + `"}` + "\n" + good, 1, 1, "string longer than 1048576 bytes"},
 		{"duplicate keys", "/sippy", `{"action":"U","action":"D","date":"2009-11-18T09:57:29Z"}`, 1, 0, `duplicate key "action"`},
-		{"object with too many members", "/sippy", "{" + manyMembers(257) + "}", 1, 0, "object has more than 256 members"},
+		{"object with too many members", "/sippy", "{" + vendortest.ManyMembers(257) + "}", 1, 0, "object has more than 256 members"},
 		{"invalid UTF-8", "/sippy", "{\"action\":\"U\xff\",\"date\":\"2009-11-18T09:57:29Z\"}\n\xfe\xfd", 1, 1, "expected a value"},
 		{"NUL bytes", "/ctreplay", "\x00\x00\x00\n" + good, 1, 1, "expected a value"},
 	}
@@ -526,14 +526,6 @@ func TestHostileInput(t *testing.T) {
 	}
 	r := s.post(t, "/ctreplay", []byte(good))
 	assert.Equal(t, http.StatusOK, r.status, "still serving")
-}
-
-func manyMembers(n int) string {
-	members := make([]string, n)
-	for i := range members {
-		members[i] = fmt.Sprintf(`"k%d":%d`, i, i)
-	}
-	return strings.Join(members, ",")
 }
 
 func TestOtherContentIsIgnoredWhenNotForwarded(t *testing.T) {

@@ -13,11 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/otelcol-audit/otelcol-audit/bench/internal/archive"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/archivefollow"
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/loadgen"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
 )
 
 // Spec is one scenario.
@@ -35,7 +35,7 @@ type Spec struct {
 	// Warmup is excluded from the figures; Duration is measured.
 	Warmup, Duration time.Duration
 	// Drain is how long, after the load stops, every acknowledged event
-	// has to reach the sink and the archive.
+	// has to reach the sink and the archivefollow.
 	Drain time.Duration
 	// WorkDir gets the run's folder (removed afterwards unless Keep) and
 	// the target's log, <name>-<events>.log.
@@ -114,9 +114,9 @@ type Result struct {
 	Complete     bool    `json:"complete"`
 	DrainSeconds float64 `json:"drain_seconds"`
 
-	Sink    sink.Stats    `json:"sink"`
-	Archive archive.Stats `json:"archive"`
-	LogPath string        `json:"log_path"`
+	Sink    sink.Stats          `json:"sink"`
+	Archive archivefollow.Stats `json:"archive"`
+	LogPath string              `json:"log_path"`
 	// Problems lists what went wrong that the figures do not show.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -126,7 +126,7 @@ type Result struct {
 // the archive has been read up to mark, after the load.
 type snapshot struct {
 	syslog, archive uint64
-	mark            archive.Mark
+	mark            archivefollow.Mark
 	markErr         error
 	cpu             time.Duration
 	cpuErr          error
@@ -152,8 +152,8 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	if !spec.Keep {
 		defer os.RemoveAll(dir)
 	}
-	scheme := eventid.NewScheme(nonce())
-	var acked, atSink, inArchive eventid.Set
+	scheme := loadid.NewScheme(nonce())
+	var acked, atSink, inArchive loadid.Set
 
 	// The sink's goroutines inherit the label of the one that starts them.
 	var snk *sink.Sink
@@ -199,7 +199,7 @@ func Run(ctx context.Context, spec Spec) (res Result, err error) {
 	// The archive is read after the load, up to the marks taken at the
 	// window's edges, then to the end while draining: reading it during the
 	// load would take CPU from the target.
-	tailer := archive.New(env.ArchivePath, scheme, &inArchive)
+	tailer := archivefollow.New(env.ArchivePath, scheme, &inArchive)
 
 	// The load stops early if the target dies: its figures would mean
 	// nothing.
@@ -320,7 +320,7 @@ func labelled(ctx context.Context, part string, f func()) {
 // many distinct events it held then.
 // On an error both counts are left at zero, and so is the window's
 // archive rate.
-func readToMarks(tailer *archive.Tailer, inArchive *eventid.Set, edges ...*snapshot) error {
+func readToMarks(tailer *archivefollow.Tailer, inArchive *loadid.Set, edges ...*snapshot) error {
 	for _, e := range edges {
 		err := e.markErr
 		if err == nil {
@@ -396,7 +396,7 @@ func (res *Result) setWindowFigures(spec Spec, begin, end snapshot) {
 
 // setDeliveryFigures compares, id by id, what was acknowledged with what
 // reached the sink and the archive over the whole run.
-func (res *Result) setDeliveryFigures(acked, atSink, inArchive *eventid.Set) {
+func (res *Result) setDeliveryFigures(acked, atSink, inArchive *loadid.Set) {
 	res.SyslogDelivered = atSink.Len()
 	res.ArchiveDelivered = inArchive.Len()
 	res.SyslogMissing = atSink.Missing(acked)
@@ -440,7 +440,7 @@ func (res *Result) noteProblems(drain time.Duration) {
 // drain waits until every acknowledged event is at the sink and in the
 // archive, or the deadline passes, and reports whether they all arrived,
 // with the last error reading the archive, if any.
-func drain(ctx context.Context, deadline time.Duration, tailer *archive.Tailer, acked, atSink, inArchive *eventid.Set) (bool, error) {
+func drain(ctx context.Context, deadline time.Duration, tailer *archivefollow.Tailer, acked, atSink, inArchive *loadid.Set) (bool, error) {
 	limit := time.Now().Add(deadline)
 	for {
 		err := tailer.Poll()

@@ -11,7 +11,7 @@ import (
 	syslog "github.com/leodido/go-syslog/v4"
 	"github.com/leodido/go-syslog/v4/rfc5424"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
 )
 
 // MaxMessage is the largest frame the sink accepts. A collector that
@@ -44,8 +44,8 @@ type Stats struct {
 // Sink is a TCP syslog server that records the events it receives in a set.
 type Sink struct {
 	ln         net.Listener
-	scheme     eventid.Scheme
-	events     *eventid.Set
+	scheme     loadid.Scheme
+	events     *loadid.Set
 	checkEvery uint64
 	maxPending int // MaxPending; tests lower it
 
@@ -78,7 +78,7 @@ type Sink struct {
 // RFC 5424 check (1 samples every message). Parsing costs about 10 us of
 // CPU a message, on the cores being measured, so the sink only copies a
 // sample as it arrives and Check parses them when the measuring is over.
-func Listen(addr string, scheme eventid.Scheme, events *eventid.Set, checkEvery int) (*Sink, error) {
+func Listen(addr string, scheme loadid.Scheme, events *loadid.Set, checkEvery int) (*Sink, error) {
 	if checkEvery < 1 {
 		return nil, fmt.Errorf("checkEvery must be at least 1, got %d", checkEvery)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/eventid"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -19,8 +19,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const wait = 10 * time.Second
 
 func TestSinkCountsEventsAndChecksRFC5424(t *testing.T) {
-	scheme := eventid.NewScheme(7)
-	var events eventid.Set
+	scheme := loadid.NewScheme(7)
+	var events loadid.Set
 	s, err := Listen("127.0.0.1:0", scheme, &events, 1)
 	require.NoError(t, err)
 	defer s.Close()
@@ -60,8 +60,8 @@ func TestSinkCountsEventsAndChecksRFC5424(t *testing.T) {
 }
 
 func TestSinkCloseEndsOpenConnections(t *testing.T) {
-	var events eventid.Set
-	s, err := Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 1)
+	var events loadid.Set
+	s, err := Listen("127.0.0.1:0", loadid.NewScheme(1), &events, 1)
 	require.NoError(t, err)
 	c, err := net.Dial("tcp", s.Addr())
 	require.NoError(t, err)
@@ -73,8 +73,8 @@ func TestSinkCloseEndsOpenConnections(t *testing.T) {
 }
 
 func TestSinkSamplesTheRFC5424Check(t *testing.T) {
-	var events eventid.Set
-	s, err := Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 3)
+	var events loadid.Set
+	s, err := Listen("127.0.0.1:0", loadid.NewScheme(1), &events, 3)
 	require.NoError(t, err)
 	defer s.Close()
 	c, err := net.Dial("tcp", s.Addr())
@@ -91,15 +91,15 @@ func TestSinkSamplesTheRFC5424Check(t *testing.T) {
 	assert.Equal(t, uint64(3), st.Checked)
 	assert.Equal(t, uint64(3), st.NotRFC5424)
 
-	_, err = Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 0)
+	_, err = Listen("127.0.0.1:0", loadid.NewScheme(1), &events, 0)
 	assert.ErrorContains(t, err, "checkEvery")
 }
 
 // Past the pending bound, a sample is checked as it arrives, and Check
 // still checks the ones kept: every sample is checked once.
 func TestSinkChecksSamplesOnArrivalPastThePendingBound(t *testing.T) {
-	var events eventid.Set
-	s, err := Listen("127.0.0.1:0", eventid.NewScheme(1), &events, 1)
+	var events loadid.Set
+	s, err := Listen("127.0.0.1:0", loadid.NewScheme(1), &events, 1)
 	require.NoError(t, err)
 	defer s.Close()
 	good := "<134>1 2024-01-11T09:18:32.745235Z glassix.com glassix - UserRemoved - ok"
@@ -129,7 +129,7 @@ func TestSinkChecksSamplesOnArrivalPastThePendingBound(t *testing.T) {
 // Odd and hostile frames must neither invent nor lose an event, and a
 // repeat must be told from an id named twice in one message.
 func TestSinkFindsIDsInOddMessages(t *testing.T) {
-	scheme := eventid.NewScheme(0x5eed)
+	scheme := loadid.NewScheme(0x5eed)
 	id := scheme.String
 	octet := func(m string) string { return strconv.Itoa(len(m)) + " " + m }
 	tests := []struct {
@@ -148,7 +148,7 @@ func TestSinkFindsIDsInOddMessages(t *testing.T) {
 		{"a longer hex run is another token", octet("<1>" + id(7) + "0"), 1, nil, 0},
 		{"adjacent ids make one long hex run: only the last stands", octet("<1>" + id(8) + id(9)), 1, []uint64{9}, 0},
 		{"upper case is not ours", octet("<1>" + strings.ToUpper(id(10))), 1, nil, 0},
-		{"another run's id is not ours", octet("<1>" + eventid.NewScheme(0x5eee).String(11)), 1, nil, 0},
+		{"another run's id is not ours", octet("<1>" + loadid.NewScheme(0x5eee).String(11)), 1, nil, 0},
 		{"NUL bytes and invalid UTF-8 around an id", octet("<1>\x00\xff\xfe" + id(12) + "\x00\xc3"), 1, []uint64{12}, 0},
 		{"an id in a line that is not a frame is dropped", "garbage " + id(13) + "\n" + octet("<1>"+id(14)), 1, []uint64{14}, 0},
 		{"newline framing and octet counting mixed", "<1>" + id(15) + "\n" + octet("<1>"+id(16)) + "<1>" + id(17) + "\r\n", 3, []uint64{15, 16, 17}, 0},
@@ -156,7 +156,7 @@ func TestSinkFindsIDsInOddMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var events eventid.Set
+			var events loadid.Set
 			s, err := Listen("127.0.0.1:0", scheme, &events, 1)
 			require.NoError(t, err)
 			defer s.Close()
@@ -184,8 +184,8 @@ func TestSinkFindsIDsInOddMessages(t *testing.T) {
 // A frame over the size limit ends the connection; the ids it held are not
 // counted, and those before it are.
 func TestSinkDropsTheIDsOfAnOversizedFrame(t *testing.T) {
-	scheme := eventid.NewScheme(0x5eed)
-	var events eventid.Set
+	scheme := loadid.NewScheme(0x5eed)
+	var events loadid.Set
 	s, err := Listen("127.0.0.1:0", scheme, &events, 1)
 	require.NoError(t, err)
 	defer s.Close()
@@ -205,8 +205,8 @@ func TestSinkDropsTheIDsOfAnOversizedFrame(t *testing.T) {
 // Samples fill several blocks before Check; each is checked once, as it
 // arrived.
 func TestSinkChecksSamplesSpanningBlocks(t *testing.T) {
-	scheme := eventid.NewScheme(2)
-	var events eventid.Set
+	scheme := loadid.NewScheme(2)
+	var events loadid.Set
 	s, err := Listen("127.0.0.1:0", scheme, &events, 1)
 	require.NoError(t, err)
 	defer s.Close()
@@ -237,8 +237,8 @@ func TestSinkChecksSamplesSpanningBlocks(t *testing.T) {
 // contrib's syslog exporter connects for every message: each connection's
 // message counts once, whichever reader (reused between connections) read it.
 func TestSinkCountsAConnectionPerMessage(t *testing.T) {
-	scheme := eventid.NewScheme(3)
-	var events eventid.Set
+	scheme := loadid.NewScheme(3)
+	var events loadid.Set
 	s, err := Listen("127.0.0.1:0", scheme, &events, 16)
 	require.NoError(t, err)
 	defer s.Close()

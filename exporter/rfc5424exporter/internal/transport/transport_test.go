@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 func TestMain(m *testing.M) {

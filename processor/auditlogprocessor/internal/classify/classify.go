@@ -1,20 +1,18 @@
 // Package classify decides a normalized audit record's syslog severity:
 // the user's rules first, in their order, the first match winning; then the
-// built-in defaults per vendor. The level is stored on the record with
+// built-in defaults per vendor (internal/vendors). The level is stored on the record with
 // internal/severity, the one OTel <-> syslog mapping.
 package classify // import "github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
 
 import (
 	"regexp"
-	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
-	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/normalize"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/registry"
 )
 
 // AttrMatch matches one attribute: its value (as a string) equal to Value,
@@ -97,92 +95,26 @@ func (c *Classifier) Apply(source string, lr plog.LogRecord) {
 	severity.Set(lr, l)
 }
 
-// GlassixAlarmingWords are the words (case-insensitive) of the Glassix
-// event types that default to warning: failures and lockouts.
-var GlassixAlarmingWords = []string{"fail", "denied", "blocked", "rejected", "invalid", "unauthorized", "unauthorised", "lockout"}
-
-// GlassixAlarming reports whether a Glassix event type defaults to warning:
-// it holds one of GlassixAlarmingWords, or "Locked" as a word of its
-// PascalCase name ("UserLocked", "AccountLockedOut"; not "UserUnlocked").
-func GlassixAlarming(eventType string) bool {
-	lower := strings.ToLower(eventType)
-	for _, w := range GlassixAlarmingWords {
-		if strings.Contains(lower, w) {
-			return true
-		}
-	}
-	for rest := eventType; ; {
-		i := strings.Index(rest, "Locked")
-		if i < 0 {
-			return false
-		}
-		if i == 0 || (rest[i-1] >= 'a' && rest[i-1] <= 'z') {
-			return true
-		}
-		rest = rest[i+len("Locked"):]
-	}
-}
-
-// SippyWarning and SippyNotice are Sippy's default levels by action code;
-// every other code is info.
-var (
-	SippyWarning = map[string]bool{"AUTH_FAIL": true, "MFA_FAIL": true}
-	SippyNotice  = map[string]bool{
-		"OTP_RST": true, "PSWD_CHNG": true, "MFA_RST": true, "MFA_RSTUSR": true, // password, OTP and MFA resets
-		"D":          true, // deletes
-		"FW_OPEN80":  true, // firewall
-		"SSLCRT_ISS": true, // certificates
-	}
-)
-
-// Default is the built-in classification (tabled in the README):
-//
-//   - A record flagged with audit.parse_error: at least warning, so records
-//     the collector could not read are looked at.
-//   - Glassix: failures and lockouts (GlassixAlarming on the type) warning;
-//     logType Security notice; the rest (Informative) info.
-//   - CTReplay: its own level (unknown or missing: info), raised to at least
-//     notice for deletions and recording downloads.
-//   - Sippy: SippyWarning codes warning, SippyNotice codes notice, the rest
-//     info.
+// Default is the built-in classification (tabled in the README): the
+// vendor's own default (vendors.Vendor.DefaultLevel: Glassix failures and
+// lockouts warning, logType Security notice; CTReplay its own level, raised
+// to at least notice for deletions and recording downloads; Sippy by action
+// code), info for a source no vendor answers to, and then at least warning
+// for a record flagged with audit.parse_error, so records the collector
+// could not read are looked at.
 func Default(source string, lr plog.LogRecord) severity.Level {
 	attrs := lr.Attributes()
-	str := func(k string) string {
-		if v, ok := attrs.Get(k); ok {
-			return v.AsString()
-		}
-		return ""
-	}
 	// The event name, or the action normalize found where a record came
 	// without one.
 	action := lr.EventName()
 	if action == "" {
-		action = str(auditrecord.AttrAction)
+		if v, ok := attrs.Get(auditrecord.AttrAction); ok {
+			action = v.AsString()
+		}
 	}
 	l := severity.Info
-	switch source {
-	case auditrecord.SourceGlassix:
-		switch {
-		case GlassixAlarming(action):
-			l = severity.Warning
-		case str(auditrecord.AttrCategory) == auditrecord.CategorySecurity:
-			l = severity.Notice
-		}
-	case auditrecord.SourceCTReplay:
-		if own, err := severity.Parse(str(ctreplay.FieldLevel)); err == nil {
-			l = own
-		}
-		verb, object := normalize.SplitCTReplayAction(action)
-		if verb == "DELETE" || (verb == "DOWNLOAD" && object == "Recording") {
-			l = min(l, severity.Notice) // lower is more severe
-		}
-	case auditrecord.SourceSippy:
-		switch code := action; {
-		case SippyWarning[code]:
-			l = severity.Warning
-		case SippyNotice[code]:
-			l = severity.Notice
-		}
+	if v, ok := registry.Lookup(source); ok {
+		l = v.DefaultLevel(lr, action)
 	}
 	if _, flagged := attrs.Get(auditrecord.AttrParseError); flagged {
 		l = min(l, severity.Warning)

@@ -29,26 +29,22 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/registry"
 )
 
 // HashPrefix starts every content-hash id.
 const HashPrefix = "sha256:"
 
-// GlassixIDField is the Glassix log object's id field.
-const GlassixIDField = "id"
-
 // Of returns r's event id. An audit.event_id already on the record wins (a
-// receiver that knows the id set it); then Glassix's id; then the hash of
+// receiver that knows the id set it); then the vendor's own id (vendors.Vendor.EventID: Glassix's log id); then the hash of
 // the content, with attrs standing for the record's vendor fields.
 func Of(source string, r plog.LogRecord, attrs pcommon.Map) string {
 	if v, ok := r.Attributes().Get(auditrecord.AttrEventID); ok && v.Str() != "" {
 		return v.Str()
 	}
-	if source == auditrecord.SourceGlassix {
-		if v, ok := attrs.Get(GlassixIDField); ok {
-			if id := v.AsString(); id != "" {
-				return id
-			}
+	if v, ok := registry.Lookup(source); ok {
+		if id := v.EventID(attrs); id != "" {
+			return id
 		}
 	}
 	return Hash(source, r, attrs)

@@ -98,15 +98,6 @@ func TestGlassix(t *testing.T) {
 	}
 }
 
-func TestGlassixFailurePattern(t *testing.T) {
-	for typ, failure := range map[string]bool{
-		"LoginFailed": true, "FailedLogin": true, "AccessDenied": true, "TokenRejected": true, "InvalidPassword": true,
-		"UnauthorizedAccess": true, "UnauthorisedAccess": true, "UserLockedOut": false, "PasswordChanged": false, "UserRemoved": false,
-	} {
-		assert.Equal(t, failure, GlassixFailure(typ), typ)
-	}
-}
-
 func TestCTReplay(t *testing.T) {
 	line := func(action, params, level string) plog.LogRecord {
 		return record(t, action, "ts", "08/01/2021 - 12:44:30.479", "domain", "SAASFCL", "userID", "admin",
@@ -146,21 +137,6 @@ func TestCTReplay(t *testing.T) {
 			assert.Equal(t, tt.problems, Record("ctreplay", tt.rec, "_"))
 			assert.Equal(t, tt.want, added(tt.rec))
 		})
-	}
-}
-
-func TestSplitCTReplayAction(t *testing.T) {
-	// Every action of seed 001's list.
-	for action, want := range map[string][2]string{
-		"GET ALL Profile": {"GET ALL", "Profile"}, "GET Profile": {"GET", "Profile"},
-		"DELETE Profile": {"DELETE", "Profile"}, "SAVE Profile": {"SAVE", "Profile"},
-		"SET tag": {"SET", "tag"}, "SET reopen": {"SET", "reopen"}, "SEARCH Recording": {"SEARCH", "Recording"},
-		"DELETE Recording": {"DELETE", "Recording"}, "GET wave form": {"GET", "wave form"},
-		"DOWNLOAD Recording": {"DOWNLOAD", "Recording"}, "PLAY Recording": {"PLAY", "Recording"},
-		"GET USERS": {"GET", "USERS"}, "GETALL x": {"GETALL", "x"}, "EXPORT": {"EXPORT", ""}, "": {"", ""},
-	} {
-		verb, object := SplitCTReplayAction(action)
-		assert.Equal(t, want, [2]string{verb, object}, action)
 	}
 }
 

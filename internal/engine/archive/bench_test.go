@@ -1,0 +1,142 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
+)
+
+// BenchmarkWrite measures events/s into a real file in a temporary
+// directory (on the disk that holds $TMPDIR), with the default rotation
+// (100 MiB) and gzip. Bodies are encoded beforehand; BenchmarkEncodeLogs
+// measures encoding.
+func BenchmarkWrite(b *testing.B) {
+	cases := []struct {
+		fsync          FsyncMode
+		batch, writers int
+	}{
+		{FsyncBatch, 1, 1},
+		{FsyncBatch, 10, 1},
+		{FsyncBatch, 100, 1},
+		{FsyncBatch, 10, 8}, // concurrent Writes share an fsync
+		{FsyncInterval, 100, 1},
+	}
+	for _, c := range cases {
+		mode := map[FsyncMode]string{FsyncBatch: "batch", FsyncInterval: "interval"}[c.fsync]
+		b.Run(fmt.Sprintf("fsync=%s/batch=%d/writers=%d", mode, c.batch, c.writers), func(b *testing.B) {
+			w, err := OpenWriter(WriterOptions{
+				Path: filepath.Join(b.TempDir(), "audit.jsonl"), MaxSize: 100 << 20, Daily: true, Compress: true,
+				Fsync: c.fsync, FsyncInterval: time.Second,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			bodies := EncodeLogs(archivetest.GlassixLogs(1, c.batch))
+			b.SetBytes(int64(bodiesSize(bodies)))
+			b.ReportAllocs()
+			start := time.Now()
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			batches := 0
+			for range c.writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						mu.Lock()
+						if batches == b.N {
+							mu.Unlock()
+							return
+						}
+						batches++
+						mu.Unlock()
+						if err := w.Write(context.Background(), bodies); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N*c.batch)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkEncodeLogs encodes 100 Glassix events: nested, as a pipeline
+// without the auditlog processor hands them over, and flat, as the
+// processor leaves them.
+func BenchmarkEncodeLogs(b *testing.B) {
+	for _, flat := range []bool{false, true} {
+		b.Run(map[bool]string{false: "nested", true: "flat"}[flat], func(b *testing.B) {
+			ld := archivetest.GlassixLogs(1, 100)
+			if flat {
+				rls := ld.ResourceLogs()
+				for i := 0; i < rls.Len(); i++ {
+					sls := rls.At(i).ScopeLogs()
+					for j := 0; j < sls.Len(); j++ {
+						lrs := sls.At(j).LogRecords()
+						for k := 0; k < lrs.Len(); k++ {
+							flatten.InPlace(lrs.At(k).Attributes(), flatten.Options{})
+						}
+					}
+				}
+			}
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				EncodeLogs(ld)
+			}
+			b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	dir := b.TempDir()
+	w, err := OpenWriter(WriterOptions{Path: filepath.Join(dir, "audit.jsonl"), MaxSize: 1 << 20, Compress: true, Fsync: FsyncInterval})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const events = 20000
+	for i := 1; i <= events; i += 100 {
+		if err := w.Write(context.Background(), EncodeLogs(archivetest.GlassixLogs(i, 100))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	w, err = OpenWriter(WriterOptions{Path: filepath.Join(dir, "audit.jsonl"), MaxSize: 1 << 20, Compress: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for { // let compression finish
+		done := true
+		files, _ := LayoutFor(filepath.Join(dir, "audit.jsonl")).Files()
+		for _, f := range files {
+			done = done && (f.Active || f.Compressed)
+		}
+		if done {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.Close()
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		r, err := Verify(dir, VerifyOptions{})
+		if err != nil || !r.Intact() {
+			b.Fatal(err, r.Problems)
+		}
+	}
+	b.ReportMetric(float64(b.N*events)/time.Since(start).Seconds(), "lines/s")
+}
