@@ -3,7 +3,7 @@
 // 6587/5425 octet-counting or newline framing, through exporterhelper's
 // timeout, retry and (optionally persistent) sending queue.
 //
-// The record contract it reads is DESIGN.md's; the message layout, by
+// The record contract it reads is ARCHITECTURE.md's; the message layout, by
 // default, is the one Glassix documents for its own syslog integration.
 // Formatting lives in internal/format, delivery in internal/transport.
 package rfc5424exporter // import "github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"

@@ -1,4 +1,4 @@
-// Package auditrecord names the parts of the record contract (DESIGN.md,
+// Package auditrecord names the parts of the record contract (ARCHITECTURE.md,
 // "The record contract between components") that more than one component
 // reads or writes. Components agree on these names and on nothing else: no
 // component reads a vendor's wire format except the one that parses it.

@@ -5,7 +5,7 @@
 //  1. Parse: a record without audit.source (from contrib's filelog, syslog,
 //     tcplog or udplog receivers) is recognised by the configured source or,
 //     failing that, by CTReplay's JSON shape, and CTReplay text is parsed
-//     into the record contract of DESIGN.md with internal/vendors/ctreplay.
+//     into the record contract of ARCHITECTURE.md with internal/vendors/ctreplay.
 //  2. Flatten nested attributes with internal/flatten.
 //  3. Normalize: add the audit.* fields of internal/auditrecord, plus
 //     Sippy's parsed actor and resource and CTReplay's verb and object.

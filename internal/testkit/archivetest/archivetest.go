@@ -85,7 +85,7 @@ func Tmpfs(t *testing.T, size int) (dir string, ok bool) {
 var Base = time.Date(2024, 1, 11, 9, 18, 32, 745235812, time.UTC)
 
 // GlassixLogs returns n Glassix-like audit records as the auditlog
-// processor leaves them (record contract, DESIGN.md), numbered from first:
+// processor leaves them (record contract, ARCHITECTURE.md), numbered from first:
 // message "user-<i> removed by admin", event name UserRemoved, a nested
 // initiatorUser map and a tags list to flatten.
 func GlassixLogs(first, n int) plog.Logs {

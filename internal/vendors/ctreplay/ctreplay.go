@@ -3,7 +3,7 @@
 //
 //	{"ts":"08/01/2021 - 12:44:30.479","domain":"SAASFCL","userID":"admin","ipAddress":"::1","action":"GET ALL Profile","params":"","level":"info"}
 //
-// into the record contract of DESIGN.md: the JSON fields become attributes in
+// into the record contract of ARCHITECTURE.md: the JSON fields become attributes in
 // their order, EventName is the action, Body is "<action> <params>" and
 // Timestamp comes from ts. It is the one CTReplay parser: the auditwebhook
 // receiver (CTReplay over HTTP, bodies split into events by jsonmap.Walk)

@@ -1,5 +1,5 @@
 // Package format turns log records that follow the project's record contract
-// (DESIGN.md) into RFC 5424 syslog messages:
+// (ARCHITECTURE.md) into RFC 5424 syslog messages:
 //
 //	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD-ID name="value" ...] MSG
 //
