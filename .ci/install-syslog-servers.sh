@@ -24,9 +24,11 @@ apt_update() {
 	fi
 }
 
-if ! dpkg -s rsyslog rsyslog-gnutls >/dev/null 2>&1; then
+# liblognorm-utils: lognormalizer, whose CEF parser reads back what the
+# rfc5424 exporter's format: cef sends.
+if ! dpkg -s rsyslog rsyslog-gnutls liblognorm-utils >/dev/null 2>&1; then
 	apt_update
-	apt-get install -y -qq --no-install-recommends rsyslog rsyslog-gnutls >/dev/null
+	apt-get install -y -qq --no-install-recommends rsyslog rsyslog-gnutls liblognorm-utils >/dev/null
 fi
 # The tests start rsyslogd themselves; a packaged one running as a service
 # would only compete for CPU on a CI machine.

@@ -72,6 +72,15 @@ type Config struct {
 	// MaxMessageSize is the largest message in octets, framing excluded; 0
 	// means the transport's default.
 	MaxMessageSize int `mapstructure:"max_message_size"`
+	// Format is what MSG carries: rfc5424 (the attributes as structured
+	// data, MSG from message_template), cef (a CEF:0 line) or leef (a
+	// LEEF:2.0 line). Empty means rfc5424.
+	Format string `mapstructure:"format"`
+	// DeviceVersion is CEF's Device Version and LEEF's Version.
+	DeviceVersion string `mapstructure:"device_version"`
+	// LEEFDelimiter separates LEEF attributes: one printable ASCII
+	// character, or its hex form (x09 or 0x09 for a tab).
+	LEEFDelimiter string `mapstructure:"leef_delimiter"`
 	// TLS configures the tls transport: CA, client certificate, server name.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
 
@@ -143,7 +152,29 @@ func (c *Config) formatOptionsWith(facility int, hostname string) format.Options
 	if c.IncludeResourceAttributes {
 		opts.ResourceSDID = c.ResourceSDID
 	}
+	opts.Payload = c.Format
+	opts.DeviceVersion = c.DeviceVersion
+	opts.LEEFDelimiter, _ = parseLEEFDelimiter(c.LEEFDelimiter)
 	return opts
+}
+
+// parseLEEFDelimiter reads leef_delimiter: empty (the default), one
+// character, or x/0x and one or two hex digits.
+func parseLEEFDelimiter(s string) (byte, error) {
+	switch {
+	case s == "":
+		return 0, nil
+	case len(s) == 1:
+		return s[0], nil
+	}
+	hex, ok := strings.CutPrefix(strings.ToLower(s), "0x")
+	if !ok {
+		hex, ok = strings.CutPrefix(strings.ToLower(s), "x")
+	}
+	if n, err := strconv.ParseUint(hex, 16, 8); ok && err == nil && len(hex) <= 2 && n > 0 {
+		return byte(n), nil
+	}
+	return 0, fmt.Errorf("leef_delimiter: %q is not one character or its hex form (x09)", s)
 }
 
 // Validate reports every problem in the configuration at once.
@@ -201,7 +232,18 @@ func (c *Config) Validate() error {
 	if _, err := facilityCode(c.Facility); err != nil {
 		errs = append(errs, err)
 	}
-	// The formatter checks sd_id, resource_sd_id and message_template.
+	if _, err := parseLEEFDelimiter(c.LEEFDelimiter); err != nil {
+		errs = append(errs, err)
+	} else if c.LEEFDelimiter != "" && c.Format != format.PayloadLEEF {
+		errs = append(errs, fmt.Errorf("leef_delimiter: is set but format is %q; use format: leef", c.Format))
+	}
+	if c.DeviceVersion != "" {
+		if err := validHeaderField(strings.ReplaceAll(c.DeviceVersion, " ", "_"), 63); err != nil {
+			errs = append(errs, fmt.Errorf("device_version: %w", err))
+		}
+	}
+	// The formatter checks format, sd_id, resource_sd_id,
+	// message_template and the LEEF delimiter.
 	opts := c.formatOptionsWith(0, "-")
 	if _, err := format.New(opts); err != nil {
 		errs = append(errs, err)

@@ -139,12 +139,23 @@ func TestValidate(t *testing.T) {
 		{"resource sd id missing", func(c *Config) { c.IncludeResourceAttributes, c.ResourceSDID = true, "" }, "resource_sd_id: must be set"},
 		{"same sd ids", func(c *Config) { c.IncludeResourceAttributes, c.ResourceSDID = true, "data" }, "resource_sd_id must differ"},
 		{"bad template", func(c *Config) { c.MessageTemplate = "{message}" }, "message_template: unknown placeholder {message}"},
+		{"unknown format", func(c *Config) { c.Format = "json" }, `format: unknown format "json": want rfc5424, cef or leef`},
+		{"delimiter without leef", func(c *Config) { c.Format, c.LEEFDelimiter = "cef", "^" }, `leef_delimiter: is set but format is "cef"`},
+		{"delimiter not one character", func(c *Config) { c.Format, c.LEEFDelimiter = "leef", "^^" }, `leef_delimiter: "^^" is not one character or its hex form`},
+		{"delimiter that cannot separate", func(c *Config) { c.Format, c.LEEFDelimiter = "leef", "=" }, "leef.delimiter: '=' cannot separate attributes"},
+		{"device version with a line break", func(c *Config) { c.DeviceVersion = "1\n" }, `device_version: "1\n" contains '\n'`},
+		{"device version with a space", func(c *Config) { c.DeviceVersion = "4.0 SP1" }, ""},
+		{"hex tab delimiter", func(c *Config) { c.Format, c.LEEFDelimiter = "leef", "x09" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.Endpoint = "127.0.0.1:6514"
 			tt.mutate(cfg)
+			if tt.want == "" {
+				assert.NoError(t, cfg.Validate())
+				return
+			}
 			assert.ErrorContains(t, cfg.Validate(), tt.want)
 		})
 	}
