@@ -48,7 +48,7 @@ run: $(BIN)
 	$(BIN) --config $(CONFIG)
 
 validate: $(BIN)
-	@for c in collector.yaml examples/*.yaml; do \
+	@for c in collector.yaml examples/*.yaml examples/*/*.yaml; do \
 		echo "validate $$c"; \
 		$(BIN) validate --config $$c || exit 1; \
 	done

@@ -115,17 +115,29 @@ func (s *Store) call(ctx context.Context, fn func(ctx context.Context) error) er
 	return nil
 }
 
+// createTable creates the table and its index unless they exist. Several
+// collectors starting at once would race in CREATE ... IF NOT EXISTS,
+// which PostgreSQL does not serialize (one fails on its catalog's unique
+// index), so the statements run under a transaction-scoped advisory lock.
 func (s *Store) createTable(ctx context.Context) error {
 	t := pgx.Identifier{s.cfg.Table}.Sanitize()
-	_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t+` (
-		key bytea PRIMARY KEY,
-		seen_at timestamptz NOT NULL
-	)`)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "otelcol-audit:"+s.cfg.Table); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+t+` (
+			key bytea PRIMARY KEY,
+			seen_at timestamptz NOT NULL
+		)`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE INDEX IF NOT EXISTS `+pgx.Identifier{s.cfg.Table + "_seen_at"}.Sanitize()+` ON `+t+` (seen_at)`)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("creating table %s: %w", s.cfg.Table, err)
 	}
-	_, err = s.pool.Exec(ctx, `CREATE INDEX IF NOT EXISTS `+pgx.Identifier{s.cfg.Table + "_seen_at"}.Sanitize()+` ON `+t+` (seen_at)`)
-	return err
+	return nil
 }
 
 func byteaKeys(keys []dedup.Key) [][]byte {

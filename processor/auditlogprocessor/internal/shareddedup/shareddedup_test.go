@@ -2,6 +2,7 @@ package shareddedup
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -78,4 +79,18 @@ func TestBadDSN(t *testing.T) {
 	assert.Error(t, ValidateDSN("postgres://host:notaport/db"))
 	assert.NoError(t, ValidateDSN("postgres://user@127.0.0.1:5432/audit?sslmode=disable"))
 	assert.NoError(t, ValidateDSN("host=127.0.0.1 user=audit dbname=audit"))
+}
+
+// Collectors that start together create the table at once: none fails.
+func TestConcurrentFirstUse(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for i := range 8 {
+		s := open(t, pg.DSN(), time.Hour)
+		go func() { errs <- s.Record(ctx, []dedup.Key{dedup.KeyOf("glassix", strconv.Itoa(i))}) }()
+	}
+	for range 8 {
+		assert.NoError(t, <-errs)
+	}
 }
