@@ -41,7 +41,7 @@ import (
 // Default limits. They are far above anything a vendor sends and low enough
 // that a hostile body costs bounded time.
 const (
-	DefaultMaxDepth         = 32
+	DefaultMaxDepth         = jsonpolicy.MaxDepth
 	DefaultMaxStringBytes   = 1 << 20
 	DefaultMaxObjectMembers = 256
 	DefaultMaxArrayElements = 100_000

@@ -97,6 +97,10 @@ func ReplacedMsg(n int) string {
 	return fmt.Sprintf("invalid UTF-8 or lone surrogates replaced by U+FFFD (%d places)", n)
 }
 
+// MaxDepth is the nesting bound of every path: vendor events (jsonmap's
+// default) and archive lines alike.
+const MaxDepth = 32
+
 // linearKeys is how many names of one object are compared pairwise
 // before a set takes over.
 const linearKeys = 32

@@ -117,3 +117,14 @@ var Cases = []Case{
 	{Name: "trailing garbage", Want: Syntax, Suffix: ` x`,
 		Members: func(n string) string { return fmt.Sprintf(`%q:"v"`, n) }},
 }
+
+// ArchiveBody is the body of an archive line (what the writer seals
+// between prev and hash) carrying the case's members at the top level,
+// where readers take "source" from, and in the attributes, where they take
+// "audit.actor" from. Prefix and Suffix are not applied: they go around a
+// whole sealed line.
+func ArchiveBody(c Case) []byte {
+	return []byte(`"time":"2024-01-11T09:18:32.745235800Z","observed":null,` + c.Members("source") +
+		`,"event":"UserRemoved","severity_number":13,"severity_text":"warning","message":"m","attributes":{` +
+		c.Members("audit.actor") + `},"resource":{}`)
+}
