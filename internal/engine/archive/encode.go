@@ -171,8 +171,8 @@ func reducedBody(lr plog.LogRecord, source, message string, size int) []byte {
 // last order found. It lives for one EncodeLogs call, so the references it
 // holds to the records' keys and values do not outlive the batch.
 type encodeScratch struct {
-	m     pcommon.Map
-	made  bool
+	m    pcommon.Map
+	made bool
 	// u holds a map whose names were made unique (see uniqueNames).
 	u     pcommon.Map
 	madeU bool
