@@ -55,6 +55,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -115,7 +116,12 @@ const linearKeys = 32
 // member names for repeats (encoding/json's Valid and Decoder do not; its
 // v2, which does, is an experiment in this Go release).
 func Check(data []byte, maxDepth int) error {
-	c := checker{data: data, maxDepth: maxDepth}
+	c := checkers.Get().(*checker)
+	*c = checker{data: data, maxDepth: maxDepth, keys: c.keys[:0], unescaped: c.unescaped[:0]}
+	defer func() {
+		c.data = nil // the pool keeps no reference to the caller's text
+		checkers.Put(c)
+	}()
 	c.ws()
 	if err := c.value(0); err != nil {
 		return err
@@ -126,6 +132,10 @@ func Check(data []byte, maxDepth int) error {
 	}
 	return nil
 }
+
+// checkers keeps checkers with the memory for names they grew, so that
+// checking line after line allocates nothing.
+var checkers = sync.Pool{New: func() any { return new(checker) }}
 
 type checker struct {
 	data     []byte
