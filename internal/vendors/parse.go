@@ -135,7 +135,12 @@ func ParseEvents(body []byte, opts Options, out plog.LogRecordSlice, fill func(p
 			lr := out.AppendEmpty()
 			lr.SetObservedTimestamp(opts.Observed)
 			ev.Attrs.MoveTo(lr.Attributes())
-			fill(lr).Finish(lr, &res, ev.Ordinal, ev.Line)
+			problems := fill(lr)
+			if ev.Replaced != "" {
+				// The project's JSON rule: kept, and flagged as altered.
+				problems = append(problems, ev.Replaced)
+			}
+			problems.Finish(lr, &res, ev.Ordinal, ev.Line)
 		}
 		pending += len(ev.Raw)
 		if opts.Flush != nil && out.Len() >= max(opts.FlushAt, 1) {

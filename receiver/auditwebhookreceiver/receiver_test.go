@@ -505,7 +505,9 @@ func TestHostileInput(t *testing.T) {
 		{"huge string", "/ctreplay", `{"ts":"08/01/2021 - 12:44:30.479","action":"X","params":"` + strings.Repeat("A", 2<<20) + `"}` + "\n" + good, 1, 1, "string longer than 1048576 bytes"},
 		{"duplicate keys", "/sippy", `{"action":"U","action":"D","date":"2009-11-18T09:57:29Z"}`, 1, 0, `duplicate key "action"`},
 		{"object with too many members", "/sippy", "{" + vendortest.ManyMembers(257) + "}", 1, 0, "object has more than 256 members"},
-		{"invalid UTF-8", "/sippy", "{\"action\":\"U\xff\",\"date\":\"2009-11-18T09:57:29Z\"}\n\xfe\xfd", 1, 1, "expected a value"},
+		// Kept with U+FFFD and flagged (internal/jsonpolicy); the line
+		// that is not JSON at all is unreadable.
+		{"invalid UTF-8", "/sippy", "{\"action\":\"U\xff\",\"date\":\"2009-11-18T09:57:29Z\"}\n\xfe\xfd", 2, 0, "line 1, column 13: invalid UTF-8 or lone surrogate replaced by U+FFFD"},
 		{"NUL bytes", "/ctreplay", "\x00\x00\x00\n" + good, 1, 1, "expected a value"},
 	}
 	for _, tt := range tests {
