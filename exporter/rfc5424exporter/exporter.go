@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
@@ -23,6 +29,11 @@ type rfc5424Exporter struct {
 	sender    *transport.Sender
 
 	spare reuse.Slot[scratch]
+
+	// failed is exporterhelper's otelcol_exporter_send_failed_log_records,
+	// for the records dropped before they reach exporterhelper.
+	failed      metric.Int64Counter
+	failedAttrs metric.MeasurementOption
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -45,7 +56,136 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter
 	if err != nil {
 		return nil, err
 	}
-	return &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}, nil
+	e := &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}
+	return e, nil
+}
+
+// withFailedCounter gets exporterhelper's failed-records counter: the same
+// instrument (scope, name, unit, description), so the records this exporter
+// drops before exporterhelper sees them are counted where a user looks.
+func (e *rfc5424Exporter) withFailedCounter(set exporter.Settings) error {
+	c, err := set.MeterProvider.Meter("go.opentelemetry.io/collector/exporter/exporterhelper").Int64Counter(
+		"otelcol_exporter_send_failed_log_records",
+		metric.WithDescription("Number of log records in failed attempts to send to destination. At detailed telemetry level, includes attributes: error.type (semantic convention), error.permanent. [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	if err != nil {
+		return err
+	}
+	e.failed = c
+	e.failedAttrs = metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("exporter", set.ID.String()),
+		attribute.String("error.type", "_OTHER"),
+		attribute.Bool("error.permanent", true),
+	))
+	return nil
+}
+
+// logsExporter drops the records that cannot be formatted before they
+// reach exporterhelper. exporterhelper counts a request as all sent or all
+// failed (its obsreport sender has no partial count), so a batch with one
+// record too large for max_message_size was counted wholly failed although
+// the others were sent. Dropped here, the bad record is counted failed and
+// logged, and the rest is queued, sent and counted sent as usual.
+type logsExporter struct {
+	exporter.Logs
+	e *rfc5424Exporter
+}
+
+func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	good, dropped := l.e.dropUnformattable(ctx, ld)
+	if dropped == ld.LogRecordCount() {
+		return nil
+	}
+	return l.Logs.ConsumeLogs(ctx, good)
+}
+
+// headerBound is more than the header and the SD-ID brackets can take:
+// PRI, VERSION, TIMESTAMP, HOSTNAME (255), APP-NAME (48), PROCID, MSGID (32)
+// and two "[id]" of 32-character SD-IDs.
+const headerBound = 512
+
+// surelyFits reports, cheaply, that rec's header and structured data are
+// within max_message_size: each PARAM-NAME is at most 32 octets and
+// escaping at most triples a value. When it cannot tell, Append decides.
+func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) bool {
+	limit := e.cfg.maxMessageSize()
+	n := headerBound
+	add := func(m pcommon.Map) bool {
+		ok := true
+		m.Range(func(_ string, v pcommon.Value) bool {
+			switch v.Type() {
+			case pcommon.ValueTypeStr:
+				n += 36 + 3*len(v.Str())
+			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
+				ok = false // flattened or encoded by the formatter
+			default:
+				n += 36 + 32 // a number or a bool
+			}
+			return ok && n <= limit
+		})
+		return ok && n <= limit
+	}
+	if !add(rec.Attributes()) {
+		return false
+	}
+	return !e.cfg.IncludeResourceAttributes || add(res.Attributes())
+}
+
+// dropUnformattable returns ld without the records whose header and
+// structured data exceed max_message_size (ld itself when there are none,
+// which is the rule), and how many it dropped. Dropping is logged and
+// counted failed.
+func (e *rfc5424Exporter) dropUnformattable(ctx context.Context, ld plog.Logs) (plog.Logs, int) {
+	var bad []int // ordinals of the records to drop
+	var errs []error
+	var buf []byte
+	ordinal := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k, ordinal = k+1, ordinal+1 {
+				rec := lrs.At(k)
+				if e.surelyFits(rl.Resource(), rec) {
+					continue
+				}
+				var err error
+				if buf, _, err = e.formatter.Append(buf[:0], rl.Resource(), rec); err != nil {
+					bad = append(bad, ordinal)
+					errs = append(errs, fmt.Errorf("record %q at %s: %w", rec.EventName(), rec.Timestamp().AsTime().UTC(), err))
+				}
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return ld, 0
+	}
+	e.logger.Error("Dropping records that cannot be formatted (raise max_message_size); the others are sent",
+		zap.Int("dropped", len(bad)), zap.Int("of", ordinal), zap.Error(errors.Join(errs...)))
+	if e.failed != nil {
+		e.failed.Add(ctx, int64(len(bad)), e.failedAttrs)
+	}
+	out := plog.NewLogs()
+	ld.CopyTo(out)
+	ordinal = 0
+	out.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			sl.LogRecords().RemoveIf(func(plog.LogRecord) bool {
+				drop := len(bad) > 0 && bad[0] == ordinal
+				if drop {
+					bad = bad[1:]
+				}
+				ordinal++
+				return drop
+			})
+			return sl.LogRecords().Len() == 0
+		})
+		return rl.ScopeLogs().Len() == 0
+	})
+	return out, ordinal - out.LogRecordCount()
 }
 
 // start prepares the connection but does not open it: the collector must
@@ -100,9 +240,10 @@ func (e *rfc5424Exporter) keepScratch(sc *scratch) {
 	e.spare.Keep(sc)
 }
 
-// pushLogs formats every record and sends the messages in order. A record
-// that cannot be formatted is dropped with a permanent error and never
-// holds back the others. When sending fails part-way, only the records not
+// pushLogs formats every record and sends the messages in order. Records
+// that cannot be formatted were dropped by logsExporter before the queue;
+// should one still fail here, it is dropped with a permanent error and
+// never holds back the others. When sending fails part-way, only the records not
 // yet written are returned for retry, so a retry sends no duplicates of
 // what the connection accepted.
 func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
@@ -183,4 +324,72 @@ func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
 		return rl.ScopeLogs().Len() == 0
 	})
 	return out
+}
+
+// exporterhelper (v0.159.0) logs "Exporting failed. Dropping data." at error
+// level, with a stack trace and dropped_items, for every request whose send
+// failed, before the queue decides what to do with it. When the collector
+// stops while the SIEM is down, the retry sender gives up its wait with a
+// shutdown error, and a persistent queue keeps such a request for the next
+// start (queue/persistent_queue.go: on experr.IsShutdownErr the item is not
+// marked dispatched): the line then claims a loss that did not happen.
+const (
+	helperDropMessage = "Exporting failed. Dropping data."
+	// shutdownErrPrefix is how experr.shutdownErr, internal to
+	// exporterhelper, spells itself; TestStopWhileSIEMDownClaimsNoLoss
+	// fails if a new exporterhelper spells it otherwise.
+	shutdownErrPrefix = "interrupted due to shutdown: "
+	keptMessage       = "Export interrupted by shutdown: the records are kept in the persistent queue and sent after the next start"
+)
+
+// keptOnShutdownCore rewrites that line, for an exporter with a persistent
+// queue only (an in-memory queue does lose the request), into an info line
+// that says where the records are. Every other entry passes unchanged.
+type keptOnShutdownCore struct{ zapcore.Core }
+
+func (c keptOnShutdownCore) With(fields []zapcore.Field) zapcore.Core {
+	return keptOnShutdownCore{c.Core.With(fields)}
+}
+
+func (c keptOnShutdownCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if strings.HasPrefix(ent.Message, helperDropMessage) && c.Enabled(ent.Level) {
+		return ce.AddCore(ent, c) // decided in Write, which sees the error
+	}
+	return c.Core.Check(ent, ce)
+}
+
+func (c keptOnShutdownCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	if !strings.HasPrefix(ent.Message, helperDropMessage) || !interruptedByShutdown(fields) {
+		return c.Core.Write(ent, fields)
+	}
+	ent.Message, ent.Level, ent.Stack = keptMessage, zapcore.InfoLevel, ""
+	kept := make([]zapcore.Field, 0, len(fields))
+	for _, f := range fields {
+		if f.Key == "dropped_items" {
+			f.Key = "kept_items"
+		}
+		kept = append(kept, f)
+	}
+	return c.Core.Write(ent, kept)
+}
+
+func interruptedByShutdown(fields []zapcore.Field) bool {
+	for _, f := range fields {
+		if err, ok := f.Interface.(error); ok && f.Type == zapcore.ErrorType && strings.HasPrefix(err.Error(), shutdownErrPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// helperSettings are the settings exporterhelper gets: with a persistent
+// queue, its logger says "kept" where the queue keeps.
+func helperSettings(set exporter.Settings, cfg *Config) exporter.Settings {
+	if q := cfg.QueueConfig.Get(); q == nil || q.StorageID == nil {
+		return set
+	}
+	set.Logger = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
+		return keptOnShutdownCore{core}
+	}))
+	return set
 }
