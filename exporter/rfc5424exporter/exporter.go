@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
@@ -20,7 +21,11 @@ type rfc5424Exporter struct {
 	cfg       *Config
 	logger    *zap.Logger
 	formatter *format.Formatter
-	sender    *transport.Sender
+	telemetry *metadata.TelemetryBuilder
+	// One of the two is set by start: sender for syslog transports, relp
+	// for RELP.
+	sender *transport.Sender
+	relp   *transport.RELPSender
 
 	spare reuse.Slot[scratch]
 }
@@ -45,12 +50,36 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter
 	if err != nil {
 		return nil, err
 	}
-	return &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}, nil
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	return &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f, telemetry: tb}, nil
 }
 
 // start prepares the connection but does not open it: the collector must
 // start while the SIEM is down.
 func (e *rfc5424Exporter) start(ctx context.Context, _ component.Host) error {
+	if e.cfg.Transport == TransportRELP {
+		rc := transport.RELPConfig{
+			Address:         e.cfg.Endpoint,
+			Window:          e.cfg.RELP.WindowSize,
+			ResponseTimeout: e.cfg.RELP.ResponseTimeout,
+		}
+		if e.cfg.RELP.TLS {
+			tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+			if err != nil {
+				return fmt.Errorf("tls: %w", err)
+			}
+			rc.TLSConfig = tlsCfg
+		}
+		s, err := transport.NewRELP(rc)
+		if err != nil {
+			return err
+		}
+		e.relp = s
+		return nil
+	}
 	tc := transport.Config{
 		Network: e.cfg.Transport,
 		Address: e.cfg.Endpoint,
@@ -72,10 +101,13 @@ func (e *rfc5424Exporter) start(ctx context.Context, _ component.Host) error {
 }
 
 func (e *rfc5424Exporter) shutdown(context.Context) error {
-	if e.sender == nil {
-		return nil
+	switch {
+	case e.relp != nil:
+		return e.relp.Close()
+	case e.sender != nil:
+		return e.sender.Close()
 	}
-	return e.sender.Close()
+	return nil
 }
 
 // scratch holds one export's messages. The exporter keeps one spare
@@ -86,6 +118,7 @@ type scratch struct {
 	ends  []int    // end of each message in buf
 	msgOf []int    // record ordinal -> message index, -1 if unformattable
 	msgs  [][]byte // the messages, as slices of buf
+	acked []bool   // RELP: message index -> answered 200
 }
 
 // maxKeptScratch keeps a batch of unusually large records from pinning its
@@ -153,7 +186,17 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		start = end
 	}
 	sc.msgs = msgs
-	sent, err := e.sender.Send(ctx, msgs)
+	var (
+		delivered func(msg int) bool
+		err       error
+	)
+	if e.relp != nil {
+		delivered, err = e.sendRELP(ctx, sc)
+	} else {
+		var sent int
+		sent, err = e.sender.Send(ctx, msgs)
+		delivered = func(msg int) bool { return msg < sent }
+	}
 	if err == nil {
 		return permanent
 	}
@@ -162,12 +205,31 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		// dropped here so it is not silent.
 		e.logger.Error("Dropping records that cannot be formatted", zap.Error(permanent))
 	}
-	return consumererror.NewLogs(err, unsent(ld, msgOf, sent))
+	return consumererror.NewLogs(err, unsent(ld, msgOf, delivered))
 }
 
-// unsent copies the records whose messages, from index sent on, were not
-// written.
-func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
+// sendRELP sends the batch's messages over RELP. Only messages the SIEM
+// answered 200 count as delivered; the others go back to exporterhelper,
+// which sends them again on the next session.
+func (e *rfc5424Exporter) sendRELP(ctx context.Context, sc *scratch) (func(int) bool, error) {
+	if cap(sc.acked) < len(sc.msgs) {
+		sc.acked = make([]bool, len(sc.msgs))
+	}
+	acked := sc.acked[:len(sc.msgs)]
+	res, err := e.relp.Send(ctx, sc.msgs, acked)
+	if res.Unconfirmed > 0 {
+		e.telemetry.ExporterRfc5424RelpUnconfirmed.Add(ctx, int64(res.Unconfirmed))
+		e.logger.Warn("RELP session broke before the SIEM answered; the records are sent again and may arrive twice",
+			zap.Int("unconfirmed", res.Unconfirmed), zap.Int("delivered", res.Delivered), zap.Error(err))
+	}
+	if res.Refused > 0 {
+		e.telemetry.ExporterRfc5424RelpRefused.Add(ctx, int64(res.Refused))
+	}
+	return func(msg int) bool { return acked[msg] }, err
+}
+
+// unsent copies the records whose messages were not delivered.
+func unsent(ld plog.Logs, msgOf []int, delivered func(msg int) bool) plog.Logs {
 	out := plog.NewLogs()
 	ld.CopyTo(out)
 	ordinal := 0
@@ -176,7 +238,7 @@ func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
 			sl.LogRecords().RemoveIf(func(plog.LogRecord) bool {
 				m := msgOf[ordinal]
 				ordinal++
-				return m < sent // already written, or unformattable (-1)
+				return m < 0 || delivered(m) // unformattable, or already delivered
 			})
 			return sl.LogRecords().Len() == 0
 		})
