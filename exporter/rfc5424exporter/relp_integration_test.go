@@ -1,0 +1,206 @@
+package rfc5424exporter
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
+)
+
+// seqBatch returns records from, from+1, ..., from+n-1, each with its
+// number in the attribute "seq" and a Glassix-sized set of attributes.
+func seqBatch(from, n int) plog.Logs {
+	ld := glassixBatch(n)
+	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := 0; i < n; i++ {
+		lrs.At(i).Attributes().PutStr("seq", strconv.Itoa(from+i))
+	}
+	return ld
+}
+
+// outputLines counts the lines the server has written, without parsing
+// them.
+func outputLines(t *testing.T, srv *syslogtest.Server) int {
+	data, err := os.ReadFile(srv.OutputFile())
+	if os.IsNotExist(err) {
+		return 0
+	}
+	require.NoError(t, err)
+	return bytes.Count(data, []byte{'\n'})
+}
+
+// crashResult is what one run of the crash scenario measured.
+type crashResult struct {
+	sent       int   // records handed to the exporter
+	accepted   int64 // records exporterhelper counts as sent
+	unique     int   // distinct records in rsyslog's output
+	duplicates int   // further copies in rsyslog's output
+	unconfirm  int64 // otelcol_exporter_rfc5424_relp_unconfirmed
+}
+
+func (r crashResult) lost() int { return r.sent - r.unique }
+
+// crashUnderLoad sends n records through the exporter to a real rsyslog
+// that, in the middle of the load, hangs (SIGSTOP) for a second with its
+// connections open, is killed (SIGKILL) and started again. rsyslog
+// processes each message before reading the next (Direct), so over RELP
+// its 200 means "written to the output file"; what a crash can take is
+// what sits unread in its socket buffers.
+func crashUnderLoad(t *testing.T, transportName string, n int) crashResult {
+	srvCfg := syslogtest.Config{Transport: transportName, Direct: true}
+	if transportName == TransportTCP {
+		srvCfg.Framing = FramingOctetCounting
+	}
+	srv := syslogtest.Start(t, syslogtest.Rsyslog, srvCfg)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint, cfg.Transport, cfg.Hostname = srv.Endpoint(), transportName, "collector-1"
+	cfg.RetryConfig = retryForever()
+	cfg.TimeoutConfig.Timeout = 2 * time.Second
+	exp, tel := startWithTelemetry(t, cfg)
+
+	const perCall = 50
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < n; i += perCall {
+			// With the queue full (block_on_overflow), this waits.
+			if err := exp.ConsumeLogs(context.Background(), seqBatch(i, perCall)); err != nil {
+				t.Errorf("ConsumeLogs: %v", err)
+				return
+			}
+		}
+	}()
+
+	waitUntil(t, 60*time.Second, "rsyslog wrote a fifth of the load", func() bool { return outputLines(t, srv) >= n/5 })
+	srv.Pause()
+	time.Sleep(time.Second) // the load goes on into the kernel's buffers
+	srv.Kill()
+	time.Sleep(300 * time.Millisecond) // connections refused
+	srv.Start()
+	wg.Wait()
+
+	// Everything is delivered (RELP), or the output stops growing (TCP:
+	// what the kernel took for a dead rsyslog is gone).
+	last, stableSince := -1, time.Now()
+	waitUntil(t, 90*time.Second, "rsyslog's output is complete or stable", func() bool {
+		c := outputLines(t, srv)
+		if c != last {
+			last, stableSince = c, time.Now()
+		}
+		return c >= n || time.Since(stableSince) > 3*time.Second
+	})
+	// Stable is not drained: give the queue a last chance, then stop.
+	time.Sleep(500 * time.Millisecond)
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	res := crashResult{sent: n}
+	seen := map[string]int{}
+	for _, m := range srv.Messages() {
+		seen[m.StructuredData["data"]["seq"]]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[strconv.Itoa(i)]; c > 0 {
+			res.unique++
+			res.duplicates += c - 1
+		}
+	}
+	res.accepted = counter(t, tel, "otelcol_exporter_sent_log_records")
+	res.unconfirm = counter(t, tel, "otelcol_exporter_rfc5424_relp_unconfirmed")
+	return res
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: not yet: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRsyslogCrashUnderLoadRELPLosesNothing is the scenario of issue 16:
+// the same load and the same crash, over RELP and over plain TCP.
+func TestRsyslogCrashUnderLoadRELPLosesNothing(t *testing.T) {
+	const n = 20_000
+	relp := crashUnderLoad(t, TransportRELP, n)
+	t.Logf("RELP: %d records sent, %d reached rsyslog's output, %d lost, %d duplicates (relp_unconfirmed counter: %d)",
+		relp.sent, relp.unique, relp.lost(), relp.duplicates, relp.unconfirm)
+	tcp := crashUnderLoad(t, TransportTCP, n)
+	t.Logf("TCP:  %d records sent, %d counted as sent by the exporter, %d reached rsyslog's output, %d lost, %d duplicates",
+		tcp.sent, tcp.accepted, tcp.unique, tcp.lost(), tcp.duplicates)
+
+	assert.Zero(t, relp.lost(), "RELP loses nothing")
+	assert.LessOrEqual(t, int64(relp.duplicates), relp.unconfirm, "every duplicate is counted")
+	assert.Equal(t, int64(n), relp.accepted)
+	assert.Zero(t, tcp.duplicates, "TCP never sends a record twice")
+}
+
+// TestRsyslogRELPOverTLSNeedsTheRightCertificates checks that TLS is
+// really in force with rsyslog: a client without the certificate
+// rsyslog's tls.authMode certvalid asks for gets no session.
+func TestRsyslogRELPOverTLSNeedsTheRightCertificates(t *testing.T) {
+	files := syslogtest.NewTLSFiles(t)
+	srv := syslogtest.Start(t, syslogtest.Rsyslog, syslogtest.Config{Transport: TransportRELP, TLS: files, RequireClientCert: true})
+	cfg := syncConfig(srv.Endpoint())
+	cfg.Transport, cfg.RELP.TLS = TransportRELP, true
+	cfg.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: files.CAFile}}
+	exp := startExporter(t, cfg)
+	err := exp.ConsumeLogs(context.Background(), newLogs(auditrecord.SourceGlassix, "NoClientCert"))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "relp "+srv.Endpoint())
+	time.Sleep(200 * time.Millisecond)
+	assert.Empty(t, srv.Messages())
+}
+
+// TestRsyslogThroughputRELPvsTCP sends the same load to rsyslog over RELP
+// and over TCP, one after the other, and logs the rates. No assertion on
+// them: the machine is shared; the README gives the figures.
+func TestRsyslogThroughputRELPvsTCP(t *testing.T) {
+	const n = 50_000
+	rate := func(transportName string) float64 {
+		srvCfg := syslogtest.Config{Transport: transportName}
+		if transportName == TransportTCP {
+			srvCfg.Framing = FramingOctetCounting
+		}
+		srv := syslogtest.Start(t, syslogtest.Rsyslog, srvCfg)
+		cfg := createDefaultConfig().(*Config)
+		cfg.Endpoint, cfg.Transport, cfg.Hostname = srv.Endpoint(), transportName, "collector-1"
+		exp := createExporter(t, cfg)
+		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+		defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+		start := time.Now()
+		send(t, exp, n)
+		waitUntil(t, 120*time.Second, "rsyslog wrote every record", func() bool { return outputLines(t, srv) >= n })
+		return float64(n) / time.Since(start).Seconds()
+	}
+	var relp, tcp []float64
+	for round := 0; round < 2; round++ {
+		tcp = append(tcp, rate(TransportTCP))
+		relp = append(relp, rate(TransportRELP))
+	}
+	t.Logf("%d Glassix records through the exporter to rsyslog on loopback, 2 rounds: TCP %.0f and %.0f records/s, RELP %.0f and %.0f records/s; RELP/TCP %.2f",
+		n, tcp[0], tcp[1], relp[0], relp[1], (relp[0]+relp[1])/(tcp[0]+tcp[1]))
+}
+
+func send(t *testing.T, exp exporter.Logs, n int) {
+	const perCall = 100
+	for i := 0; i < n; i += perCall {
+		require.NoError(t, exp.ConsumeLogs(context.Background(), seqBatch(i, perCall)))
+	}
+}
