@@ -172,7 +172,7 @@ func TestRsyslogRELPOverTLSNeedsTheRightCertificates(t *testing.T) {
 // and over TCP, one after the other, and logs the rates. No assertion on
 // them: the machine is shared; the README gives the figures.
 func TestRsyslogThroughputRELPvsTCP(t *testing.T) {
-	const n = 50_000
+	const n = 20_000
 	rate := func(transportName string) float64 {
 		srvCfg := syslogtest.Config{Transport: transportName}
 		if transportName == TransportTCP {

@@ -358,7 +358,7 @@ func (s *RELPSender) readFrame() (int, string, error) {
 	switch {
 	case size == 0 && sep == '\n':
 		s.data = s.data[:0]
-		return txnr, string(cmd[:n]), nil
+		return txnr, command(cmd[:n]), nil
 	case size > 0 && sep == ' ':
 	default:
 		return 0, "", fmt.Errorf("protocol error: bad separator %q after the data length of frame %d", sep, txnr)
@@ -375,7 +375,19 @@ func (s *RELPSender) readFrame() (int, string, error) {
 	} else if c != '\n' {
 		return 0, "", fmt.Errorf("protocol error: frame %d does not end with LF after its %d octets of data", txnr, size)
 	}
-	return txnr, string(cmd[:n]), nil
+	return txnr, command(cmd[:n]), nil
+}
+
+// command returns the frame's command, without allocating for the ones a
+// server sends.
+func command(b []byte) string {
+	switch string(b) {
+	case "rsp":
+		return "rsp"
+	case "serverclose":
+		return "serverclose"
+	}
+	return string(b)
 }
 
 // readRELPNumber reads 1 to 9 digits. With end set, it consumes end after

@@ -60,6 +60,8 @@ type Options struct {
 	// whether the client kept to its window.
 	HoldAnswers bool
 	Window      int
+	// Discard answers without keeping the messages (benchmarks).
+	Discard bool
 }
 
 // Server is a running RELP server on 127.0.0.1.
@@ -193,6 +195,8 @@ func (s *Server) accept() {
 	}
 }
 
+var ok200 = []byte("200 OK")
+
 type frame struct {
 	txnr int
 	cmd  string
@@ -203,11 +207,12 @@ type frame struct {
 // decides to end it.
 func (s *Server) serve(c net.Conn) {
 	r := bufio.NewReader(c)
+	fr := &frameReader{r: r}
 	w := bufio.NewWriter(c)
 	var held []int // transaction numbers answered later (HoldAnswers)
 	flushHeld := func() error {
 		for _, t := range held {
-			writeFrame(w, t, "rsp", []byte("200 OK"))
+			writeFrame(w, t, "rsp", ok200)
 		}
 		held = held[:0]
 		return w.Flush()
@@ -220,7 +225,7 @@ func (s *Server) serve(c net.Conn) {
 		} else {
 			_ = c.SetReadDeadline(time.Time{})
 		}
-		f, err := readFrame(r)
+		f, err := fr.read(!s.opts.Discard)
 		if ne, ok := err.(net.Error); ok && ne.Timeout() && !hung {
 			if flushHeld() != nil {
 				return
@@ -244,7 +249,7 @@ func (s *Server) serve(c net.Conn) {
 			s.mu.Lock()
 			s.closes++
 			s.mu.Unlock()
-			writeFrame(w, f.txnr, "rsp", []byte("200 OK"))
+			writeFrame(w, f.txnr, "rsp", ok200)
 			_ = flushHeld()
 			return
 		case "syslog":
@@ -259,7 +264,7 @@ func (s *Server) serve(c net.Conn) {
 			if s.opts.Decide != nil {
 				action = s.opts.Decide(n, f.data)
 			}
-			if action == Accept || action == CrashAfter || action == Hang {
+			if !s.opts.Discard && (action == Accept || action == CrashAfter || action == Hang) {
 				s.mu.Lock()
 				s.msgs = append(s.msgs, f.data)
 				s.mu.Unlock()
@@ -278,7 +283,7 @@ func (s *Server) serve(c net.Conn) {
 					}
 					continue
 				}
-				writeFrame(w, f.txnr, "rsp", []byte("200 OK"))
+				writeFrame(w, f.txnr, "rsp", ok200)
 			case Refuse:
 				writeFrame(w, f.txnr, "rsp", []byte("500 refused by test"))
 			case CrashAfter, CrashBefore:
@@ -309,7 +314,11 @@ func (s *Server) serve(c net.Conn) {
 }
 
 func writeFrame(w *bufio.Writer, txnr int, cmd string, data []byte) {
-	fmt.Fprintf(w, "%d %s %d", txnr, cmd, len(data))
+	_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(txnr), 10))
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(cmd)
+	_ = w.WriteByte(' ')
+	_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(data)), 10))
 	if len(data) > 0 {
 		_ = w.WriteByte(' ')
 		_, _ = w.Write(data)
@@ -317,46 +326,86 @@ func writeFrame(w *bufio.Writer, txnr int, cmd string, data []byte) {
 	_ = w.WriteByte('\n')
 }
 
-// readFrame reads "TXNR SP COMMAND SP DATALEN [SP DATA] LF".
-func readFrame(r *bufio.Reader) (frame, error) {
+// frameReader reads "TXNR SP COMMAND SP DATALEN [SP DATA] LF", reusing
+// its buffers (the data of a frame is valid until the next read unless
+// copied).
+type frameReader struct {
+	r    *bufio.Reader
+	head [3][]byte
+	data []byte
+}
+
+func (fr *frameReader) read(keep bool) (frame, error) {
 	var f frame
-	head := make([]string, 0, 3)
-	cur := []byte{}
-	for len(head) < 3 {
-		c, err := r.ReadByte()
+	for i := range fr.head {
+		fr.head[i] = fr.head[i][:0]
+	}
+	for n := 0; n < 3; {
+		c, err := fr.r.ReadByte()
 		if err != nil {
 			return f, err
 		}
-		if c == ' ' || (c == '\n' && len(head) == 2) {
-			head = append(head, string(cur))
-			cur = cur[:0]
+		if c == ' ' || (c == '\n' && n == 2) {
+			n++
 			if c == '\n' {
 				break
 			}
 			continue
 		}
-		if len(cur) > 32 {
+		if len(fr.head[n]) > 32 {
 			return f, fmt.Errorf("relptest: header field too long")
 		}
-		cur = append(cur, c)
+		fr.head[n] = append(fr.head[n], c)
 	}
-	txnr, err := strconv.Atoi(head[0])
-	if err != nil {
-		return f, fmt.Errorf("relptest: txnr %q", head[0])
+	txnr, ok := atoi(fr.head[0])
+	if !ok {
+		return f, fmt.Errorf("relptest: txnr %q", fr.head[0])
 	}
-	size, err := strconv.Atoi(head[2])
-	if err != nil || size < 0 || size > 1<<20 {
-		return f, fmt.Errorf("relptest: datalen %q", head[2])
+	size, ok := atoi(fr.head[2])
+	if !ok || size > 1<<20 {
+		return f, fmt.Errorf("relptest: datalen %q", fr.head[2])
 	}
-	f.txnr, f.cmd = txnr, head[1]
+	f.txnr = txnr
+	switch string(fr.head[1]) { // no allocation for the known commands
+	case "open":
+		f.cmd = "open"
+	case "syslog":
+		f.cmd = "syslog"
+	case "close":
+		f.cmd = "close"
+	default:
+		f.cmd = string(fr.head[1])
+	}
 	if size > 0 {
-		f.data = make([]byte, size)
-		if _, err := io.ReadFull(r, f.data); err != nil {
+		if keep {
+			f.data = make([]byte, size)
+		} else {
+			if cap(fr.data) < size {
+				fr.data = make([]byte, size)
+			}
+			f.data = fr.data[:size]
+		}
+		if _, err := io.ReadFull(fr.r, f.data); err != nil {
 			return f, err
 		}
-		if c, err := r.ReadByte(); err != nil || c != '\n' {
+		if c, err := fr.r.ReadByte(); err != nil || c != '\n' {
 			return f, fmt.Errorf("relptest: frame %d has no trailer", txnr)
 		}
 	}
 	return f, nil
+}
+
+// atoi reads 1 to 9 digits.
+func atoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = 10*v + int(c-'0')
+	}
+	return v, true
 }
