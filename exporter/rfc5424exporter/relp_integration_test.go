@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,15 +35,36 @@ func seqBatch(from, n int) plog.Logs {
 	return ld
 }
 
-// outputLines counts the lines the server has written, without parsing
-// them.
-func outputLines(t *testing.T, srv *syslogtest.Server) int {
-	data, err := os.ReadFile(srv.OutputFile())
+// lineCounter counts the lines a server has written, reading only what
+// was added since the last call: rereading the whole file at every poll
+// would cost the test more CPU than the exporter it measures.
+type lineCounter struct {
+	t     *testing.T
+	path  string
+	off   int64
+	lines int
+	buf   []byte
+}
+
+func newLineCounter(t *testing.T, srv *syslogtest.Server) *lineCounter {
+	return &lineCounter{t: t, path: srv.OutputFile(), buf: make([]byte, 1<<20)}
+}
+
+func (c *lineCounter) count() int {
+	f, err := os.Open(c.path)
 	if os.IsNotExist(err) {
 		return 0
 	}
-	require.NoError(t, err)
-	return bytes.Count(data, []byte{'\n'})
+	require.NoError(c.t, err)
+	defer f.Close()
+	for {
+		n, err := f.ReadAt(c.buf, c.off)
+		c.lines += bytes.Count(c.buf[:n], []byte{'\n'})
+		c.off += int64(n)
+		if err != nil || n == 0 {
+			return c.lines
+		}
+	}
 }
 
 // crashResult is what one run of the crash scenario measured.
@@ -88,7 +111,8 @@ func crashUnderLoad(t *testing.T, transportName string, n int) crashResult {
 	}()
 
 	begin := time.Now()
-	waitUntil(t, 60*time.Second, "rsyslog wrote a fifth of the load", func() bool { return outputLines(t, srv) >= n/5 })
+	lines := newLineCounter(t, srv)
+	waitUntil(t, 60*time.Second, "rsyslog wrote a fifth of the load", func() bool { return lines.count() >= n/5 })
 	t.Logf("%s: a fifth written after %v", transportName, time.Since(begin).Round(time.Millisecond))
 	srv.Pause()
 	time.Sleep(time.Second) // the load goes on into the kernel's buffers
@@ -103,7 +127,7 @@ func crashUnderLoad(t *testing.T, transportName string, n int) crashResult {
 	// what the kernel took for a dead rsyslog is gone).
 	last, stableSince := -1, time.Now()
 	waitUntil(t, 90*time.Second, "rsyslog's output is complete or stable", func() bool {
-		c := outputLines(t, srv)
+		c := lines.count()
 		if c != last {
 			last, stableSince = c, time.Now()
 		}
@@ -199,7 +223,11 @@ func TestRsyslogRELPOverTLSNeedsTheRightCertificates(t *testing.T) {
 // README gives the figures.
 func TestRsyslogThroughputRELPvsTCP(t *testing.T) {
 	const n, rounds = 10_000, 3
-	rate := func(transportName string) float64 {
+	type run struct {
+		rate               float64 // records/s
+		serverCPU, selfCPU float64 // µs per record: rsyslog, this process
+	}
+	measure := func(transportName string) run {
 		srvCfg := syslogtest.Config{Transport: transportName}
 		if transportName == TransportTCP {
 			srvCfg.Framing = FramingOctetCounting
@@ -211,18 +239,57 @@ func TestRsyslogThroughputRELPvsTCP(t *testing.T) {
 		exp := createExporter(t, cfg)
 		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 		defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
-		start := time.Now()
+		start, srvCPU0, selfCPU0 := time.Now(), procCPU(t, srv.Pid()), selfCPU()
 		send(t, exp, n)
-		waitUntil(t, 120*time.Second, "rsyslog wrote every record", func() bool { return outputLines(t, srv) >= n })
-		return float64(n) / time.Since(start).Seconds()
+		lines := newLineCounter(t, srv)
+		waitUntil(t, 120*time.Second, "rsyslog wrote every record", func() bool { return lines.count() >= n })
+		elapsed := time.Since(start)
+		return run{
+			rate:      float64(n) / elapsed.Seconds(),
+			serverCPU: float64((procCPU(t, srv.Pid()) - srvCPU0).Microseconds()) / n,
+			selfCPU:   float64((selfCPU() - selfCPU0).Microseconds()) / n,
+		}
 	}
-	var relp, tcp []float64
+	var relp, tcp []run
 	for round := 0; round < rounds; round++ {
-		tcp = append(tcp, rate(TransportTCP))
-		relp = append(relp, rate(TransportRELP))
+		tcp = append(tcp, measure(TransportTCP))
+		relp = append(relp, measure(TransportRELP))
 	}
+	field := func(runs []run, f func(run) float64) []float64 {
+		out := make([]float64, len(runs))
+		for i, r := range runs {
+			out[i] = f(r)
+		}
+		return out
+	}
+	rate := func(r run) float64 { return r.rate }
+	srvCPU := func(r run) float64 { return r.serverCPU }
+	ownCPU := func(r run) float64 { return r.selfCPU }
 	t.Logf("%d Glassix records through the exporter to rsyslog on loopback, %d rounds: TCP %.0f records/s, RELP %.0f records/s; RELP/TCP %.2f (medians; TCP %v, RELP %v)",
-		n, rounds, median(tcp), median(relp), median(relp)/median(tcp), rounded(tcp), rounded(relp))
+		n, rounds, median(field(tcp, rate)), median(field(relp, rate)), median(field(relp, rate))/median(field(tcp, rate)),
+		rounded(field(tcp, rate)), rounded(field(relp, rate)))
+	t.Logf("CPU per record (medians): rsyslog %.1f µs over TCP, %.1f µs over RELP; this process (exporter and test) %.1f µs over TCP, %.1f µs over RELP",
+		median(field(tcp, srvCPU)), median(field(relp, srvCPU)), median(field(tcp, ownCPU)), median(field(relp, ownCPU)))
+}
+
+// procCPU is the user and system CPU time process pid has used
+// (/proc/<pid>/stat fields 14 and 15).
+func procCPU(t *testing.T, pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	require.NoError(t, err)
+	// The command name (field 2) is in parentheses and may hold spaces.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	utime, err := strconv.Atoi(fields[11])
+	require.NoError(t, err)
+	stime, err := strconv.Atoi(fields[12])
+	require.NoError(t, err)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(xs []float64) float64 {

@@ -132,6 +132,14 @@ func (s *Server) Endpoint() string { return s.endpoint }
 // Dir is the server's temporary directory (configuration, output, log).
 func (s *Server) Dir() string { return s.dir }
 
+// Pid is the running server's process id, 0 when it is not running.
+func (s *Server) Pid() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // OutputFile is the file the server writes its messages to, one JSON
 // object per line (Messages parses it).
 func (s *Server) OutputFile() string { return s.output }
