@@ -204,6 +204,12 @@ func (s *RELPSender) Send(ctx context.Context, msgs [][]byte, delivered []bool) 
 				continue
 			}
 		}
+		// librelp answers with Nagle's algorithm on (no TCP_NODELAY): an
+		// answer waits until the previous one is acknowledged, and a
+		// delayed ACK from this side stalls the answers, and so the
+		// window, for up to 40 ms. Asking for the ACK at once took
+		// rsyslog's rate over RELP from about 0.6 of TCP's to par.
+		quickAck(s.conn)
 		// Read at least one answer, then every answer already buffered.
 		if err := s.conn.SetReadDeadline(s.deadline(ctx, progress)); err != nil {
 			return s.broken(ctx, res, err)
