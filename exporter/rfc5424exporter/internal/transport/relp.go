@@ -169,8 +169,10 @@ func (s *RELPSender) Send(ctx context.Context, msgs [][]byte, delivered []bool) 
 		return RELPResult{}, err
 	}
 	// A context cancelled without a deadline must still end a blocked
-	// read or write.
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetDeadline(time.Unix(1, 0)) })
+	// read or write. The function gets its own copy of the connection: it
+	// can run after Send returned and s.conn changed.
+	conn := s.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	var res RELPResult
@@ -247,7 +249,15 @@ func (s *RELPSender) Send(ctx context.Context, msgs [][]byte, delivered []bool) 
 		}
 	}
 	if len(refused) > 0 {
-		return res, fmt.Errorf("relp %s: the server refused %d of %d messages: %w", s.cfg.Address, len(refused), len(msgs), errors.Join(refused...))
+		// A server that refuses one message usually refuses them all
+		// ("500 command disabled"): name the first few only.
+		const named = 3
+		more := ""
+		if len(refused) > named {
+			more = fmt.Sprintf(" (and %d more)", len(refused)-named)
+			refused = refused[:named]
+		}
+		return res, fmt.Errorf("relp %s: the server refused %d of %d messages%s: %w", s.cfg.Address, res.Refused, len(msgs), more, errors.Join(refused...))
 	}
 	return res, nil
 }

@@ -192,6 +192,13 @@ func TestRELPRefusedMessagesAreReportedAndTheRestDelivered(t *testing.T) {
 	assert.Equal(t, RELPResult{Delivered: 8, Refused: 2}, res)
 	assert.Equal(t, []bool{true, true, true, false, true, false, true, true, true, true}, delivered)
 
+	// Many refusals: the error names the first three.
+	all := relptest.Start(t, relptest.Options{Decide: func(int, []byte) relptest.Action { return relptest.Refuse }})
+	s2 := newRELP(t, RELPConfig{Address: all.Addr()})
+	_, err = s2.Send(context.Background(), batch, make([]bool, len(batch)))
+	assert.ErrorContains(t, err, "the server refused 10 of 10 messages (and 7 more)")
+	assert.Equal(t, 3, strings.Count(err.Error(), "500 refused by test"))
+
 	// The session stays: the retry of the two goes over it.
 	_, err = s.Send(context.Background(), [][]byte{batch[3], batch[5]}, make([]bool, 2))
 	require.NoError(t, err)
