@@ -83,9 +83,10 @@ func (r crashResult) lost() int { return r.sent - r.unique }
 // connections open, is killed (SIGKILL) and started again. rsyslog
 // processes each message before reading the next (Direct), so over RELP
 // its 200 means "written to the output file"; what a crash can take is
-// what sits unread in its socket buffers.
-func crashUnderLoad(t *testing.T, transportName string, n int) crashResult {
-	srvCfg := syslogtest.Config{Transport: transportName, Direct: true}
+// what sits unread in its socket buffers. With direct false, rsyslog
+// keeps its default in-memory main queue instead.
+func crashUnderLoad(t *testing.T, transportName string, direct bool, n int) crashResult {
+	srvCfg := syslogtest.Config{Transport: transportName, Direct: direct}
 	if transportName == TransportTCP {
 		srvCfg.Framing = FramingOctetCounting
 	}
@@ -113,15 +114,12 @@ func crashUnderLoad(t *testing.T, transportName string, n int) crashResult {
 	begin := time.Now()
 	lines := newLineCounter(t, srv)
 	waitUntil(t, 60*time.Second, "rsyslog wrote a fifth of the load", func() bool { return lines.count() >= n/5 })
-	t.Logf("%s: a fifth written after %v", transportName, time.Since(begin).Round(time.Millisecond))
 	srv.Pause()
 	time.Sleep(time.Second) // the load goes on into the kernel's buffers
 	srv.Kill()
 	time.Sleep(300 * time.Millisecond) // connections refused
 	srv.Start()
-	t.Logf("%s: restarted after %v", transportName, time.Since(begin).Round(time.Millisecond))
 	wg.Wait()
-	t.Logf("%s: all handed to the exporter after %v", transportName, time.Since(begin).Round(time.Millisecond))
 
 	// Everything is delivered (RELP), or the output stops growing (TCP:
 	// what the kernel took for a dead rsyslog is gone).
@@ -133,11 +131,10 @@ func crashUnderLoad(t *testing.T, transportName string, n int) crashResult {
 		}
 		return c >= n || time.Since(stableSince) > 3*time.Second
 	})
-	t.Logf("%s: output complete or stable after %v", transportName, time.Since(begin).Round(time.Millisecond))
 	// Stable is not drained: give the queue a last chance, then stop.
 	time.Sleep(500 * time.Millisecond)
 	require.NoError(t, exp.Shutdown(context.Background()))
-	t.Logf("%s: shut down after %v", transportName, time.Since(begin).Round(time.Millisecond))
+	t.Logf("%s (direct %v): load, crash and recovery took %v", transportName, direct, time.Since(begin).Round(time.Millisecond))
 
 	res := crashResult{sent: n}
 	// The ids, read from rsyslog's JSON lines with a pattern: parsing
@@ -187,12 +184,20 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // the same load and the same crash, over RELP and over plain TCP.
 func TestRsyslogCrashUnderLoadRELPLosesNothing(t *testing.T) {
 	const n = 20_000
-	relp := crashUnderLoad(t, TransportRELP, n)
+	relp := crashUnderLoad(t, TransportRELP, true, n)
 	t.Logf("RELP: %d records sent, %d reached rsyslog's output, %d lost, %d duplicates (relp_unconfirmed counter: %d)",
 		relp.sent, relp.unique, relp.lost(), relp.duplicates, relp.unconfirm)
-	tcp := crashUnderLoad(t, TransportTCP, n)
+	tcp := crashUnderLoad(t, TransportTCP, true, n)
 	t.Logf("TCP:  %d records sent, %d counted as sent by the exporter, %d reached rsyslog's output, %d lost, %d duplicates",
 		tcp.sent, tcp.accepted, tcp.unique, tcp.lost(), tcp.duplicates)
+
+	// What RELP's 200 is worth depends on the SIEM: rsyslog's default
+	// in-memory queue answers before writing, and a crash loses what it
+	// answered. Logged for the README, not asserted: how much it held
+	// depends on timing.
+	queued := crashUnderLoad(t, TransportRELP, false, n)
+	t.Logf("RELP to rsyslog with its in-memory main queue: %d records sent, %d reached rsyslog's output, %d lost, %d duplicates",
+		queued.sent, queued.unique, queued.lost(), queued.duplicates)
 
 	assert.Zero(t, relp.lost(), "RELP loses nothing")
 	assert.LessOrEqual(t, int64(relp.duplicates), relp.unconfirm, "every duplicate is counted")
