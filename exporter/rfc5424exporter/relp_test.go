@@ -59,6 +59,34 @@ func relpConfig(addr string) *Config {
 	return cfg
 }
 
+func TestRELPLifecycle(t *testing.T) {
+	// Nothing listens: the collector must still start, twice, and a
+	// session opened and closed politely must leave nothing behind.
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint, cfg.Transport = "127.0.0.1:1", TransportRELP
+	for i := 0; i < 2; i++ {
+		exp := createExporter(t, cfg)
+		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, exp.ConsumeLogs(context.Background(), newLogs("glassix", "Queued")), "the queue accepts while the SIEM is down")
+		require.NoError(t, exp.Shutdown(context.Background()))
+	}
+	srv := relptest.Start(t, relptest.Options{})
+	exp := createExporter(t, relpConfig(srv.Addr()))
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), newLogs("glassix", "Sent")))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.Equal(t, 1, srv.Closes(), "shutdown sends close")
+
+	// RELP over TLS with a CA file that does not exist fails at start.
+	bad := relpConfig(srv.Addr())
+	bad.RELP.TLS = true
+	bad.TLS.CAFile = "/nonexistent/ca.pem"
+	exp = createExporter(t, bad)
+	err := exp.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "tls: ")
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
 func TestRELPRecordsReachTheServerValid(t *testing.T) {
 	srv := relptest.Start(t, relptest.Options{})
 	exp := startExporter(t, relpConfig(srv.Addr()))
