@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
@@ -26,7 +27,11 @@ type rfc5424Exporter struct {
 	cfg       *Config
 	logger    *zap.Logger
 	formatter *format.Formatter
-	sender    *transport.Sender
+	telemetry *metadata.TelemetryBuilder
+	// One of the two is set by start: sender for syslog transports, relp
+	// for RELP.
+	sender *transport.Sender
+	relp   *transport.RELPSender
 
 	spare reuse.Slot[scratch]
 
@@ -56,7 +61,11 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter
 	if err != nil {
 		return nil, err
 	}
-	e := &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	e := &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f, telemetry: tb}
 	return e, nil
 }
 
@@ -111,16 +120,25 @@ const headerBound = 512
 func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) bool {
 	limit := e.cfg.maxMessageSize()
 	n := headerBound
+	// A PARAM-NAME is at most 32 octets. A CEF or LEEF line holds the
+	// event name three times (two header fields and act), fixed keys and
+	// labels, and custom keys made of the source and the attribute's name.
+	keyBound, perKeyName := 36, 0
+	if e.cfg.Format == format.PayloadCEF || e.cfg.Format == format.PayloadLEEF {
+		keyBound, perKeyName = 24, 1
+		n += 400 + 9*len(rec.EventName())
+	}
 	add := func(m pcommon.Map) bool {
 		ok := true
-		m.Range(func(_ string, v pcommon.Value) bool {
+		m.Range(func(k string, v pcommon.Value) bool {
+			n += perKeyName * len(k)
 			switch v.Type() {
 			case pcommon.ValueTypeStr:
-				n += 36 + 3*len(v.Str())
+				n += keyBound + 3*len(v.Str())
 			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
 				ok = false // flattened or encoded by the formatter
 			default:
-				n += 36 + 32 // a number or a bool
+				n += keyBound + 32 // a number or a bool
 			}
 			return ok && n <= limit
 		})
@@ -191,6 +209,26 @@ func (e *rfc5424Exporter) dropUnformattable(ctx context.Context, ld plog.Logs) (
 // start prepares the connection but does not open it: the collector must
 // start while the SIEM is down.
 func (e *rfc5424Exporter) start(ctx context.Context, _ component.Host) error {
+	if e.cfg.Transport == TransportRELP {
+		rc := transport.RELPConfig{
+			Address:         e.cfg.Endpoint,
+			Window:          e.cfg.RELP.WindowSize,
+			ResponseTimeout: e.cfg.RELP.ResponseTimeout,
+		}
+		if e.cfg.RELP.TLS {
+			tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+			if err != nil {
+				return fmt.Errorf("tls: %w", err)
+			}
+			rc.TLSConfig = tlsCfg
+		}
+		s, err := transport.NewRELP(rc)
+		if err != nil {
+			return err
+		}
+		e.relp = s
+		return nil
+	}
 	tc := transport.Config{
 		Network: e.cfg.Transport,
 		Address: e.cfg.Endpoint,
@@ -212,10 +250,13 @@ func (e *rfc5424Exporter) start(ctx context.Context, _ component.Host) error {
 }
 
 func (e *rfc5424Exporter) shutdown(context.Context) error {
-	if e.sender == nil {
-		return nil
+	switch {
+	case e.relp != nil:
+		return e.relp.Close()
+	case e.sender != nil:
+		return e.sender.Close()
 	}
-	return e.sender.Close()
+	return nil
 }
 
 // scratch holds one export's messages. The exporter keeps one spare
@@ -226,6 +267,7 @@ type scratch struct {
 	ends  []int    // end of each message in buf
 	msgOf []int    // record ordinal -> message index, -1 if unformattable
 	msgs  [][]byte // the messages, as slices of buf
+	acked []bool   // RELP: message index -> answered 200
 }
 
 // maxKeptScratch keeps a batch of unusually large records from pinning its
@@ -294,7 +336,17 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		start = end
 	}
 	sc.msgs = msgs
-	sent, err := e.sender.Send(ctx, msgs)
+	var (
+		delivered func(msg int) bool
+		err       error
+	)
+	if e.relp != nil {
+		delivered, err = e.sendRELP(ctx, sc)
+	} else {
+		var sent int
+		sent, err = e.sender.Send(ctx, msgs)
+		delivered = func(msg int) bool { return msg < sent }
+	}
 	if err == nil {
 		return permanent
 	}
@@ -303,12 +355,31 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		// dropped here so it is not silent.
 		e.logger.Error("Dropping records that cannot be formatted", zap.Error(permanent))
 	}
-	return consumererror.NewLogs(err, unsent(ld, msgOf, sent))
+	return consumererror.NewLogs(err, unsent(ld, msgOf, delivered))
 }
 
-// unsent copies the records whose messages, from index sent on, were not
-// written.
-func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
+// sendRELP sends the batch's messages over RELP. Only messages the SIEM
+// answered 200 count as delivered; the others go back to exporterhelper,
+// which sends them again on the next session.
+func (e *rfc5424Exporter) sendRELP(ctx context.Context, sc *scratch) (func(int) bool, error) {
+	if cap(sc.acked) < len(sc.msgs) {
+		sc.acked = make([]bool, len(sc.msgs))
+	}
+	acked := sc.acked[:len(sc.msgs)]
+	res, err := e.relp.Send(ctx, sc.msgs, acked)
+	if res.Unconfirmed > 0 {
+		e.telemetry.ExporterRfc5424RelpUnconfirmed.Add(ctx, int64(res.Unconfirmed))
+		e.logger.Warn("RELP session broke before the SIEM answered; the records are sent again and may arrive twice",
+			zap.Int("unconfirmed", res.Unconfirmed), zap.Int("delivered", res.Delivered), zap.Error(err))
+	}
+	if res.Refused > 0 {
+		e.telemetry.ExporterRfc5424RelpRefused.Add(ctx, int64(res.Refused))
+	}
+	return func(msg int) bool { return acked[msg] }, err
+}
+
+// unsent copies the records whose messages were not delivered.
+func unsent(ld plog.Logs, msgOf []int, delivered func(msg int) bool) plog.Logs {
 	out := plog.NewLogs()
 	ld.CopyTo(out)
 	ordinal := 0
@@ -317,7 +388,7 @@ func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
 			sl.LogRecords().RemoveIf(func(plog.LogRecord) bool {
 				m := msgOf[ordinal]
 				ordinal++
-				return m < sent // already written, or unformattable (-1)
+				return m < 0 || delivered(m) // unformattable, or already delivered
 			})
 			return sl.LogRecords().Len() == 0
 		})

@@ -284,7 +284,7 @@ func TestUnsentKeepsOnlyUnwrittenRecords(t *testing.T) {
 	}
 	// Records 0-5; record 2 was unformattable; messages 0-2 (records 0, 1, 3) were written.
 	msgOf := []int{0, 1, -1, 2, 3, 4}
-	out := unsent(ld, msgOf, 3)
+	out := unsent(ld, msgOf, func(m int) bool { return m < 3 })
 	var names []string
 	for i := 0; i < out.ResourceLogs().Len(); i++ {
 		rl := out.ResourceLogs().At(i)

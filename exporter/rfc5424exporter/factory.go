@@ -37,6 +37,7 @@ func createDefaultConfig() component.Config {
 		Facility:      "local4",
 		SDID:          "data",
 		ResourceSDID:  "resource",
+		RELP:          defaultRELPConfig(),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
 		RetryConfig:   retry,

@@ -69,14 +69,19 @@ func nonTransparent(s string) string {
 }
 
 func TestRealServersParseEveryField(t *testing.T) {
-	cases := []struct{ transport, framing string }{
-		{TransportTCP, FramingOctetCounting},
-		{TransportTCP, FramingNonTransparent},
-		{TransportTLS, FramingOctetCounting},
-		{TransportTLS, FramingNonTransparent},
-		{TransportUDP, ""},
-		{TransportUnix, FramingNonTransparent},
-		{TransportUnixgram, ""},
+	cases := []struct {
+		transport, framing string
+		relpTLS            bool
+	}{
+		{TransportTCP, FramingOctetCounting, false},
+		{TransportTCP, FramingNonTransparent, false},
+		{TransportTLS, FramingOctetCounting, false},
+		{TransportTLS, FramingNonTransparent, false},
+		{TransportUDP, "", false},
+		{TransportUnix, FramingNonTransparent, false},
+		{TransportUnixgram, "", false},
+		{TransportRELP, "", false},
+		{TransportRELP, "tls", true},
 	}
 	for _, kind := range syslogtest.Kinds {
 		for _, c := range cases {
@@ -87,7 +92,11 @@ func TestRealServersParseEveryField(t *testing.T) {
 				srvCfg := syslogtest.Config{Transport: c.transport, Framing: c.framing, RequireClientCert: true}
 				cfg := syncConfig("")
 				cfg.Transport, cfg.Framing = c.transport, c.framing
-				if c.transport == TransportTLS {
+				if c.transport == TransportRELP {
+					srvCfg.Framing, cfg.Framing = "", ""
+					cfg.RELP.TLS = c.relpTLS
+				}
+				if c.transport == TransportTLS || c.relpTLS {
 					files := syslogtest.NewTLSFiles(t)
 					srvCfg.TLS = files
 					cfg.TLS = configtls.ClientConfig{Config: configtls.Config{
