@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -85,21 +86,57 @@ var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, T
 
 func (s *testServer) do(t testing.TB, method, path string, body io.Reader, header http.Header) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+s.addr+path, body)
+	r, err := s.send(method, path, body, header)
 	require.NoError(t, err)
+	return r
+}
+
+// send is do for goroutines the test spawns: it returns its error, since a
+// require there would end that goroutine and leave the test waiting.
+func (s *testServer) send(method, path string, body io.Reader, header http.Header) (reply, error) {
+	req, err := http.NewRequest(method, "http://"+s.addr+path, body)
+	if err != nil {
+		return reply{}, err
+	}
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
 	resp, err := client.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return reply{}, err
+	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	if err != nil {
+		return reply{}, err
+	}
 	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		require.NoError(t, json.Unmarshal(raw, &r.body), "response body %s", raw)
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			return r, fmt.Errorf("response body %s: %w", raw, err)
+		}
 	}
-	return r
+	return r, nil
+}
+
+// postInBackground posts body from a goroutine of its own and delivers the
+// reply, or the error, on the channel it returns.
+func (s *testServer) postInBackground(path string, body []byte, kv ...string) <-chan replyOrError {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	out := make(chan replyOrError, 1)
+	go func() {
+		r, err := s.send(http.MethodPost, path, bytes.NewReader(body), h)
+		out <- replyOrError{r, err}
+	}()
+	return out
+}
+
+type replyOrError struct {
+	reply
+	err error
 }
 
 func (s *testServer) post(t testing.TB, path string, body []byte, kv ...string) reply {
