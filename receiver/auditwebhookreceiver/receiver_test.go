@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors/glassix"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors/vendortest"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
@@ -261,7 +262,7 @@ func TestGlassixSignatures(t *testing.T) {
 		cfg.Glassix.Get().Secret = testSecret
 	}, sink)
 	body := testdata(t, "glassix_security.json")
-	sign := func(msg []byte) string { return glassix.SignatureHeader([]byte(testSecret), msg) }
+	sign := func(msg []byte) string { return loadgen.Sign([]byte(testSecret), msg) }
 	now := time.Now().UTC()
 	date := now.Format(http.TimeFormat)
 	stale := now.Add(-time.Hour).Format(http.TimeFormat)
@@ -276,9 +277,9 @@ func TestGlassixSignatures(t *testing.T) {
 		{"X-Glassix-Auth-Signature over the date", []string{"X-Glassix-Auth-Signature", sign([]byte(date)), "X-Glassix-Auth-Date", date}, http.StatusOK, ""},
 		{"X-Glassix-Auth over an RFC 3339 date", []string{"X-Glassix-Auth", sign([]byte(now.Format(time.RFC3339))), "X-Glassix-Auth-Date", now.Format(time.RFC3339)}, http.StatusOK, ""},
 		{"unsigned", nil, http.StatusUnauthorized, "unsigned request"},
-		{"forged body signature", []string{"X-Hub-Signature", glassix.SignatureHeader([]byte("guess"), body)}, http.StatusUnauthorized, "X-Hub-Signature does not match the body"},
+		{"forged body signature", []string{"X-Hub-Signature", loadgen.Sign([]byte("guess"), body)}, http.StatusUnauthorized, "X-Hub-Signature does not match the body"},
 		{"signature of another body", []string{"X-Hub-Signature", sign([]byte(`{"changes":[]}`))}, http.StatusUnauthorized, "X-Hub-Signature does not match the body"},
-		{"forged date signature", []string{"X-Glassix-Auth-Signature", glassix.SignatureHeader([]byte("guess"), []byte(date)), "X-Glassix-Auth-Date", date}, http.StatusUnauthorized, "does not match X-Glassix-Auth-Date"},
+		{"forged date signature", []string{"X-Glassix-Auth-Signature", loadgen.Sign([]byte("guess"), []byte(date)), "X-Glassix-Auth-Date", date}, http.StatusUnauthorized, "does not match X-Glassix-Auth-Date"},
 		{"clock skew exceeded", []string{"X-Glassix-Auth-Signature", sign([]byte(stale)), "X-Glassix-Auth-Date", stale}, http.StatusUnauthorized, "more than max_clock_skew (5m0s)"},
 	}
 	refused := 0
@@ -306,7 +307,7 @@ func TestGlassixSignatureCoversTheDecompressedBody(t *testing.T) {
 	s := startReceiver(t, func(cfg *Config) { cfg.Glassix.Get().Secret = testSecret }, sink)
 	body := testdata(t, "glassix_informative.json")
 	r := s.post(t, "/glassix", gzipped(t, body), "Content-Encoding", "gzip",
-		"X-Hub-Signature", glassix.SignatureHeader([]byte(testSecret), body))
+		"X-Hub-Signature", loadgen.Sign([]byte(testSecret), body))
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	assert.Equal(t, 1, sink.LogRecordCount())
 }

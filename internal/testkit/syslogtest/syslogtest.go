@@ -118,12 +118,6 @@ type Server struct {
 // Endpoint is where to send: host:port, or a socket path.
 func (s *Server) Endpoint() string { return s.endpoint }
 
-// Dir is the server's temporary directory (configuration, output, log).
-func (s *Server) Dir() string { return s.dir }
-
-// Name is "rsyslog" or "syslog-ng".
-func (s *Server) Name() string { return s.name }
-
 // Start (re)starts a stopped server on the same endpoint and waits until it
 // accepts messages.
 func (s *Server) Start() {

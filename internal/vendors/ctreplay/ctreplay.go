@@ -257,19 +257,6 @@ func Looks(text string) bool {
 		strings.Contains(t, `"`+FieldAction+`"`) && strings.Contains(t, `"`+FieldTS+`"`)
 }
 
-// ToRecord parses line into r: attributes (appended), EventName, Body and
-// Timestamp. On a *SyntaxError r is left untouched, so the caller can keep the
-// raw text as Body and flag it; on a *FieldError r holds what could be read.
-func ToRecord(line []byte, r plog.LogRecord, opts Options) error {
-	ev, err := Parse(line, r.Attributes(), opts)
-	var syn *SyntaxError
-	if errors.As(err, &syn) {
-		return err
-	}
-	ev.Apply(r)
-	return err
-}
-
 // ParseTime reads a ts value: a date, then blanks and/or one '-', then the
 // time of day, in opts.Location:
 //

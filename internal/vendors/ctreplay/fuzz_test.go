@@ -50,7 +50,7 @@ func FuzzParse(f *testing.F) {
 		require.True(t, json.Valid(bytes.TrimPrefix(line, bom)), "invalid JSON accepted: %q", line)
 
 		r := plog.NewLogRecord()
-		require.Equal(t, err == nil, ToRecord(line, r, Options{}) == nil, "ToRecord agrees with Parse")
+		require.Equal(t, err == nil, toRecord(line, r, Options{}) == nil, "toRecord agrees with Parse")
 		require.Equal(t, ev.Action, r.EventName())
 		require.Equal(t, ev.Body(), r.Body().Str())
 		require.True(t, utf8.ValidString(r.Body().Str()), "body is valid UTF-8")
