@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/shareddedup"
@@ -43,7 +44,7 @@ type CTReplayConfig struct {
 	// DateOrder is day_first (08/01/2021 is 8 January) or month_first.
 	DateOrder string `mapstructure:"date_order"`
 	// Timezone is the IANA zone of ts, which carries no offset: UTC, Local,
-	// Europe/Rome, ...
+	// Europe/Rome, ...; empty is UTC.
 	Timezone string `mapstructure:"timezone"`
 }
 
@@ -130,7 +131,7 @@ func (cfg *Config) Validate() error {
 	if _, err := ctreplay.ParseDateOrder(cfg.CTReplay.DateOrder); err != nil {
 		errs = append(errs, fmt.Errorf("ctreplay::date_order: %w", err))
 	}
-	if _, err := time.LoadLocation(cfg.CTReplay.Timezone); err != nil {
+	if _, err := vendors.LoadTimezone(cfg.CTReplay.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("ctreplay::timezone: %w", err))
 	}
 	if cfg.Flatten.Separator == "" {
@@ -230,7 +231,7 @@ func (cfg *Config) ctreplayOptions() (ctreplay.Options, error) {
 	if err != nil {
 		return ctreplay.Options{}, err
 	}
-	loc, err := time.LoadLocation(cfg.CTReplay.Timezone)
+	loc, err := vendors.LoadTimezone(cfg.CTReplay.Timezone)
 	if err != nil {
 		return ctreplay.Options{}, err
 	}

@@ -95,7 +95,7 @@ func TestInvalidConfigReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		`source: unknown vendor "okta", want one of glassix, ctreplay, sippy`,
 		`ctreplay::date_order: unknown date order "year_first": want day_first or month_first`,
-		`ctreplay::timezone: unknown time zone Mars/Olympus`,
+		`ctreplay::timezone: unknown time zone "Mars/Olympus": want an IANA name such as UTC or Europe/Rome`,
 		`flatten::separator: must not be empty`,
 		`flatten::max_depth: must be at least 1, got 0`,
 		`rules[0] (broken)::source: unknown vendor "slack"`,
@@ -123,4 +123,18 @@ func TestCompileRules(t *testing.T) {
 		{Name: "admin deletions", Source: "ctreplay", EventNameRegex: regexp.MustCompile("^DELETE"), Attributes: []classify.AttrMatch{{Key: "userID", Value: "admin"}}, Level: severity.Err},
 		{EventName: "GET USERS", Attributes: []classify.AttrMatch{{Key: "audit.client_address", Regex: regexp.MustCompile(`^10\.`)}}, Level: severity.Notice},
 	}, rules)
+}
+
+// An empty ctreplay::timezone is UTC, as it is for the auditwebhook
+// receiver: both read the setting with vendors.LoadTimezone.
+func TestEmptyTimezoneIsUTC(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Source = "ctreplay"
+	cfg.CTReplay.Timezone = ""
+	require.NoError(t, cfg.Validate())
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(logsOf(textResource(fileLine(seedCTReplayLine)))))
+	recs := h.records()
+	require.Len(t, recs, 1)
+	assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC), recs[0].Timestamp().AsTime())
 }
