@@ -8,7 +8,11 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
@@ -23,6 +27,11 @@ type rfc5424Exporter struct {
 	sender    *transport.Sender
 
 	spare reuse.Slot[scratch]
+
+	// failed is exporterhelper's otelcol_exporter_send_failed_log_records,
+	// for the records dropped before they reach exporterhelper.
+	failed      metric.Int64Counter
+	failedAttrs metric.MeasurementOption
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -45,7 +54,136 @@ func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter
 	if err != nil {
 		return nil, err
 	}
-	return &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}, nil
+	e := &rfc5424Exporter{cfg: cfg, logger: set.Logger, formatter: f}
+	return e, nil
+}
+
+// withFailedCounter gets exporterhelper's failed-records counter: the same
+// instrument (scope, name, unit, description), so the records this exporter
+// drops before exporterhelper sees them are counted where a user looks.
+func (e *rfc5424Exporter) withFailedCounter(set exporter.Settings) error {
+	c, err := set.MeterProvider.Meter("go.opentelemetry.io/collector/exporter/exporterhelper").Int64Counter(
+		"otelcol_exporter_send_failed_log_records",
+		metric.WithDescription("Number of log records in failed attempts to send to destination. At detailed telemetry level, includes attributes: error.type (semantic convention), error.permanent. [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	if err != nil {
+		return err
+	}
+	e.failed = c
+	e.failedAttrs = metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("exporter", set.ID.String()),
+		attribute.String("error.type", "_OTHER"),
+		attribute.Bool("error.permanent", true),
+	))
+	return nil
+}
+
+// logsExporter drops the records that cannot be formatted before they
+// reach exporterhelper. exporterhelper counts a request as all sent or all
+// failed (its obsreport sender has no partial count), so a batch with one
+// record too large for max_message_size was counted wholly failed although
+// the others were sent. Dropped here, the bad record is counted failed and
+// logged, and the rest is queued, sent and counted sent as usual.
+type logsExporter struct {
+	exporter.Logs
+	e *rfc5424Exporter
+}
+
+func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	good, dropped := l.e.dropUnformattable(ctx, ld)
+	if dropped == ld.LogRecordCount() {
+		return nil
+	}
+	return l.Logs.ConsumeLogs(ctx, good)
+}
+
+// headerBound is more than the header and the SD-ID brackets can take:
+// PRI, VERSION, TIMESTAMP, HOSTNAME (255), APP-NAME (48), PROCID, MSGID (32)
+// and two "[id]" of 32-character SD-IDs.
+const headerBound = 512
+
+// surelyFits reports, cheaply, that rec's header and structured data are
+// within max_message_size: each PARAM-NAME is at most 32 octets and
+// escaping at most triples a value. When it cannot tell, Append decides.
+func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) bool {
+	limit := e.cfg.maxMessageSize()
+	n := headerBound
+	add := func(m pcommon.Map) bool {
+		ok := true
+		m.Range(func(_ string, v pcommon.Value) bool {
+			switch v.Type() {
+			case pcommon.ValueTypeStr:
+				n += 36 + 3*len(v.Str())
+			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
+				ok = false // flattened or encoded by the formatter
+			default:
+				n += 36 + 32 // a number or a bool
+			}
+			return ok && n <= limit
+		})
+		return ok && n <= limit
+	}
+	if !add(rec.Attributes()) {
+		return false
+	}
+	return !e.cfg.IncludeResourceAttributes || add(res.Attributes())
+}
+
+// dropUnformattable returns ld without the records whose header and
+// structured data exceed max_message_size (ld itself when there are none,
+// which is the rule), and how many it dropped. Dropping is logged and
+// counted failed.
+func (e *rfc5424Exporter) dropUnformattable(ctx context.Context, ld plog.Logs) (plog.Logs, int) {
+	var bad []int // ordinals of the records to drop
+	var errs []error
+	var buf []byte
+	ordinal := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k, ordinal = k+1, ordinal+1 {
+				rec := lrs.At(k)
+				if e.surelyFits(rl.Resource(), rec) {
+					continue
+				}
+				var err error
+				if buf, _, err = e.formatter.Append(buf[:0], rl.Resource(), rec); err != nil {
+					bad = append(bad, ordinal)
+					errs = append(errs, fmt.Errorf("record %q at %s: %w", rec.EventName(), rec.Timestamp().AsTime().UTC(), err))
+				}
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return ld, 0
+	}
+	e.logger.Error("Dropping records that cannot be formatted (raise max_message_size); the others are sent",
+		zap.Int("dropped", len(bad)), zap.Int("of", ordinal), zap.Error(errors.Join(errs...)))
+	if e.failed != nil {
+		e.failed.Add(ctx, int64(len(bad)), e.failedAttrs)
+	}
+	out := plog.NewLogs()
+	ld.CopyTo(out)
+	ordinal = 0
+	out.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			sl.LogRecords().RemoveIf(func(plog.LogRecord) bool {
+				drop := len(bad) > 0 && bad[0] == ordinal
+				if drop {
+					bad = bad[1:]
+				}
+				ordinal++
+				return drop
+			})
+			return sl.LogRecords().Len() == 0
+		})
+		return rl.ScopeLogs().Len() == 0
+	})
+	return out, ordinal - out.LogRecordCount()
 }
 
 // start prepares the connection but does not open it: the collector must
@@ -100,9 +238,10 @@ func (e *rfc5424Exporter) keepScratch(sc *scratch) {
 	e.spare.Keep(sc)
 }
 
-// pushLogs formats every record and sends the messages in order. A record
-// that cannot be formatted is dropped with a permanent error and never
-// holds back the others. When sending fails part-way, only the records not
+// pushLogs formats every record and sends the messages in order. Records
+// that cannot be formatted were dropped by logsExporter before the queue;
+// should one still fail here, it is dropped with a permanent error and
+// never holds back the others. When sending fails part-way, only the records not
 // yet written are returned for retry, so a retry sends no duplicates of
 // what the connection accepted.
 func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {

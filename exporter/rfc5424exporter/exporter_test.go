@@ -3,6 +3,7 @@ package rfc5424exporter
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -23,7 +24,10 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
@@ -174,26 +178,68 @@ func TestRecordsReachTheWireValid(t *testing.T) {
 	}
 }
 
-func TestUnformattableRecordIsPermanentAndAlone(t *testing.T) {
-	srv := newLineServer(t)
-	cfg := syncConfig(srv.l.Addr().String())
-	cfg.MaxMessageSize = MinMaxMessageSize
-	exp := startExporter(t, cfg)
+// A record whose header and structured data exceed max_message_size can
+// never be sent: it is dropped, logged and counted failed, alone; the rest
+// of its batch is sent and counted sent, through the queue as without it.
+func TestUnformattableRecordIsCountedFailedAlone(t *testing.T) {
+	for _, queued := range []bool{false, true} {
+		t.Run(fmt.Sprintf("queued=%v", queued), func(t *testing.T) {
+			srv := newLineServer(t)
+			cfg := syncConfig(srv.l.Addr().String())
+			if queued {
+				cfg.QueueConfig = createDefaultConfig().(*Config).QueueConfig
+			}
+			cfg.MaxMessageSize = MinMaxMessageSize
+			tel := componenttest.NewTelemetry()
+			t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+			set := exportertest.NewNopSettings(metadata.Type)
+			set.TelemetrySettings = tel.NewTelemetrySettings()
+			core, logs := observer.New(zap.InfoLevel)
+			set.Logger = zap.New(core)
+			exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+			require.NoError(t, err)
+			require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+			t.Cleanup(func() { assert.NoError(t, exp.Shutdown(context.Background())) }) // again: closes the connection if the test stops early
 
-	ld := newLogs("glassix", "Small1", "Huge", "Small2")
-	huge := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
-	huge.Attributes().PutStr("blob", strings.Repeat("x", 1000)) // structured data alone is over the limit
+			ld := newLogs("glassix", "Small1", "Huge", "Small2")
+			huge := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
+			huge.Attributes().PutStr("blob", strings.Repeat("x", 1000)) // structured data alone is over the limit
+			before := plog.NewLogs()
+			ld.CopyTo(before)
 
-	err := exp.ConsumeLogs(context.Background(), ld)
-	require.Error(t, err)
-	assert.True(t, consumererror.IsPermanent(err), "a record that can never fit must not be retried: %v", err)
-	assert.ErrorContains(t, err, `1 of 3 records cannot be sent`)
-	assert.ErrorContains(t, err, `record "Huge"`)
+			assert.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+			got := srv.waitFor(t, 2)
+			require.NoError(t, exp.Shutdown(context.Background()))
+			require.Len(t, got, 2, "the rest of the batch goes")
+			assert.Contains(t, got[0], " Small1 ")
+			assert.Contains(t, got[1], " Small2 ")
+			assert.Equal(t, before, ld, "the caller's logs are left as they were")
 
-	got := srv.waitFor(t, 2)
-	require.Len(t, got, 2, "the rest of the batch goes")
-	assert.Contains(t, got[0], " Small1 ")
-	assert.Contains(t, got[1], " Small2 ")
+			assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_exporter_sent_log_records"))
+			assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_exporter_send_failed_log_records"))
+			dropped := logs.FilterMessageSnippet("Dropping records that cannot be formatted").All()
+			require.Len(t, dropped, 1)
+			assert.Equal(t, int64(1), dropped[0].ContextMap()["dropped"])
+			assert.Contains(t, dropped[0].ContextMap()["error"], `record "Huge"`)
+			assert.Zero(t, logs.FilterMessageSnippet("Exporting failed").Len(), "exporterhelper saw no failure")
+		})
+	}
+}
+
+// metricSum adds up an int64 counter's data points.
+func metricSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0 // never recorded
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int64 sum", name)
+	var total int64
+	for _, dp := range sum.DataPoints {
+		total += dp.Value
+	}
+	return total
 }
 
 func TestLongMessageTextIsCut(t *testing.T) {
