@@ -1,6 +1,7 @@
 # otelcol-audit: build, run and test the distribution.
 #
-#   make run       build (if needed) and start the collector with collector.yaml
+#   make run       build both binaries (if needed) and start the collector
+#                  with collector.yaml (set VIEWER_PASSWORD for the viewer)
 #   make test      go vet, unit tests with the race detector, end-to-end tests
 #   make build     _build/otelcol-audit and _build/auditctl
 #   make validate  otelcol-audit validate on every shipped config
@@ -43,7 +44,7 @@ $(AUDITCTL): $(GO_SOURCES)
 
 build: $(BIN) $(AUDITCTL)
 
-run: $(BIN)
+run: $(BIN) $(AUDITCTL)
 	@mkdir -p data
 	$(BIN) --config $(CONFIG)
 
