@@ -18,6 +18,9 @@ DIST_SRC    := $(BUILD)/dist
 BIN         := $(BUILD)/otelcol-audit
 AUDITCTL    := $(BUILD)/auditctl
 CONFIG      ?= collector.yaml
+# The distribution's version (builder-config.yaml's dist.version), which
+# otelcol-audit --version prints; auditctl --version prints the same.
+VERSION     := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum
 
 .PHONY: all build run test unit e2e vet validate bench clean fmt
@@ -39,8 +42,8 @@ $(DIST_SRC)/main.go: builder-config.yaml go.mod | $(OCB)
 $(BIN): $(DIST_SRC)/main.go $(GO_SOURCES)
 	cd $(DIST_SRC) && go build -trimpath -o $(BIN) .
 
-$(AUDITCTL): $(GO_SOURCES)
-	go build -trimpath -o $(AUDITCTL) ./cmd/auditctl
+$(AUDITCTL): $(GO_SOURCES) builder-config.yaml
+	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(AUDITCTL) ./cmd/auditctl
 
 build: $(BIN) $(AUDITCTL)
 

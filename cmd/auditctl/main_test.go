@@ -171,6 +171,45 @@ func TestHelp(t *testing.T) {
 	assert.Contains(t, out, "-hmac-key-file FILE")
 }
 
+// A command's help is printed once, on stdout: a terminal shows stdout and
+// stderr both, and showed it twice.
+func TestCommandHelpIsPrintedOnce(t *testing.T) {
+	for _, tt := range []struct {
+		command string
+		args    []string
+	}{
+		{"verify", []string{"verify", "-h"}}, {"verify", []string{"verify", "--help"}},
+		{"query", []string{"query", "-h"}}, {"verify", []string{"help", "verify"}}, {"query", []string{"help", "query"}},
+	} {
+		code, out, errOut := runCLI(tt.args...)
+		assert.Equal(t, exitOK, code, "%v", tt.args)
+		assert.Equal(t, 1, strings.Count(out, "Usage: auditctl "+tt.command), "%v: %s", tt.args, out)
+		assert.Empty(t, errOut, "%v", tt.args)
+	}
+	// A bad flag: flag's message and the help, once, on stderr.
+	code, out, errOut := runCLI("verify", "-fast", "x")
+	assert.Equal(t, exitUsage, code)
+	assert.Empty(t, out)
+	assert.Equal(t, 1, strings.Count(errOut, "Usage: auditctl verify"), errOut)
+	assert.Contains(t, errOut, "flag provided but not defined: -fast")
+}
+
+// auditctl --version says the version the Makefile stamped, in the form
+// otelcol-audit --version uses.
+func TestVersion(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "1.2.3"
+	for _, arg := range []string{"--version", "-version", "version", "-v"} {
+		code, out, errOut := runCLI(arg)
+		assert.Equal(t, exitOK, code, arg)
+		assert.Equal(t, "auditctl version 1.2.3\n", out, arg)
+		assert.Empty(t, errOut, arg)
+	}
+	version = ""
+	_, out, _ := runCLI("--version")
+	assert.Regexp(t, `^auditctl version \S+\n$`, out, "the module's version, or (devel)")
+}
+
 // The process's exit status, through the real main.
 func TestExitStatus(t *testing.T) {
 	intact := writeArchive(t, nil)

@@ -83,14 +83,9 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", auditquery.FormatTable, "output `FORMAT`: table, json or csv")
 	keyFile := fs.String("hmac-key-file", "", "check HMACs with the key in `FILE` (one trailing newline is ignored)")
 	keyEnv := fs.String("hmac-key-env", "", "check HMACs with the key in the environment variable `NAME`")
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return exitOK
-	}
-	if err != nil {
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, stdout)
+	if !ok {
+		return code
 	}
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(stderr, "auditctl query: "+format+"\n", args...)
