@@ -51,10 +51,12 @@ run: $(BIN) $(AUDITCTL)
 	@mkdir -p data
 	$(BIN) --config $(CONFIG)
 
+# otelcol-audit validate (upstream's command) prints nothing on success and
+# the problem on failure; this target says "ok FILE" for each file that loads.
 validate: $(BIN)
 	@for c in collector.yaml examples/*.yaml examples/*/*.yaml; do \
-		echo "validate $$c"; \
-		$(BIN) validate --config $$c || exit 1; \
+		$(BIN) validate --config $$c || { echo "invalid $$c" >&2; exit 1; }; \
+		echo "ok $$c"; \
 	done
 
 vet:
