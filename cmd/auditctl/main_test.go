@@ -240,3 +240,26 @@ func TestExitStatus(t *testing.T) {
 		})
 	}
 }
+
+// An archive that never rotated, its head file deleted: the directory still
+// holds an archive, a broken one. verify says BROKEN (exit 1) instead of
+// "no archive" (exit 2); query names the missing head.
+func TestHeadDeletedFromAnUnrotatedArchive(t *testing.T) {
+	dir := t.TempDir()
+	w, err := archive.OpenWriter(archive.WriterOptions{Path: filepath.Join(dir, "audit.jsonl")})
+	require.NoError(t, err)
+	require.NoError(t, w.Write(context.Background(), archive.EncodeLogs(archivetest.GlassixLogs(1, 5))))
+	require.NoError(t, w.Close())
+	require.NoError(t, os.Remove(filepath.Join(dir, "audit.jsonl.head")))
+
+	code, out, errOut := runCLI("verify", dir)
+	assert.Equal(t, exitProblem, code, errOut)
+	assert.Contains(t, out, "BROKEN")
+	assert.Contains(t, out, ": head: ")
+	assert.NotContains(t, errOut, "no archive")
+
+	code, out, errOut = runCLI("query", dir)
+	assert.Equal(t, exitProblem, code, errOut)
+	assert.Contains(t, out, "user-5 removed by admin", "the events are listed")
+	assert.Contains(t, errOut, "the archive is broken: its head file "+filepath.Join(dir, "audit.jsonl.head")+" is missing")
+}
