@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
@@ -322,4 +324,72 @@ func unsent(ld plog.Logs, msgOf []int, sent int) plog.Logs {
 		return rl.ScopeLogs().Len() == 0
 	})
 	return out
+}
+
+// exporterhelper (v0.159.0) logs "Exporting failed. Dropping data." at error
+// level, with a stack trace and dropped_items, for every request whose send
+// failed, before the queue decides what to do with it. When the collector
+// stops while the SIEM is down, the retry sender gives up its wait with a
+// shutdown error, and a persistent queue keeps such a request for the next
+// start (queue/persistent_queue.go: on experr.IsShutdownErr the item is not
+// marked dispatched): the line then claims a loss that did not happen.
+const (
+	helperDropMessage = "Exporting failed. Dropping data."
+	// shutdownErrPrefix is how experr.shutdownErr, internal to
+	// exporterhelper, spells itself; TestStopWhileSIEMDownClaimsNoLoss
+	// fails if a new exporterhelper spells it otherwise.
+	shutdownErrPrefix = "interrupted due to shutdown: "
+	keptMessage       = "Export interrupted by shutdown: the records are kept in the persistent queue and sent after the next start"
+)
+
+// keptOnShutdownCore rewrites that line, for an exporter with a persistent
+// queue only (an in-memory queue does lose the request), into an info line
+// that says where the records are. Every other entry passes unchanged.
+type keptOnShutdownCore struct{ zapcore.Core }
+
+func (c keptOnShutdownCore) With(fields []zapcore.Field) zapcore.Core {
+	return keptOnShutdownCore{c.Core.With(fields)}
+}
+
+func (c keptOnShutdownCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if strings.HasPrefix(ent.Message, helperDropMessage) && c.Enabled(ent.Level) {
+		return ce.AddCore(ent, c) // decided in Write, which sees the error
+	}
+	return c.Core.Check(ent, ce)
+}
+
+func (c keptOnShutdownCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	if !strings.HasPrefix(ent.Message, helperDropMessage) || !interruptedByShutdown(fields) {
+		return c.Core.Write(ent, fields)
+	}
+	ent.Message, ent.Level, ent.Stack = keptMessage, zapcore.InfoLevel, ""
+	kept := make([]zapcore.Field, 0, len(fields))
+	for _, f := range fields {
+		if f.Key == "dropped_items" {
+			f.Key = "kept_items"
+		}
+		kept = append(kept, f)
+	}
+	return c.Core.Write(ent, kept)
+}
+
+func interruptedByShutdown(fields []zapcore.Field) bool {
+	for _, f := range fields {
+		if err, ok := f.Interface.(error); ok && f.Type == zapcore.ErrorType && strings.HasPrefix(err.Error(), shutdownErrPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// helperSettings are the settings exporterhelper gets: with a persistent
+// queue, its logger says "kept" where the queue keeps.
+func helperSettings(set exporter.Settings, cfg *Config) exporter.Settings {
+	if q := cfg.QueueConfig.Get(); q == nil || q.StorageID == nil {
+		return set
+	}
+	set.Logger = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
+		return keptOnShutdownCore{core}
+	}))
+	return set
 }

@@ -3,6 +3,7 @@ package rfc5424exporter
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -298,4 +299,32 @@ func TestUnsentKeepsOnlyUnwrittenRecords(t *testing.T) {
 	assert.Equal(t, 1, out.ResourceLogs().Len(), "empty resources are dropped")
 	v, _ := out.ResourceLogs().At(0).Resource().Attributes().Get("r")
 	assert.Equal(t, int64(1), v.Int(), "resources stay with their records")
+}
+
+// Only exporterhelper's drop line for a request interrupted by shutdown is
+// rewritten, and only with a persistent queue: a permanent failure, or an
+// in-memory queue's request, is dropped, and the line says so.
+func TestOnlyAShutdownInterruptionIsLoggedAsKept(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := createDefaultConfig().(*Config)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	assert.Same(t, set.Logger, helperSettings(set, cfg).Logger, "in-memory queue: the logger is left alone")
+
+	storage := component.MustNewIDWithName("file_storage", "queue")
+	cfg.QueueConfig.Get().StorageID = &storage
+	logger := helperSettings(set, cfg).Logger
+	logger.Error("Exporting failed. Dropping data.", zap.Error(errors.New("interrupted due to shutdown: connection refused")), zap.Int("dropped_items", 20))
+	logger.Error("Exporting failed. Dropping data.", zap.Error(errors.New("not retryable error: too large")), zap.Int("dropped_items", 3))
+	logger.Info("Exporting failed. Will retry the request after interval.", zap.Error(errors.New("interrupted due to shutdown: x")))
+
+	all := logs.All()
+	require.Len(t, all, 3)
+	assert.Equal(t, zap.InfoLevel, all[0].Level)
+	assert.Equal(t, keptMessage, all[0].Message)
+	assert.Equal(t, map[string]any{"error": "interrupted due to shutdown: connection refused", "kept_items": int64(20)}, all[0].ContextMap())
+	assert.Equal(t, zap.ErrorLevel, all[1].Level)
+	assert.Equal(t, "Exporting failed. Dropping data.", all[1].Message)
+	assert.Equal(t, int64(3), all[1].ContextMap()["dropped_items"])
+	assert.Equal(t, "Exporting failed. Will retry the request after interval.", all[2].Message)
 }

@@ -52,7 +52,7 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err := e.withFailedCounter(set); err != nil {
 		return nil, err
 	}
-	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	exp, err := exporterhelper.NewLogs(ctx, helperSettings(set, c), cfg, e.pushLogs,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
