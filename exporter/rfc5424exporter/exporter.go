@@ -105,18 +105,25 @@ func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 // and two "[id]" of 32-character SD-IDs.
 const headerBound = 512
 
-// surelyFits reports, cheaply, that rec's header and structured data are
+// surelyFits reports, cheaply, that the part of rec's message that cannot
+// be cut (header and structured data; with cef or leef, the header and the
+// CEF/LEEF header, whose names come from the event name or attributes) is
 // within max_message_size: each PARAM-NAME is at most 32 octets and
 // escaping at most triples a value. When it cannot tell, Append decides.
 func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) bool {
 	limit := e.cfg.maxMessageSize()
-	n := headerBound
+	n, factor := headerBound, 3
+	siem := e.cfg.Format == format.PayloadCEF || e.cfg.Format == format.PayloadLEEF
+	if siem {
+		// Vendor, product and version (63) names, and the event name twice.
+		n, factor = headerBound+1024+6*len(rec.EventName()), 6
+	}
 	add := func(m pcommon.Map) bool {
 		ok := true
 		m.Range(func(_ string, v pcommon.Value) bool {
 			switch v.Type() {
 			case pcommon.ValueTypeStr:
-				n += 36 + 3*len(v.Str())
+				n += 36 + factor*len(v.Str())
 			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
 				ok = false // flattened or encoded by the formatter
 			default:
@@ -129,7 +136,7 @@ func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) b
 	if !add(rec.Attributes()) {
 		return false
 	}
-	return !e.cfg.IncludeResourceAttributes || add(res.Attributes())
+	return !(siem || e.cfg.IncludeResourceAttributes) || add(res.Attributes())
 }
 
 // dropUnformattable returns ld without the records whose header and
