@@ -114,31 +114,29 @@ func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 // and two "[id]" of 32-character SD-IDs.
 const headerBound = 512
 
-// surelyFits reports, cheaply, that rec's header and structured data are
+// surelyFits reports, cheaply, that the part of rec's message that cannot
+// be cut (header and structured data; with cef or leef, the header and the
+// CEF/LEEF header, whose names come from the event name or attributes) is
 // within max_message_size: each PARAM-NAME is at most 32 octets and
 // escaping at most triples a value. When it cannot tell, Append decides.
 func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) bool {
 	limit := e.cfg.maxMessageSize()
-	n := headerBound
-	// A PARAM-NAME is at most 32 octets. A CEF or LEEF line holds the
-	// event name three times (two header fields and act), fixed keys and
-	// labels, and custom keys made of the source and the attribute's name.
-	keyBound, perKeyName := 36, 0
-	if e.cfg.Format == format.PayloadCEF || e.cfg.Format == format.PayloadLEEF {
-		keyBound, perKeyName = 24, 1
-		n += 400 + 9*len(rec.EventName())
+	n, factor := headerBound, 3
+	siem := e.cfg.Format == format.PayloadCEF || e.cfg.Format == format.PayloadLEEF
+	if siem {
+		// Vendor, product and version (63) names, and the event name twice.
+		n, factor = headerBound+1024+6*len(rec.EventName()), 6
 	}
 	add := func(m pcommon.Map) bool {
 		ok := true
-		m.Range(func(k string, v pcommon.Value) bool {
-			n += perKeyName * len(k)
+		m.Range(func(_ string, v pcommon.Value) bool {
 			switch v.Type() {
 			case pcommon.ValueTypeStr:
-				n += keyBound + 3*len(v.Str())
+				n += 36 + factor*len(v.Str())
 			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
 				ok = false // flattened or encoded by the formatter
 			default:
-				n += keyBound + 32 // a number or a bool
+				n += 36 + 32 // a number or a bool
 			}
 			return ok && n <= limit
 		})
@@ -147,7 +145,7 @@ func (e *rfc5424Exporter) surelyFits(res pcommon.Resource, rec plog.LogRecord) b
 	if !add(rec.Attributes()) {
 		return false
 	}
-	return !e.cfg.IncludeResourceAttributes || add(res.Attributes())
+	return !(siem || e.cfg.IncludeResourceAttributes) || add(res.Attributes())
 }
 
 // dropUnformattable returns ld without the records whose header and

@@ -183,12 +183,18 @@ func TestRecordsReachTheWireValid(t *testing.T) {
 // never be sent: it is dropped, logged and counted failed, alone; the rest
 // of its batch is sent and counted sent, through the queue as without it.
 func TestUnformattableRecordIsCountedFailedAlone(t *testing.T) {
-	for _, queued := range []bool{false, true} {
-		t.Run(fmt.Sprintf("queued=%v", queued), func(t *testing.T) {
+	for _, tt := range []struct {
+		format string
+		queued bool
+	}{{"rfc5424", false}, {"rfc5424", true}, {"cef", true}} {
+		t.Run(fmt.Sprintf("%s queued=%v", tt.format, tt.queued), func(t *testing.T) {
 			srv := newLineServer(t)
 			cfg := syncConfig(srv.l.Addr().String())
-			if queued {
+			if tt.queued {
 				cfg.QueueConfig = createDefaultConfig().(*Config).QueueConfig
+			}
+			if tt.format != "rfc5424" {
+				cfg.Format = tt.format
 			}
 			cfg.MaxMessageSize = MinMaxMessageSize
 			tel := componenttest.NewTelemetry()
@@ -205,6 +211,11 @@ func TestUnformattableRecordIsCountedFailedAlone(t *testing.T) {
 			ld := newLogs("glassix", "Small1", "Huge", "Small2")
 			huge := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
 			huge.Attributes().PutStr("blob", strings.Repeat("x", 1000)) // structured data alone is over the limit
+			if tt.format == "cef" {
+				// CEF's extension is cut to fit; its header, which names the
+				// event, is not.
+				huge.SetEventName("Huge" + strings.Repeat("x", 1000))
+			}
 			before := plog.NewLogs()
 			ld.CopyTo(before)
 
@@ -221,7 +232,7 @@ func TestUnformattableRecordIsCountedFailedAlone(t *testing.T) {
 			dropped := logs.FilterMessageSnippet("Dropping records that cannot be formatted").All()
 			require.Len(t, dropped, 1)
 			assert.Equal(t, int64(1), dropped[0].ContextMap()["dropped"])
-			assert.Contains(t, dropped[0].ContextMap()["error"], `record "Huge"`)
+			assert.Contains(t, dropped[0].ContextMap()["error"], `record "Huge`)
 			assert.Zero(t, logs.FilterMessageSnippet("Exporting failed").Len(), "exporterhelper saw no failure")
 		})
 	}
