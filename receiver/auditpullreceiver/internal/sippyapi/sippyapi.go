@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -121,6 +122,10 @@ func (c *Client) GetAuditLogs(ctx context.Context, q Query) ([]Record, error) {
 	req.Header.Set("Content-Type", "text/xml")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ne net.Error
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())) {
+			return nil, &Error{Kind: KindTransport, Err: fmt.Errorf("calling %s: no answer within the timeout: %w", Method, err)}
+		}
 		return nil, &Error{Kind: KindTransport, Err: fmt.Errorf("calling %s: %w", Method, err)}
 	}
 	defer resp.Body.Close()

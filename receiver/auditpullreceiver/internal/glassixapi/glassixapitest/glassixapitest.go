@@ -49,6 +49,7 @@ type Server struct {
 	queue      []*message
 	tokens     map[string]time.Time
 	too        int // answer 429 to this many next calls
+	failDel    int // answer 503 to this many next deleteevents
 	fail       int // answer 503 to this many next calls
 	down       bool
 	stats      Stats
@@ -112,6 +113,9 @@ func (s *Server) Throttle(n int) { s.mu.Lock(); s.too = n; s.mu.Unlock() }
 
 // Fail answers 503 to the next n calls.
 func (s *Server) Fail(n int) { s.mu.Lock(); s.fail = n; s.mu.Unlock() }
+
+// FailDeletes answers 503 to the next n deleteevents calls.
+func (s *Server) FailDeletes(n int) { s.mu.Lock(); s.failDel = n; s.mu.Unlock() }
 
 // Down drops every connection without an answer while true.
 func (s *Server) Down(down bool) { s.mu.Lock(); s.down = down; s.mu.Unlock() }
@@ -257,6 +261,17 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteEvents(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
+		return
+	}
+	s.mu.Lock()
+	failDel := s.failDel > 0
+	if failDel {
+		s.failDel--
+		s.stats.ServerErrors++
+	}
+	s.mu.Unlock()
+	if failDel {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	var req []struct {

@@ -1,0 +1,314 @@
+package auditpullreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditpullreceiver/internal/sippyapi/sippyapitest"
+)
+
+// sippyCfg polls url from startAt, with a checkpoint in file_storage/pull
+// when storage is true.
+func sippyCfg(url string, startAt time.Time, storage bool) *Config {
+	cfg := createDefaultConfig().(*Config)
+	s := cfg.Sippy.GetOrInsertDefault()
+	s.Endpoint = url
+	s.Username, s.Password = "admin", "api-secret"
+	s.StartAt = startAt.UTC().Format(time.RFC3339)
+	s.PollInterval = 20 * time.Millisecond
+	s.Lag = time.Second
+	s.Overlap = 2 * time.Minute
+	s.Timeout = 2 * time.Second
+	if storage {
+		id := storageID
+		s.Storage = &id
+	}
+	cfg.Glassix = configoptional.None[GlassixConfig]()
+	fast(cfg)
+	return cfg
+}
+
+// idCounts counts the records of each i_audit_log in sink.
+func idCounts(t *testing.T, sink *consumertest.LogsSink) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, ld := range sink.AllLogs() {
+		forEach(ld, func(lr plog.LogRecord) {
+			v, ok := lr.Attributes().Get("i_audit_log")
+			if !ok {
+				t.Errorf("record without i_audit_log: %v", lr.Attributes().AsRaw())
+				return
+			}
+			counts[v.AsString()]++
+		})
+	}
+	return counts
+}
+
+func forEach(ld plog.Logs, f func(plog.LogRecord)) {
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		rl := ld.ResourceLogs().At(i)
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			lrs := rl.ScopeLogs().At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				f(lrs.At(k))
+			}
+		}
+	}
+}
+
+// requireExactlyOnce checks ids 1..n were each delivered once.
+func requireExactlyOnce(t *testing.T, counts map[string]int, n int) {
+	t.Helper()
+	var missing, twice []string
+	for i := 1; i <= n; i++ {
+		switch c := counts[fmt.Sprint(i)]; {
+		case c == 0:
+			missing = append(missing, fmt.Sprint(i))
+		case c > 1:
+			twice = append(twice, fmt.Sprintf("%d(x%d)", i, c))
+		}
+	}
+	require.Empty(t, missing, "records never delivered")
+	require.Empty(t, twice, "records delivered more than once")
+	require.Len(t, counts, n, "records delivered that the switch does not have")
+}
+
+func waitRecords(t *testing.T, sink *consumertest.LogsSink, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return sink.LogRecordCount() >= n }, 60*time.Second, 10*time.Millisecond,
+		"delivered %d of %d records", sink.LogRecordCount(), n)
+}
+
+// TestSippyBackfill reads a long history (2500 records over 7 hours, so
+// several one-hour windows of many pages), each record once, mapped as
+// the push path maps it, with at most one checkpoint write per page.
+func TestSippyBackfill(t *testing.T) {
+	t0 := time.Now().Add(-8 * time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 2500, HistoryStart: t0, HistoryStep: 10 * time.Second})
+	h, sets := newHost(t, t.TempDir())
+	sink := &consumertest.LogsSink{}
+	run := start(t, sippyCfg(sim.URL, t0, true), h, sink)
+	waitRecords(t, sink, 2500)
+	// Let it read up to now-lag: nothing more comes.
+	require.Eventually(t, func() bool { return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() == 0 && sim.Stats(t).Calls > 30 }, 10*time.Second, 10*time.Millisecond)
+	run.stop(t)
+	requireExactlyOnce(t, idCounts(t, sink), 2500)
+	st := sim.Stats(t)
+	assert.LessOrEqual(t, sets.Load(), int64(st.Answered), "at most one checkpoint write per page")
+	assert.Positive(t, sets.Load())
+
+	// The record contract, as the webhook path fills it.
+	ld := sink.AllLogs()[0]
+	rl := ld.ResourceLogs().At(0)
+	src, _ := rl.Resource().Attributes().Get(auditrecord.AttrSource)
+	assert.Equal(t, auditrecord.SourceSippy, src.Str())
+	lr := rl.ScopeLogs().At(0).LogRecords().At(0)
+	assert.Equal(t, t0, lr.Timestamp().AsTime().UTC())
+	assert.NotZero(t, lr.ObservedTimestamp())
+	assert.Equal(t, "A", lr.EventName())
+	assert.Equal(t, "A customers:i_customer=1:name=cust1", lr.Body().Str())
+	id, _ := lr.Attributes().Get(auditrecord.AttrEventID)
+	assert.Equal(t, "sippy:"+strings.TrimPrefix(strings.TrimSuffix(sim.URL, "/xmlapi/xmlapi"), "http://")+":i_audit_log=1", id.Str())
+	by, _ := lr.Attributes().Get("action_by")
+	assert.Equal(t, "u:1:3701:admin1", by.Str())
+	node, ok := lr.Attributes().Get("node")
+	assert.True(t, ok, "a <nil/> member is kept, empty")
+	assert.Equal(t, "Empty", node.Type().String())
+	_, flagged := lr.Attributes().Get(auditrecord.AttrParseError)
+	assert.False(t, flagged)
+}
+
+// TestSippyRestartResumes stops the receiver in the middle of a backfill
+// and starts a new one on the same storage: it goes on from the
+// checkpoint, and the two runs together deliver each record once.
+func TestSippyRestartResumes(t *testing.T) {
+	t0 := time.Now().Add(-5 * time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 1500, HistoryStart: t0, HistoryStep: 10 * time.Second})
+	dir := t.TempDir()
+	sink := &consumertest.LogsSink{}
+	for round := 0; round < 3; round++ {
+		h, _ := newHost(t, dir)
+		run := start(t, sippyCfg(sim.URL, t0, true), h, sink)
+		if round < 2 {
+			want := 400 * (round + 1)
+			require.Eventually(t, func() bool { return sink.LogRecordCount() >= want }, 30*time.Second, time.Millisecond)
+		} else {
+			waitRecords(t, sink, 1500)
+			time.Sleep(100 * time.Millisecond)
+		}
+		run.stop(t)
+		if round > 0 {
+			assert.Equal(t, 1, run.logs.FilterMessage("Resuming from the checkpoint").Len(), "round %d", round)
+		}
+	}
+	requireExactlyOnce(t, idCounts(t, sink), 1500)
+}
+
+// TestSippyLiveAndLateRecords follows a growing log up to now-lag, with
+// records inserted into the window while it is being paged (dated at its
+// end, as a late writer would): each is delivered once.
+func TestSippyLiveAndLateRecords(t *testing.T) {
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 450, HistoryStart: t0, HistoryStep: time.Second, GrowPerSecond: 7})
+	h, _ := newHost(t, t.TempDir())
+	sink := &consumertest.LogsSink{}
+	cfg := sippyCfg(sim.URL, t0, true)
+	run := start(t, cfg, h, sink)
+	sim.Faults(t, map[string]any{"insert_during_paging": 25})
+	waitRecords(t, sink, 450)
+	sim.Faults(t, map[string]any{"insert_during_paging": 25})
+	// Wait until everything the switch holds that is older than the lag
+	// was read, then stop the growth by stopping the receiver.
+	time.Sleep(3 * time.Second)
+	sim.Faults(t, map[string]any{"insert_during_paging": 0})
+	time.Sleep(2500 * time.Millisecond)
+	run.stop(t)
+	counts := idCounts(t, sink)
+	total := sim.Stats(t).Records
+	// Records of the last lag+poll are not read yet: every delivered one
+	// is delivered once, and every one older than 2 s is delivered.
+	for id, c := range counts {
+		require.Equal(t, 1, c, "record %s delivered %d times", id, c)
+	}
+	require.GreaterOrEqual(t, len(counts), total-2*7-25, "records missing: %d of %d delivered", len(counts), total)
+	assert.GreaterOrEqual(t, total, 450+50)
+}
+
+// TestSippyFaults injects every kind of failure: each is logged with
+// what went wrong (an XML-RPC fault with its code and text), retried
+// from the checkpoint, and costs no record and no repeat.
+func TestSippyFaults(t *testing.T) {
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 600, HistoryStart: t0, HistoryStep: 15 * time.Second, SlowSeconds: 3})
+	h, _ := newHost(t, t.TempDir())
+	sink := &consumertest.LogsSink{}
+	cfg := sippyCfg(sim.URL, t0, true)
+	cfg.Sippy.Get().Timeout = time.Second
+	sim.Faults(t, map[string]any{"xmlrpc_fault": 2, "http_500": 2, "malformed": 2, "slow": 1})
+	run := start(t, cfg, h, sink)
+	waitRecords(t, sink, 600)
+	time.Sleep(200 * time.Millisecond)
+	run.stop(t)
+	requireExactlyOnce(t, idCounts(t, sink), 600)
+
+	failures := run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").All()
+	kinds := map[string]int{}
+	for _, e := range failures {
+		msg := e.ContextMap()["error"].(string)
+		switch {
+		case strings.Contains(msg, "fault 403: Access denied: simulated fault"):
+			assert.EqualValues(t, 403, e.ContextMap()["fault_code"])
+			kinds["fault"]++
+		case strings.Contains(msg, "HTTP 500"):
+			kinds["500"]++
+		case strings.Contains(msg, "not {result, records}") || strings.Contains(msg, "not an XML-RPC"):
+			kinds["malformed"]++
+		case strings.Contains(msg, "no answer within the timeout"):
+			kinds["timeout"]++
+		default:
+			t.Errorf("unexpected failure: %s", msg)
+		}
+	}
+	assert.Equal(t, map[string]int{"fault": 2, "500": 2, "malformed": 2, "timeout": 1}, kinds)
+}
+
+// TestSippySwitchDown: the switch drops every connection for a while; the
+// receiver backs off, then resumes where it was.
+func TestSippySwitchDown(t *testing.T) {
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 900, HistoryStart: t0, HistoryStep: 10 * time.Second})
+	h, _ := newHost(t, t.TempDir())
+	sink := &consumertest.LogsSink{}
+	run := start(t, sippyCfg(sim.URL, t0, true), h, sink)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() >= 300 }, 30*time.Second, time.Millisecond)
+	sim.Faults(t, map[string]any{"down": true})
+	require.Eventually(t, func() bool { return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() >= 5 }, 30*time.Second, 10*time.Millisecond)
+	stalled := sink.LogRecordCount()
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, stalled, sink.LogRecordCount(), "nothing is delivered while the switch is down")
+	sim.Faults(t, map[string]any{"down": false})
+	waitRecords(t, sink, 900)
+	time.Sleep(200 * time.Millisecond)
+	run.stop(t)
+	requireExactlyOnce(t, idCounts(t, sink), 900)
+}
+
+// TestSippyWrongPassword: nothing is read, the log says why, and the
+// receiver keeps retrying (an operator may fix the switch's side).
+func TestSippyWrongPassword(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 10, HistoryStart: t0})
+	sink := &consumertest.LogsSink{}
+	cfg := sippyCfg(sim.URL, t0, false)
+	cfg.Sippy.Get().Password = "wrong"
+	run := start(t, cfg, componenttest.NewNopHost(), sink)
+	require.Eventually(t, func() bool {
+		return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() >= 3
+	}, 10*time.Second, 10*time.Millisecond)
+	run.stop(t)
+	e := run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").All()[0]
+	assert.Contains(t, e.ContextMap()["error"], "wrong login or API password")
+	assert.Equal(t, "error", e.Level.String())
+	assert.Zero(t, sink.LogRecordCount())
+}
+
+// TestSippyPipelineRefusal: while the pipeline refuses, the page is
+// retried and the checkpoint stays; once accepted, nothing is repeated.
+func TestSippyPipelineRefusal(t *testing.T) {
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 350, HistoryStart: t0, HistoryStep: 10 * time.Second})
+	h, _ := newHost(t, t.TempDir())
+	ref := &refusing{sink: &consumertest.LogsSink{}}
+	ref.refuse.Store(5)
+	run := start(t, sippyCfg(sim.URL, t0, true), h, ref.consumer(t))
+	waitRecords(t, ref.sink, 350)
+	time.Sleep(100 * time.Millisecond)
+	run.stop(t)
+	requireExactlyOnce(t, idCounts(t, ref.sink), 350)
+	assert.Equal(t, 5, run.logs.FilterMessage("The pipeline refused records; retrying").Len())
+}
+
+// TestSippyFieldRenames reads a switch whose members have other names.
+func TestSippyRecordRenames(t *testing.T) {
+	p := &sippyPoller{cfg: &SippyConfig{Fields: SippyFields{Resource: "res", Action: "act", ActionBy: "by", Date: "when", UserIP: "ip", ID: "rid"}}}
+	key, raw := p.record(map[string]any{"res": "accounts:i_account=1", "act": "U", "by": "u:1:2:x", "when": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "ip": "192.0.2.1", "rid": int64(7), "extra": nil})
+	assert.Equal(t, "id:7", key)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(raw, &m))
+	assert.Equal(t, map[string]any{"resource": "accounts:i_account=1", "action": "U", "action_by": "u:1:2:x", "date": "2026-01-02T03:04:05Z", "user_ip": "192.0.2.1", "rid": float64(7), "extra": nil}, m)
+	// Without an id, the content identifies the record, whatever the order.
+	k1, _ := p.record(map[string]any{"act": "U", "when": "x"})
+	k2, _ := p.record(map[string]any{"when": "x", "act": "U"})
+	assert.Equal(t, k1, k2)
+	assert.True(t, strings.HasPrefix(k1, "h:"))
+}
+
+// TestSippyUnreadableCheckpoint refuses to start rather than guess.
+func TestSippyUnreadableCheckpoint(t *testing.T) {
+	h, _ := newHost(t, t.TempDir())
+	se := h.ext[storageID].(countingStorage)
+	cfg := sippyCfg("http://127.0.0.1:1/xmlapi/xmlapi", time.Now(), true)
+	rcv, err := NewFactory().CreateLogs(context.Background(), settings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	c, err := se.GetClient(context.Background(), component.KindReceiver, settings().ID, "sippy")
+	require.NoError(t, err)
+	require.NoError(t, c.Set(context.Background(), checkpointKey, []byte("{not json")))
+	require.NoError(t, c.Close(context.Background()))
+	err = rcv.Start(context.Background(), h)
+	require.ErrorContains(t, err, "the checkpoint is unreadable")
+	require.NoError(t, rcv.Shutdown(context.Background()))
+}
