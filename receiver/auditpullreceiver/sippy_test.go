@@ -104,7 +104,9 @@ func TestSippyBackfill(t *testing.T) {
 	run := start(t, sippyCfg(sim.URL, t0, true), h, sink)
 	waitRecords(t, sink, 2500)
 	// Let it read up to now-lag: nothing more comes.
-	require.Eventually(t, func() bool { return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() == 0 && sim.Stats(t).Calls > 30 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() == 0 && sim.Stats(t).Calls > 30
+	}, 10*time.Second, 10*time.Millisecond)
 	run.stop(t)
 	requireExactlyOnce(t, idCounts(t, sink), 2500)
 	st := sim.Stats(t)
@@ -236,7 +238,9 @@ func TestSippySwitchDown(t *testing.T) {
 	run := start(t, sippyCfg(sim.URL, t0, true), h, sink)
 	require.Eventually(t, func() bool { return sink.LogRecordCount() >= 300 }, 30*time.Second, time.Millisecond)
 	sim.Faults(t, map[string]any{"down": true})
-	require.Eventually(t, func() bool { return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() >= 5 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() >= 5
+	}, 30*time.Second, 10*time.Millisecond)
 	stalled := sink.LogRecordCount()
 	time.Sleep(300 * time.Millisecond)
 	assert.Equal(t, stalled, sink.LogRecordCount(), "nothing is delivered while the switch is down")
