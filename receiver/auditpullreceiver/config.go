@@ -37,10 +37,10 @@ type SippyConfig struct {
 	Username string              `mapstructure:"username"`
 	Password configopaque.String `mapstructure:"password"`
 
-	// StartAt is where the first start begins to read (RFC 3339). Empty:
-	// at the first start's time, nothing older. After that the checkpoint
-	// decides.
-	StartAt string `mapstructure:"start_at"`
+	// StartAt is where the first start begins to read (RFC 3339: a YAML
+	// timestamp or string). Unset: at the first start's time, nothing
+	// older. After that the checkpoint decides.
+	StartAt time.Time `mapstructure:"start_at"`
 
 	// Storage names the storage extension (file_storage) that keeps the
 	// checkpoint. Unset: in memory only, so every start reads again from
@@ -127,11 +127,6 @@ func (s *SippyConfig) validate() error {
 	var errs []error
 	if err := validURL(s.Endpoint); err != nil {
 		errs = append(errs, fmt.Errorf("sippy::endpoint: %w", err))
-	}
-	if s.StartAt != "" {
-		if _, err := time.Parse(time.RFC3339, s.StartAt); err != nil {
-			errs = append(errs, fmt.Errorf("sippy::start_at: %q is not an RFC 3339 time (2026-01-31T00:00:00Z)", s.StartAt))
-		}
 	}
 	if s.Username == "" && s.Password != "" {
 		errs = append(errs, errors.New("sippy::password is set but sippy::username is empty"))

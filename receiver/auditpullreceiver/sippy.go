@@ -119,12 +119,8 @@ func (p *sippyPoller) start(ctx context.Context, host component.Host) error {
 // load reads the checkpoint, or starts one at start_at.
 func (p *sippyPoller) load(ctx context.Context) error {
 	origin := p.now().Add(-p.cfg.Lag).Truncate(time.Second).UTC()
-	if p.cfg.StartAt != "" {
-		t, err := time.Parse(time.RFC3339, p.cfg.StartAt)
-		if err != nil {
-			return fmt.Errorf("sippy::start_at: %w", err)
-		}
-		origin = t.Truncate(time.Second).UTC()
+	if !p.cfg.StartAt.IsZero() {
+		origin = p.cfg.StartAt.Truncate(time.Second).UTC()
 	}
 	p.state = sippyState{Version: checkpointVersion, Origin: origin, Next: origin, Seen: map[string]int64{}}
 	if p.store == nil {

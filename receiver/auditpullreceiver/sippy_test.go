@@ -27,7 +27,7 @@ func sippyCfg(url string, startAt time.Time, storage bool) *Config {
 	s := cfg.Sippy.GetOrInsertDefault()
 	s.Endpoint = url
 	s.Username, s.Password = "admin", "api-secret"
-	s.StartAt = startAt.UTC().Format(time.RFC3339)
+	s.StartAt = startAt
 	s.PollInterval = 20 * time.Millisecond
 	s.Lag = time.Second
 	s.Overlap = 2 * time.Minute
