@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditpullreceiver/internal/glassixapi/glassixapitest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/glassixapitest"
 )
 
 func glassixSim(t *testing.T, o glassixapitest.Options) *glassixapitest.Server {

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditpullreceiver/internal/sippyapi/sippyapitest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/sippyapitest"
 )
 
 // sippyCfg polls url from startAt, with a checkpoint in file_storage/pull

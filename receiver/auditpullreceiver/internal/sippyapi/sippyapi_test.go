@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/otelcol-audit/otelcol-audit/receiver/auditpullreceiver/internal/sippyapi/sippyapitest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/sippyapitest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

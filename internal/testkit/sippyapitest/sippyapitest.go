@@ -2,7 +2,7 @@
 // simulator built on Python's xmlrpc.server behind HTTP Digest
 // authentication, for tests of the auditpull receiver and the end-to-end
 // suite.
-package sippyapitest // import "github.com/otelcol-audit/otelcol-audit/receiver/auditpullreceiver/internal/sippyapi/sippyapitest"
+package sippyapitest // import "github.com/otelcol-audit/otelcol-audit/internal/testkit/sippyapitest"
 
 import (
 	"bufio"

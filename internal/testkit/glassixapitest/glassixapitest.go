@@ -5,7 +5,7 @@
 // timeout and gives it a new receipt handle, as a message queue does) and
 // /webhooks/deleteevents. Faults: 429 with Retry-After, 5xx, dropped
 // connections. It listens on a real socket on 127.0.0.1.
-package glassixapitest // import "github.com/otelcol-audit/otelcol-audit/receiver/auditpullreceiver/internal/glassixapi/glassixapitest"
+package glassixapitest // import "github.com/otelcol-audit/otelcol-audit/internal/testkit/glassixapitest"
 
 import (
 	"encoding/json"
