@@ -159,10 +159,12 @@ func requireOnce(t testing.TB, where string, ids idCount, want []string) {
 
 func waitCount(t testing.TB, where string, count func() idCount, n int) {
 	t.Helper()
-	deadline := time.Now().Add(deliveryDeadline)
+	began := time.Now()
+	deadline := began.Add(deliveryDeadline)
 	for {
 		got := count()
 		if len(got) >= n {
+			t.Logf("%s: %d events after %s", where, n, time.Since(began).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
@@ -174,13 +176,13 @@ func waitCount(t testing.TB, where string, count func() idCount, n int) {
 
 // TestSippyPullBackfillRestartsKillAndOutage runs examples/sippy-pull.yaml
 // against the Sippy simulator (Python's xmlrpc.server behind HTTP Digest):
-// a backfill of 6000 records from SIPPY_START_AT, SIGKILLed in the middle,
+// a backfill of 12000 records from SIPPY_START_AT, SIGKILLed in the middle,
 // started again, stopped and started again, then the switch down for a
 // while and new records written meanwhile. Every record reaches the SIEM
 // (rsyslog) and the archive exactly once.
 func TestSippyPullBackfillRestartsKillAndOutage(t *testing.T) {
-	const history = 6000
-	t0 := time.Now().Add(-20 * time.Hour).Truncate(time.Second).UTC()
+	const history = 12000
+	t0 := time.Now().Add(-40 * time.Hour).Truncate(time.Second).UTC()
 	sim := sippyapitest.Start(t, sippyapitest.Options{History: history, HistoryStart: t0, HistoryStep: 10 * time.Second, Algorithm: "SHA-256"})
 	siem := startSIEM(t)
 	p := newPuller(t, "examples/sippy-pull.yaml", "sippy-audit.jsonl", `
@@ -199,12 +201,18 @@ receivers:
 
 	started := time.Now()
 	p.start()
-	waitCount(t, "the archive before the kill", archiveCount, 1500)
+	// The receiver runs ahead of the archive (the exporters' persistent
+	// queues are in between): the switch's count says how far it read.
+	served := func() int { return sim.Stats(t).RecordsServed }
+	require.Eventually(t, func() bool { return served() >= 2000 }, deliveryDeadline, 5*time.Millisecond)
 	p.kill()
-	killedAt := len(archiveCount())
+	killedAt := served()
+	require.Less(t, killedAt, history/2, "the kill lands in the middle of the backfill")
 	p.start()
-	waitCount(t, "the archive before the stop", archiveCount, 3500)
+	require.Eventually(t, func() bool { return served() >= 7000 }, deliveryDeadline, 5*time.Millisecond)
 	p.stop()
+	stoppedAt := served()
+	require.Less(t, stoppedAt, history, "the stop lands in the middle of the backfill")
 	p.start()
 	waitCount(t, "the archive after the restarts", archiveCount, history)
 	backfill := time.Since(started)
@@ -229,8 +237,8 @@ receivers:
 	requireOnce(t, "the SIEM", siemIDs(siem), want)
 	requireVerified(t, p.archive)
 	st := sim.Stats(t)
-	t.Logf("killed after %d archived; backfill of %d records over 3 runs in %s; %d calls, %d records served (%d again in overlaps or after the kill)",
-		killedAt, history, backfill.Round(time.Millisecond), st.Calls, st.RecordsServed, st.RecordsServed-history-200)
+	t.Logf("killed after %d records read, stopped after %d; backfill of %d records over 3 runs in %s; %d calls, %d records served (%d again in overlaps or after the kill)",
+		killedAt, stoppedAt, history, backfill.Round(time.Millisecond), st.Calls, st.RecordsServed, st.RecordsServed-history-200)
 	require.Contains(t, p.log(), "Resuming from the checkpoint")
 	require.Contains(t, p.log(), "Sippy getAuditLogs failed; retrying from the checkpoint")
 }

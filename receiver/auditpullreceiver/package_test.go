@@ -63,7 +63,7 @@ func (c countingClient) Set(ctx context.Context, k string, v []byte) error {
 // newHost starts a file_storage extension in dir (a directory kept across
 // the receiver's restarts) and returns a host offering it, and the count
 // of its Set calls.
-func newHost(t *testing.T, dir string) (host, *atomic.Int64) {
+func newHost(t testing.TB, dir string) (host, *atomic.Int64) {
 	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
@@ -113,11 +113,11 @@ type running struct {
 	once sync.Once
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	r.once.Do(func() { require.NoError(t, r.rcv.Shutdown(context.Background())) })
 }
 
-func start(t *testing.T, cfg *Config, h component.Host, next consumer.Logs) *running {
+func start(t testing.TB, cfg *Config, h component.Host, next consumer.Logs) *running {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	set := settings()
