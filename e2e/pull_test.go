@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
-	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/glassixapitest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/sippyapitest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 // puller is the built otelcol-audit running one of the shipped pull
