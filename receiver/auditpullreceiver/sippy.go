@@ -258,8 +258,8 @@ func (p *sippyPoller) step(ctx context.Context, bo *retrier) (caughtUp bool, err
 			if ts := lr.Timestamp(); ts != 0 {
 				date = ts.AsTime().Unix()
 			}
-			if id, ok := rec[p.cfg.Fields.ID]; ok && id != nil && p.cfg.Fields.ID != "" {
-				lr.Attributes().PutStr(auditrecord.AttrEventID, p.idPrefix+fmt.Sprint(id))
+			if id := p.id(rec); id != "" {
+				lr.Attributes().PutStr(auditrecord.AttrEventID, p.idPrefix+id)
 			}
 		}
 		fresh = append(fresh, delivered{key, date})
@@ -316,8 +316,19 @@ func (p *sippyPoller) save(ctx context.Context) error {
 // record renames the switch's members to the record contract's names and
 // returns the record's identity and its JSON text for the vendor parser.
 // The identity is the id member when present, else a hash of the content.
-func (p *sippyPoller) record(rec sippyapi.Record) (key string, raw []byte) {
+func (p *sippyPoller) record(v sippyapi.Record) (key string, raw []byte) {
 	f := p.cfg.Fields
+	rec, ok := v.(map[string]any)
+	if !ok {
+		// Not a struct: the parser flags its text as unreadable, and it
+		// travels on as evidence.
+		raw, err := json.Marshal(jsonSafe(v))
+		if err != nil {
+			raw = []byte(fmt.Sprintf("%q", fmt.Sprint(v)))
+		}
+		sum := sha256.Sum256(raw)
+		return "h:" + hex.EncodeToString(sum[:16]), raw
+	}
 	for ours, theirs := range map[string]string{
 		sippy.FieldResource: f.Resource, sippy.FieldAction: f.Action, sippy.FieldActionBy: f.ActionBy,
 		sippy.FieldDate: f.Date, sippy.FieldUserIP: f.UserIP,
@@ -338,11 +349,23 @@ func (p *sippyPoller) record(rec sippyapi.Record) (key string, raw []byte) {
 	if err != nil {
 		raw = []byte(fmt.Sprintf("%q", fmt.Sprint(rec)))
 	}
-	if id, ok := rec[f.ID]; ok && id != nil && f.ID != "" {
-		return "id:" + fmt.Sprint(id), raw
+	if id := p.id(rec); id != "" {
+		return "id:" + id, raw
 	}
 	sum := sha256.Sum256(raw)
 	return "h:" + hex.EncodeToString(sum[:16]), raw
+}
+
+// id is the record's own id, "" when it has none.
+func (p *sippyPoller) id(v sippyapi.Record) string {
+	rec, ok := v.(map[string]any)
+	if !ok || p.cfg.Fields.ID == "" {
+		return ""
+	}
+	if id, ok := rec[p.cfg.Fields.ID]; ok && id != nil {
+		return fmt.Sprint(id)
+	}
+	return ""
 }
 
 // jsonSafe turns XML-RPC values JSON cannot hold as such into strings:

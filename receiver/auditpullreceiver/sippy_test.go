@@ -316,3 +316,41 @@ func TestSippyUnreadableCheckpoint(t *testing.T) {
 	require.ErrorContains(t, err, "the checkpoint is unreadable")
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }
+
+// TestSippyHostileRecords: an element of records that is not a struct and
+// a record with an unreadable date travel on flagged with
+// audit.parse_error; the records around them are unaffected, and the page
+// is not retried for ever.
+func TestSippyHostileRecords(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 150, HistoryStart: t0, HistoryStep: time.Second})
+	bad := sim.AddHostile(t, t0.Add(75*time.Second))
+	sim.Add(t, 50, t0.Add(80*time.Second), time.Second)
+	sink := &consumertest.LogsSink{}
+	run := start(t, sippyCfg(sim.URL, t0, false), componenttest.NewNopHost(), sink)
+	waitRecords(t, sink, 202)
+	time.Sleep(200 * time.Millisecond)
+	run.stop(t)
+	require.Equal(t, 202, sink.LogRecordCount())
+	var flagged []string
+	for _, ld := range sink.AllLogs() {
+		forEach(ld, func(lr plog.LogRecord) {
+			if v, ok := lr.Attributes().Get(auditrecord.AttrParseError); ok {
+				flagged = append(flagged, lr.Body().Str()+" | "+v.Str())
+			}
+		})
+	}
+	require.Len(t, flagged, 2, "%v", flagged)
+	assert.Contains(t, flagged[0], `"garbage that is not a struct"`)
+	assert.Contains(t, flagged[1], `date: cannot read "yesterday"`)
+	counts := map[string]int{}
+	for _, ld := range sink.AllLogs() {
+		forEach(ld, func(lr plog.LogRecord) {
+			if v, ok := lr.Attributes().Get("i_audit_log"); ok {
+				counts[v.AsString()]++
+			}
+		})
+	}
+	requireExactlyOnce(t, counts, 201)
+	assert.Equal(t, 151, bad, "the record with the unreadable date")
+}

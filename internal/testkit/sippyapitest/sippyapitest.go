@@ -152,6 +152,20 @@ func (s *Sim) Add(t testing.TB, n int, when time.Time, step time.Duration) int {
 	return out.LastID
 }
 
+// AddHostile appends, dated when, an element of records that is not a
+// struct and a record whose date is "yesterday"; it returns the latter's
+// i_audit_log.
+func (s *Sim) AddHostile(t testing.TB, when time.Time) int {
+	t.Helper()
+	var out struct {
+		LastID int `json:"last_id"`
+	}
+	if err := s.post("/sim/add_hostile", map[string]any{"date": when.UTC().Format(time.RFC3339Nano)}, &out); err != nil {
+		t.Fatalf("adding hostile records to the simulator: %v", err)
+	}
+	return out.LastID
+}
+
 // Faults sets fault counters: xmlrpc_fault, http_500, malformed, slow
 // (that many next calls), insert_during_paging (records added at the end
 // of the window by the next call with an offset), down (bool).

@@ -72,18 +72,30 @@ class AuditLog:
                 }
                 self.records.append(rec)
             if self.order == "date":
-                self.records.sort(key=lambda r: (r["_t"], r["i_audit_log"]))
+                self.records.sort(key=lambda r: (r["_t"], r.get("i_audit_log", 0)))
             return self.next_id - 1
+
+    def add_hostile(self, when):
+        """A record that is not a struct, and one whose date is unreadable."""
+        with self.lock:
+            rid = self.next_id
+            self.next_id += 1
+            self.records.append({"_t": when, "_raw": "garbage that is not a struct"})
+            self.records.append({"i_audit_log": rid, "date": "yesterday", "action": "U",
+                                 "resource": "accounts:i_account=1", "action_by": "u:1:2:x", "_t": when})
+            if self.order == "date":
+                self.records.sort(key=lambda r: (r["_t"], r.get("i_audit_log", 0)))
+            return rid
 
     def query(self, start, end, limit, offset):
         with self.lock:
             sel = [r for r in self.records if start <= r["_t"] <= end]
             page = sel[offset:offset + limit]
-            return [{k: v for k, v in r.items() if k != "_t"} for r in page]
+            return [r["_raw"] if "_raw" in r else {k: v for k, v in r.items() if k != "_t"} for r in page]
 
     def count(self):
         with self.lock:
-            return len(self.records)
+            return sum(1 for r in self.records if "_raw" not in r)
 
 
 class State:
@@ -291,6 +303,9 @@ class Handler(SimpleXMLRPCRequestHandler):
             when = datetime.fromisoformat(req["date"].replace("Z", "+00:00")) if req.get("date") else datetime.now(timezone.utc)
             last = st.log.add(when, n=int(req.get("count", 1)), step=timedelta(milliseconds=int(req.get("step_ms", 0))))
             out = {"last_id": last}
+        elif self.path == "/sim/add_hostile":
+            when = datetime.fromisoformat(req["date"].replace("Z", "+00:00"))
+            out = {"last_id": st.log.add_hostile(when)}
         elif self.path == "/sim/faults":
             with st.lock:
                 st.faults.update(req)

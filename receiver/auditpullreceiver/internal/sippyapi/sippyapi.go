@@ -38,6 +38,12 @@ const DateLayout = "15:04:05.000 GMT Mon Jan 2 2006"
 // kilobytes, so anything near this is not a page.
 const maxResponse = 16 << 20
 
+// maxDepth bounds the nesting of XML-RPC values: a record is a struct of
+// scalars, so anything deep is hostile. kolo/xmlrpc decodes recursively, and
+// 16 MiB of nested <value><array><data> would otherwise be hundreds of
+// thousands of frames deep.
+const maxDepth = 32
+
 // FormatDate writes t as getAuditLogs reads its dates.
 func FormatDate(t time.Time) string { return t.UTC().Format(DateLayout) }
 
@@ -55,10 +61,12 @@ type params struct {
 	Offset    int    `xmlrpc:"offset"`
 }
 
-// Record is one audit record as the switch sent it: member name to
-// value (string, int64, float64, bool, time.Time, []any, map[string]any,
-// or nil for <nil/>).
-type Record = map[string]any
+// Record is one element of records as the switch sent it: a struct
+// (map[string]any) of member name to value (string, int64, float64, bool,
+// time.Time, []any, map[string]any, or nil for <nil/>). Anything else is
+// returned as it came, for the caller to flag: one bad element does not
+// cost the page.
+type Record = any
 
 // Kinds of failure, for logs and telemetry.
 const (
@@ -155,6 +163,9 @@ type answer struct {
 }
 
 func decode(data []byte) ([]Record, error) {
+	if d := valueDepth(data); d > maxDepth {
+		return nil, &Error{Kind: KindMalformed, Status: http.StatusOK, Err: fmt.Errorf("%s answer nests values %d deep (at most %d)", Method, d, maxDepth)}
+	}
 	r := xmlrpc.Response(data)
 	if err := r.Err(); err != nil {
 		var f xmlrpc.FaultError
@@ -175,6 +186,27 @@ func decode(data []byte) ([]Record, error) {
 		return nil, &Error{Kind: KindResult, Status: http.StatusOK, Err: fmt.Errorf("%s answered result %q, want \"OK\"", Method, a.Result)}
 	}
 	return a.Records, nil
+}
+
+// valueDepth is the deepest nesting of <value> elements in data. Text
+// cannot hold a literal "<value" (XML escapes "<"), so counting the tags
+// is exact for well-formed XML and a safe bound for the rest.
+func valueDepth(data []byte) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(data); i++ {
+		if data[i] != '<' {
+			continue
+		}
+		rest := data[i+1:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("value>")):
+			depth++
+			deepest = max(deepest, depth)
+		case bytes.HasPrefix(rest, []byte("/value>")):
+			depth--
+		}
+	}
+	return deepest
 }
 
 // snippet is the start of a body, for error messages.

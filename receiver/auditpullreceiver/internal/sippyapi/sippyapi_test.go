@@ -3,7 +3,9 @@ package sippyapi
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +39,7 @@ func TestPagesWithDigest(t *testing.T) {
 				recs, err := c.GetAuditLogs(context.Background(), Query{Start: t0, End: t0.Add(time.Hour), Limit: MaxLimit, Offset: off})
 				require.NoError(t, err)
 				for _, r := range recs {
-					ids = append(ids, r["i_audit_log"].(int64))
+					ids = append(ids, r.(map[string]any)["i_audit_log"].(int64))
 				}
 				if len(recs) < MaxLimit {
 					break
@@ -58,11 +60,12 @@ func TestNilValues(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
 	// Record 1 has <nil/> in node, record 2 a string.
-	v, ok := recs[0]["node"]
+	r0, r1 := recs[0].(map[string]any), recs[1].(map[string]any)
+	v, ok := r0["node"]
 	assert.True(t, ok, "a <nil/> member is kept")
 	assert.Nil(t, v)
-	assert.Equal(t, "node-2", recs[1]["node"])
-	assert.Equal(t, "00:00:00.000 GMT Thu Jan 01 2026", recs[0]["date"])
+	assert.Equal(t, "node-2", r1["node"])
+	assert.Equal(t, "00:00:00.000 GMT Thu Jan 01 2026", r0["date"])
 }
 
 func TestWrongPassword(t *testing.T) {
@@ -134,10 +137,12 @@ func TestFaults(t *testing.T) {
 
 func TestDecodeHostile(t *testing.T) {
 	for name, body := range map[string]string{
-		"not xml":        "hello",
-		"html":           "<html><body>proxy error</body></html>",
-		"result not OK":  `<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>result</name><value><string>FAILED</string></value></member></struct></value></param></params></methodResponse>`,
-		"records string": `<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>result</name><value><string>OK</string></value></member><member><name>records</name><value><string>x</string></value></member></struct></value></param></params></methodResponse>`,
+		"not xml":            "hello",
+		"html":               "<html><body>proxy error</body></html>",
+		"result not OK":      `<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>result</name><value><string>FAILED</string></value></member></struct></value></param></params></methodResponse>`,
+		"records string":     `<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>result</name><value><string>OK</string></value></member><member><name>records</name><value><string>x</string></value></member></struct></value></param></params></methodResponse>`,
+		"nested 100000 deep": `<?xml version="1.0"?><methodResponse><params><param>` + strings.Repeat("<value><array><data>", 100000) + strings.Repeat("</data></array></value>", 100000) + `</param></params></methodResponse>`,
+		"truncated":          `<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>result</name><value><string>OK`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := decode([]byte(body))
@@ -146,4 +151,37 @@ func TestDecodeHostile(t *testing.T) {
 			assert.Contains(t, []string{KindMalformed, KindResult}, e.Kind)
 		})
 	}
+}
+
+func TestRecordsThatAreNotStructs(t *testing.T) {
+	body := `<?xml version="1.0"?><methodResponse><params><param><value><struct>
+<member><name>result</name><value><string>OK</string></value></member>
+<member><name>records</name><value><array><data>
+<value><struct><member><name>action</name><value><string>U</string></value></member></struct></value>
+<value><string>garbage</string></value>
+<value><int>7</int></value>
+</data></array></value></member></struct></value></param></params></methodResponse>`
+	recs, err := decode([]byte(body))
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	assert.Equal(t, map[string]any{"action": "U"}, recs[0])
+	assert.Equal(t, "garbage", recs[1])
+	assert.Equal(t, int64(7), recs[2])
+}
+
+func TestOversizedAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("<?xml version=\"1.0\"?><methodResponse>"))
+		_, _ = w.Write([]byte(strings.Repeat(" ", maxResponse)))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c := New("http://"+ln.Addr().String()+"/xmlapi/xmlapi", &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, "", "")
+	_, err = c.GetAuditLogs(context.Background(), Query{Limit: 1})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, KindMalformed, e.Kind)
+	assert.Contains(t, err.Error(), "larger than")
 }
