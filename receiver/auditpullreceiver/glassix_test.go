@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/glassixapitest"
@@ -151,6 +152,11 @@ func TestGlassixFaults(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, throttled)
+	const errs = "otelcol_receiver_auditpull_api_errors"
+	assert.EqualValues(t, 2, run.metricSum(t, errs, attribute.String("kind", "http_status"), attribute.Int("http_status", 429)))
+	assert.Positive(t, run.metricSum(t, errs, attribute.String("operation", "deleteevents")), "the failed delete")
+	assert.Positive(t, run.metricSum(t, "otelcol_receiver_auditpull_duplicates", attribute.String("source", "glassix")),
+		"events handed out again after the failed delete were not delivered twice")
 }
 
 // TestGlassixWrongCredentials says which settings to check.

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -110,7 +112,44 @@ var errQueueFull = queueFull{}
 type running struct {
 	rcv  receiver.Logs
 	logs *observer.ObservedLogs
+	tel  *componenttest.Telemetry
 	once sync.Once
+}
+
+// metricSum adds up a counter's data points whose attributes include
+// attrs; 0 when it was never recorded.
+func (r *running) metricSum(t testing.TB, name string, attrs ...attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := r.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int64 sum", name)
+	var total int64
+	for _, dp := range sum.DataPoints {
+		match := true
+		for _, kv := range attrs {
+			if v, ok := dp.Attributes.Value(kv.Key); !ok || v != kv.Value {
+				match = false
+			}
+		}
+		if match {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+// gauge is the last value of an int64 gauge.
+func (r *running) gauge(t testing.TB, name string) int64 {
+	t.Helper()
+	m, err := r.tel.GetMetric(name)
+	require.NoError(t, err)
+	g, ok := m.Data.(metricdata.Gauge[int64])
+	require.True(t, ok, "%s is not an int64 gauge", name)
+	require.NotEmpty(t, g.DataPoints)
+	return g.DataPoints[0].Value
 }
 
 func (r *running) stop(t testing.TB) {
@@ -120,12 +159,15 @@ func (r *running) stop(t testing.TB) {
 func start(t testing.TB, cfg *Config, h component.Host, next consumer.Logs) *running {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	set := settings()
+	set.TelemetrySettings = tel.NewTelemetrySettings()
 	set.Logger = zap.New(core)
 	rcv, err := NewFactory().CreateLogs(context.Background(), set, cfg, next)
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), h))
-	r := &running{rcv: rcv, logs: logs}
+	r := &running{rcv: rcv, logs: logs, tel: tel}
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }

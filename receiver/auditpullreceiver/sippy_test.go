@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/sippyapitest"
@@ -112,6 +113,8 @@ func TestSippyBackfill(t *testing.T) {
 	st := sim.Stats(t)
 	assert.LessOrEqual(t, sets.Load(), int64(st.Answered), "at most one checkpoint write per page")
 	assert.Positive(t, sets.Load())
+	// The checkpoint gauge is within lag (+ a poll) of now.
+	assert.InDelta(t, time.Now().Unix(), run.gauge(t, "otelcol_receiver_auditpull_checkpoint"), 5)
 
 	// The record contract, as the webhook path fills it.
 	ld := sink.AllLogs()[0]
@@ -188,6 +191,7 @@ func TestSippyLiveAndLateRecords(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(counts), total-2*7-25, "records missing: %d of %d delivered", len(counts), total)
 	assert.GreaterOrEqual(t, total, 450+50)
+	assert.Positive(t, run.metricSum(t, "otelcol_receiver_auditpull_duplicates"), "the overlaps were read again and dropped")
 }
 
 // TestSippyFaults injects every kind of failure: each is logged with
@@ -226,6 +230,16 @@ func TestSippyFaults(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{"fault": 2, "500": 2, "malformed": 2, "timeout": 1}, kinds)
+
+	// The same in the receiver's telemetry.
+	const errs = "otelcol_receiver_auditpull_api_errors"
+	kind := func(k string) attribute.KeyValue { return attribute.String("kind", k) }
+	assert.EqualValues(t, 2, run.metricSum(t, errs, kind("xmlrpc_fault"), attribute.Int("fault_code", 403)))
+	assert.EqualValues(t, 2, run.metricSum(t, errs, kind("http_status"), attribute.Int("http_status", 500)))
+	assert.EqualValues(t, 2, run.metricSum(t, errs, kind("malformed")))
+	assert.EqualValues(t, 1, run.metricSum(t, errs, kind("transport")))
+	assert.Positive(t, run.metricSum(t, "otelcol_receiver_auditpull_pages", attribute.String("source", "sippy")))
+	assert.EqualValues(t, 600, run.metricSum(t, "otelcol_receiver_accepted_log_records"))
 }
 
 // TestSippySwitchDown: the switch drops every connection for a while; the
