@@ -185,3 +185,22 @@ func TestOversizedAnswer(t *testing.T) {
 	assert.Equal(t, KindMalformed, e.Kind)
 	assert.Contains(t, err.Error(), "larger than")
 }
+
+// TestStaleNonce: the switch's nonce expires between calls; the client
+// answers the new challenge (stale=true) without failing the call.
+func TestStaleNonce(t *testing.T) {
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 3, HistoryStart: t0, NonceLifetime: time.Second})
+	c := client(sim, "admin", "api-secret")
+	defer c.http.CloseIdleConnections()
+	q := Query{Start: t0, End: t0.Add(time.Minute), Limit: 10}
+	for range 3 {
+		recs, err := c.GetAuditLogs(context.Background(), q)
+		require.NoError(t, err)
+		require.Len(t, recs, 3)
+		time.Sleep(1200 * time.Millisecond)
+	}
+	st := sim.Stats(t)
+	assert.Positive(t, st.StaleNonces, "the nonce went stale")
+	assert.Zero(t, st.AuthFailures)
+	assert.Equal(t, 3, st.Answered)
+}
