@@ -368,3 +368,31 @@ func TestSippyHostileRecords(t *testing.T) {
 	requireExactlyOnce(t, counts, 201)
 	assert.Equal(t, 151, bad, "the record with the unreadable date")
 }
+
+// TestSippyTLSWithTheSwitchCA: a switch with its own CA is read with
+// tls::ca_file; without it the certificate is refused, and the log says
+// so.
+func TestSippyTLSWithTheSwitchCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, cert, key := writeTestCA(t, dir)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	sim := sippyapitest.Start(t, sippyapitest.Options{History: 120, HistoryStart: t0, TLSCert: cert, TLSKey: key})
+	require.True(t, strings.HasPrefix(sim.URL, "https://"))
+
+	sink := &consumertest.LogsSink{}
+	cfg := sippyCfg(sim.URL, t0, false)
+	cfg.Sippy.Get().TLS.CAFile = ca
+	run := start(t, cfg, componenttest.NewNopHost(), sink)
+	waitRecords(t, sink, 120)
+	run.stop(t)
+	requireExactlyOnce(t, idCounts(t, sink), 120)
+
+	sink = &consumertest.LogsSink{}
+	run = start(t, sippyCfg(sim.URL, t0, false), componenttest.NewNopHost(), sink)
+	require.Eventually(t, func() bool {
+		return run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").Len() >= 2
+	}, 10*time.Second, 10*time.Millisecond)
+	run.stop(t)
+	assert.Contains(t, run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").All()[0].ContextMap()["error"], "certificate")
+	assert.Zero(t, sink.LogRecordCount())
+}

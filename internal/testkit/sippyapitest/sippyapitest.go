@@ -7,6 +7,7 @@ package sippyapitest // import "github.com/otelcol-audit/otelcol-audit/internal/
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -34,6 +35,8 @@ type Options struct {
 	SlowSeconds   float64
 	NonceLifetime time.Duration
 	Port          int
+	// TLSCert and TLSKey (PEM files) make it serve HTTPS.
+	TLSCert, TLSKey string
 }
 
 // Sim is a running simulator.
@@ -42,6 +45,7 @@ type Sim struct {
 	URL  string
 	base string
 	cmd  *exec.Cmd
+	tls  bool
 }
 
 // Script is the simulator's path.
@@ -83,6 +87,9 @@ func Start(t testing.TB, o Options) *Sim {
 	if o.SlowSeconds > 0 {
 		args = append(args, "--slow-seconds", fmt.Sprint(o.SlowSeconds))
 	}
+	if o.TLSCert != "" {
+		args = append(args, "--tls-cert", o.TLSCert, "--tls-key", o.TLSKey)
+	}
 	if o.NonceLifetime > 0 {
 		args = append(args, "--nonce-lifetime", fmt.Sprint(o.NonceLifetime.Seconds()))
 	}
@@ -104,8 +111,12 @@ func Start(t testing.TB, o Options) *Sim {
 		t.Fatalf("the Sippy simulator did not start: %q %v", line, err)
 	}
 	port := strings.TrimSpace(strings.TrimPrefix(line, "LISTENING "))
-	base := "http://127.0.0.1:" + port
-	return &Sim{URL: base + "/xmlapi/xmlapi", base: base, cmd: cmd}
+	scheme := "http"
+	if o.TLSCert != "" {
+		scheme = "https"
+	}
+	base := scheme + "://127.0.0.1:" + port
+	return &Sim{URL: base + "/xmlapi/xmlapi", base: base, cmd: cmd, tls: o.TLSCert != ""}
 }
 
 // Stats are the simulator's counters.
@@ -121,7 +132,13 @@ type Stats struct {
 
 func (s *Sim) post(path string, in, out any) error {
 	b, _ := json.Marshal(in)
-	resp, err := http.Post(s.base+path, "application/json", bytes.NewReader(b))
+	c := http.DefaultClient
+	if s.tls {
+		// The control paths are the test's own: no need to check the
+		// simulator's certificate there.
+		c = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}} //nolint:gosec
+	}
+	resp, err := c.Post(s.base+path, "application/json", bytes.NewReader(b))
 	if err != nil {
 		return err
 	}

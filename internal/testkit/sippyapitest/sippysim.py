@@ -382,6 +382,8 @@ def main():
     ap.add_argument("--grow-delay-s", type=float, default=0)
     ap.add_argument("--order", choices=["date", "id"], default="date")
     ap.add_argument("--slow-seconds", type=float, default=5)
+    ap.add_argument("--tls-cert", default="", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", default="", help="and this key (PEM)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -390,6 +392,11 @@ def main():
         start = datetime.fromisoformat(args.history_start.replace("Z", "+00:00"))
         state.log.add(start, n=args.history, step=timedelta(milliseconds=args.history_step_ms))
     srv = Server(("127.0.0.1", args.port), state)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     if args.grow_per_s:
         threading.Thread(target=grow, args=(state,), daemon=True).start()
     print("LISTENING %d" % srv.server_address[1], flush=True)
