@@ -167,19 +167,19 @@ class Handler(SimpleXMLRPCRequestHandler):
         return f(s.encode()).hexdigest()
 
     def make_nonce(self):
-        ts = str(int(time.time()))
+        ts = "%.3f" % time.time()
         mac = hmac.new(self.server.state.nonce_key, ts.encode(), hashlib.sha256).hexdigest()[:32]
-        return ts + "." + mac
+        return ts + "-" + mac
 
     def nonce_ok(self, nonce):
         try:
-            ts, mac = nonce.split(".", 1)
+            ts, mac = nonce.split("-", 1)
         except ValueError:
             return False, False
         good = hmac.new(self.server.state.nonce_key, ts.encode(), hashlib.sha256).hexdigest()[:32]
         if not hmac.compare_digest(good, mac):
             return False, False
-        fresh = time.time() - int(ts) < self.server.state.args.nonce_lifetime
+        fresh = time.time() - float(ts) < self.server.state.args.nonce_lifetime
         return True, fresh
 
     def challenge(self, stale=False):
