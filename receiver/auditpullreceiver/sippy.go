@@ -243,13 +243,15 @@ func (p *sippyPoller) step(ctx context.Context, bo *retrier) (caughtUp bool, err
 		date int64
 	}
 	var fresh []delivered
+	inPage := make(map[string]bool, len(recs))
 	dups := 0
 	for _, rec := range recs {
 		key, raw := p.record(rec)
-		if _, ok := st.Seen[key]; ok || p.window[key] {
+		if _, ok := st.Seen[key]; ok || p.window[key] || inPage[key] {
 			dups++
 			continue
 		}
+		inPage[key] = true
 		n := out.Len()
 		p.parser.Parse(raw, vendors.Options{Observed: observed, ForwardUnparsed: true}, out)
 		date := st.WindowEnd.Unix()

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,4 +398,42 @@ func TestSippyTLSWithTheSwitchCA(t *testing.T) {
 	run.stop(t)
 	assert.Contains(t, run.logs.FilterMessage("Sippy getAuditLogs failed; retrying from the checkpoint").All()[0].ContextMap()["error"], "certificate")
 	assert.Zero(t, sink.LogRecordCount())
+}
+
+// TestSippySameRecordTwiceInAPage: a switch that repeats a record within
+// one answer delivers it once.
+func TestSippySameRecordTwiceInAPage(t *testing.T) {
+	rec := `<value><struct><member><name>i_audit_log</name><value><int>1</int></value></member>` +
+		`<member><name>action</name><value><string>U</string></value></member>` +
+		`<member><name>resource</name><value><string>accounts:i_account=1:balance=2</string></value></member>` +
+		`<member><name>date</name><value><string>00:00:01.000 GMT Thu Jan 01 2026</string></value></member></struct></value>`
+	body := `<?xml version="1.0"?><methodResponse><params><param><value><struct>` +
+		`<member><name>result</name><value><string>OK</string></value></member>` +
+		`<member><name>records</name><value><array><data>` + rec + rec + `</data></array></value></member>` +
+		`</struct></value></param></params></methodResponse>`
+	empty := strings.Replace(body, rec+rec, "", 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var calls atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// The first window's only page holds the record twice; the
+		// switch holds nothing else.
+		if calls.Add(1) == 1 {
+			_, _ = w.Write([]byte(body))
+			return
+		}
+		_, _ = w.Write([]byte(empty))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := sippyCfg("http://"+ln.Addr().String()+"/xmlapi/xmlapi", t0, false)
+	cfg.Sippy.Get().Username, cfg.Sippy.Get().Password = "", ""
+	cfg.Sippy.Get().Window = 24 * time.Hour
+	sink := &consumertest.LogsSink{}
+	run := start(t, cfg, componenttest.NewNopHost(), sink)
+	require.Eventually(t, func() bool { return run.metricSum(t, "otelcol_receiver_auditpull_pages") >= 3 }, 10*time.Second, time.Millisecond)
+	run.stop(t)
+	assert.Equal(t, 1, sink.LogRecordCount())
 }
