@@ -183,14 +183,17 @@ func (s *Sim) AddHostile(t testing.TB, when time.Time) int {
 	return out.LastID
 }
 
-// Faults sets fault counters: xmlrpc_fault, http_500, malformed, slow
-// (that many next calls), insert_during_paging (records added at the end
-// of the window by the next call with an offset), down (bool).
-func (s *Sim) Faults(t testing.TB, f map[string]any) {
+// Faults sets fault counters and returns them all as they now are:
+// xmlrpc_fault, http_500, malformed, slow (that many next calls), insert_during_paging (records added at the end
+// of the window by the next call with an offset), down (bool), grow_paused
+// (bool: the log stops growing).
+func (s *Sim) Faults(t testing.TB, f map[string]any) map[string]any {
 	t.Helper()
-	if err := s.post("/sim/faults", f, nil); err != nil {
+	out := map[string]any{}
+	if err := s.post("/sim/faults", f, &out); err != nil {
 		t.Fatalf("setting simulator faults: %v", err)
 	}
+	return out
 }
 
 // Stats reads the counters.

@@ -362,6 +362,8 @@ def grow(state):
     while True:
         time.sleep(1.0)
         # Records show up a little after their date, as a busy switch's do.
+        if state.faults.get("grow_paused"):
+            continue
         when = datetime.now(timezone.utc) - timedelta(seconds=state.args.grow_delay_s)
         state.log.add(when, n=per)
 
