@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor"
+	"github.com/otelcol-audit/otelcol-audit/receiver/auditsyslogreceiver"
 )
 
 // examplePipeline runs the receiver and processor part of one pipeline of a
@@ -50,7 +51,7 @@ type host map[component.ID]component.Component
 func (h host) GetExtensions() map[component.ID]component.Component { return h }
 
 var (
-	receiverFactories = factoriesByType(filelogreceiver.NewFactory(), syslogreceiver.NewFactory(), tcplogreceiver.NewFactory(), udplogreceiver.NewFactory())
+	receiverFactories = factoriesByType(auditsyslogreceiver.NewFactory(), filelogreceiver.NewFactory(), syslogreceiver.NewFactory(), tcplogreceiver.NewFactory(), udplogreceiver.NewFactory())
 	processorFactory  = auditlogprocessor.NewFactory()
 	storageFactory    = filestorage.NewFactory()
 )

@@ -1,7 +1,10 @@
 package examples
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,13 +12,40 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
 )
 
-func TestCTReplaySyslogExample(t *testing.T) {
+// The example with only the default listeners: CTREPLAY_SYSLOG_TLS and
+// CTREPLAY_SYSLOG_UNIX unset leave TLS and the unix socket off instead of
+// failing the start.
+func TestCTReplaySyslogExampleDefaults(t *testing.T) {
 	udpAddr, tcpAddr := freePort(t, "udp"), freePort(t, "tcp")
 	t.Setenv("CTREPLAY_SYSLOG_UDP", udpAddr)
 	t.Setenv("CTREPLAY_SYSLOG_TCP", tcpAddr)
 	t.Setenv("OTELCOL_AUDIT_DATA", filepath.Join(t.TempDir(), "data"))
+	p := startExample(t, loadExample(t, "ctreplay-syslog.yaml"), "logs/ctreplay")
+	conn, err := net.Dial("tcp", tcpAddr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte(winstonSyslog(22, 6, time.Now(), "localhost", "node", 4242, seedLine)))
+	require.NoError(t, err)
+	assert.Equal(t, "GET ALL Profile", p.records(1)[0].EventName())
+}
+
+func TestCTReplaySyslogExample(t *testing.T) {
+	dir := t.TempDir()
+	files := syslogtest.NewTLSFiles(t)
+	udpAddr, tcpAddr, tlsAddr := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp")
+	unixPath := filepath.Join(dir, "ctreplay.sock")
+	t.Setenv("CTREPLAY_SYSLOG_UDP", udpAddr)
+	t.Setenv("CTREPLAY_SYSLOG_TCP", tcpAddr)
+	t.Setenv("CTREPLAY_SYSLOG_TLS", tlsAddr)
+	t.Setenv("CTREPLAY_TLS_CERT_FILE", files.ServerCertFile)
+	t.Setenv("CTREPLAY_TLS_KEY_FILE", files.ServerKey)
+	t.Setenv("CTREPLAY_SYSLOG_UNIX", unixPath)
+	t.Setenv("CTREPLAY_TIMEZONE", "Europe/Rome")
+	t.Setenv("OTELCOL_AUDIT_DATA", filepath.Join(dir, "data"))
 	conf := loadExample(t, "ctreplay-syslog.yaml")
 	p := startExample(t, conf, "logs/ctreplay")
 
@@ -30,85 +60,68 @@ func TestCTReplaySyslogExample(t *testing.T) {
 		conn, err := net.Dial("udp", udpAddr)
 		require.NoError(t, err)
 		defer conn.Close()
-		// Datagrams may be lost before the listener is up: send until the
-		// first arrives (the same event each time: the copies are
-		// duplicates and dropped).
-		require.Eventually(t, func() bool {
-			_, err := conn.Write([]byte(msg(6, seedLine)))
+		for _, m := range []string{msg(6, seedLine), msg(3, "winston: transport error"), msg(6, deleteLine), msg(6, seedLine)} {
+			_, err = conn.Write([]byte(m))
 			require.NoError(t, err)
-			return p.sink.LogRecordCount() > 0
-		}, 30*time.Second, 100*time.Millisecond)
-		_, err = conn.Write([]byte(msg(3, "winston: transport error")))
-		require.NoError(t, err)
-		_, err = conn.Write([]byte(msg(6, deleteLine)))
-		require.NoError(t, err)
-
+		}
 		recs := p.records(3)
-		require.Len(t, recs, 3, "the seed event once, however often it was sent")
+		require.Len(t, recs, 3, "the seed event once, though sent twice")
 		r := recs[0]
 		assert.Equal(t, "ctreplay", r.resAttr("audit.source"))
 		assert.Equal(t, "GET ALL Profile", r.EventName())
-		assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC), r.Timestamp().AsTime().UTC(), "CTReplay's ts, not the syslog header's")
+		assert.Equal(t, time.Date(2021, 1, 8, 11, 44, 30, 479e6, time.UTC), r.Timestamp().AsTime().UTC(), "CTReplay's ts in CTREPLAY_TIMEZONE, not the syslog header's")
 		assert.Equal(t, "admin", r.attr("audit.actor"))
-		assert.Equal(t, "localhost", r.attr("hostname"), "the syslog header's fields are kept")
-		assert.Equal(t, "node", r.attr("appname"))
-		assert.Equal(t, "<absent>", r.attr("message"), "the message became the attributes")
 		assert.Equal(t, "info", r.SeverityText())
 
 		bad := recs[1]
-		assert.Contains(t, bad.attr("audit.parse_error"), "line is not a JSON object")
-		assert.Equal(t, "winston: transport error", bad.attr("message"), "the text is kept as evidence")
+		assert.Equal(t, "no JSON object in the syslog message: want a CTReplay event as the message text", bad.attr("audit.parse_error"))
+		assert.Equal(t, msg(3, "winston: transport error"), bad.Body().Str(), "the message is kept as evidence")
 		assert.Equal(t, "warning", bad.SeverityText())
 
 		assert.Equal(t, "DELETE Recording", recs[2].EventName())
 		assert.Equal(t, "notice", recs[2].SeverityText())
 	})
 
-	t.Run("tcp4, messages with no delimiter", func(t *testing.T) {
-		before := p.sink.LogRecordCount()
-		var conn net.Conn
-		require.Eventually(t, func() bool {
-			var err error
-			conn, err = net.Dial("tcp", tcpAddr)
-			return err == nil
-		}, 30*time.Second, 50*time.Millisecond)
-		events := []string{
-			ctreplayLine("09/01/2021 - 08:00:00.001", "bob", "10.0.0.2", "SEARCH Recording", `caller=<123>`, "info"),
-			ctreplayLine("09/01/2021 - 08:00:00.002", "bob", "10.0.0.2", "DOWNLOAD Recording", "id=7", "info"),
-			"not json either",
-			ctreplayLine("09/01/2021 - 08:00:00.003", "bob", "10.0.0.2", "PLAY Recording", "id=7", "info"),
-		}
-		var stream strings.Builder
-		for _, e := range events {
-			stream.WriteString(msg(6, e)) // winston-syslog's queue.join(''): no delimiter
-		}
-		// Written in pieces that cut headers and JSON in odd places.
-		s, from := stream.String(), 0
-		for _, to := range []int{3, 43, 250, 251, 400, len(stream.String())} {
-			_, err := conn.Write([]byte(s[from:to]))
+	// The stream protocols: messages back to back, no delimiter, each one
+	// out while the connection stays open and quiet.
+	streams := []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"tcp4", func() (net.Conn, error) { return net.Dial("tcp", tcpAddr) }},
+		{"tls4", func() (net.Conn, error) {
+			ca, err := os.ReadFile(files.CAFile)
 			require.NoError(t, err)
-			from = to
-		}
-
-		// A message is complete when the next header arrives: three of the
-		// four are out while the connection stays open.
-		recs := p.records(before + 3)
-		require.Len(t, recs, before+3)
-		// The last is emitted when CTReplay closes the connection.
-		require.NoError(t, conn.Close())
-		recs = p.records(before + 4)
-		require.Len(t, recs, before+4)
-
-		got := recs[before:]
-		assert.Equal(t, "SEARCH Recording", got[0].EventName())
-		assert.Equal(t, "caller=<123>", got[0].attr("params"), "a <PRI>-like text inside the JSON does not split the message")
-		assert.Equal(t, "DOWNLOAD Recording", got[1].EventName())
-		assert.Equal(t, "notice", got[1].SeverityText(), "recording downloads are at least notice")
-		assert.Contains(t, got[2].attr("audit.parse_error"), "line is not a JSON object")
-		assert.Equal(t, "not json either", got[2].attr("message"))
-		assert.Equal(t, "PLAY Recording", got[3].EventName())
-		for _, r := range got {
-			assert.Equal(t, "ctreplay", r.resAttr("audit.source"))
-		}
-	})
+			pool := x509.NewCertPool()
+			require.True(t, pool.AppendCertsFromPEM(ca))
+			return tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+		}},
+		{"unix (unixgram)", func() (net.Conn, error) { return net.Dial("unixgram", unixPath) }},
+	}
+	for i, s := range streams {
+		t.Run(s.name, func(t *testing.T) {
+			before := p.sink.LogRecordCount()
+			conn, err := s.dial()
+			require.NoError(t, err)
+			defer conn.Close()
+			user := strings.Repeat("u", i+1)
+			events := []string{
+				ctreplayLine("09/01/2021 - 08:00:00.001", user, "10.0.0.2", "SEARCH Recording", `<13>Jan  8 12:44:30 evil app[1]: {\"ts\":\"x\"}`, "info"),
+				ctreplayLine("09/01/2021 - 08:00:00.002", user, "10.0.0.2", "DOWNLOAD Recording", "id=7", "info"),
+			}
+			for j, e := range events {
+				_, err := conn.Write([]byte(msg(6, e)))
+				require.NoError(t, err)
+				recs := p.records(before + j + 1)
+				require.Len(t, recs, before+j+1, "each message is out before the next is sent")
+			}
+			got := p.records(before + 2)[before:]
+			assert.Equal(t, "SEARCH Recording", got[0].EventName())
+			assert.Equal(t, `<13>Jan  8 12:44:30 evil app[1]: {"ts":"x"}`, got[0].attr("params"), "header-shaped text inside the JSON does not split the message")
+			assert.Equal(t, "<absent>", got[0].attr("audit.parse_error"))
+			assert.Equal(t, "DOWNLOAD Recording", got[1].EventName())
+			assert.Equal(t, "notice", got[1].SeverityText(), "recording downloads are at least notice")
+			assert.Equal(t, user, got[1].attr("audit.actor"))
+		})
+	}
 }
