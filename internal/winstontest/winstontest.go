@@ -140,11 +140,35 @@ func (l *Logger) Stderr() string {
 	return l.stderr.String()
 }
 
-// Burst logs events from..from+n-1 (userID u<i>, params "<params> seq-<i>")
+// Burst logs events from..from+n-1 (userID u<i>, params "seq-<i> <params>")
 // with gap between them, and returns when winston has taken them all.
 func (l *Logger) Burst(from, n int, params string, gap time.Duration) {
 	l.t.Helper()
 	l.send(map[string]any{"burst": n, "from": from, "params": params, "gapMs": gap.Milliseconds()}, time.Duration(n)*gap+2*time.Minute)
+}
+
+// Go logs like Burst without waiting; the channel gets nil, or the error,
+// when winston has taken every event.
+func (l *Logger) Go(from, n int, params string, gap time.Duration) <-chan error {
+	ch := make(chan error, 1)
+	b, _ := json.Marshal(map[string]any{"burst": n, "from": from, "params": params, "gapMs": gap.Milliseconds()})
+	if _, err := fmt.Fprintf(l.stdin, "%s\n", b); err != nil {
+		ch <- err
+		return ch
+	}
+	go func() {
+		select {
+		case line, ok := <-l.lines:
+			if !ok || line != "done" {
+				ch <- fmt.Errorf("winston logger answered %q; stderr:\n%s", line, l.Stderr())
+				return
+			}
+			ch <- nil
+		case <-time.After(time.Duration(n)*gap + 2*time.Minute):
+			ch <- fmt.Errorf("winston logger did not answer; stderr:\n%s", l.Stderr())
+		}
+	}()
+	return ch
 }
 
 // Close closes the logger (winston-syslog waits up to about 4 s for its

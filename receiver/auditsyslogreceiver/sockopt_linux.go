@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -68,4 +71,14 @@ func setsockopt(c *net.UDPConn, opt, value int) error {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, value)
 	})
 	return errors.Join(cerr, serr)
+}
+
+// unixDgramQueueLen reads net.unix.max_dgram_qlen, the number of datagrams
+// the kernel queues on a unix datagram socket before refusing senders.
+func unixDgramQueueLen() (int, error) {
+	b, err := os.ReadFile("/proc/sys/net/unix/max_dgram_qlen")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }

@@ -23,3 +23,5 @@ func setReceiveBuffer(c net.PacketConn, size int) (int, bool, error) {
 	_ = syscall.SOL_SOCKET
 	return 0, false, errors.New("not a socket")
 }
+
+func unixDgramQueueLen() (int, error) { return 0, errors.New("not Linux") }

@@ -12,8 +12,8 @@
 // with "done" on stdout once winston took every event of it:
 //   {"burst": n, "from": k, "params": "...", "gapMs": 0}  log events k..k+n-1
 //   {"close": true}                                     close the logger and exit
-// Event i has userID "u<i>" and params "<params> seq-<i>", so a reader can
-// count what arrived.
+// Event i has userID "u<i>" and params "seq-<i> <params>", so a reader can
+// count what arrived (seq first: it survives a SIEM cutting long messages).
 'use strict';
 const readline = require('readline');
 const winston = require('winston');
@@ -44,6 +44,9 @@ if (cfg.file) {
   transports.push(t);
 }
 const logger = winston.createLogger({ transports });
+// winston re-emits a transport's errors on the logger; without a listener
+// Node would end the process (a unix datagram send refused for congestion).
+logger.on('error', err => process.stderr.write(`logger error: ${err.message}\n`));
 
 const pad = (n, w) => String(n).padStart(w, '0');
 function ts(d) {
@@ -63,7 +66,7 @@ async function burst(c) {
       userID: `u${i}`,
       ipAddress: '10.0.0.1',
       action: c.action || 'SEARCH Recording',
-      params: `${c.params || ''} seq-${i}`,
+      params: `seq-${i} ${c.params || ''}`.trimEnd(),
     });
     if (c.gapMs) {
       await sleep(c.gapMs);
