@@ -37,7 +37,9 @@ type Config struct {
 	// one more is closed on arrival (the sender reconnects later).
 	MaxConnections int `mapstructure:"max_connections"`
 	// IdleTimeout closes a stream connection that sent nothing for this
-	// long (0: never); winston-syslog reconnects on its next message.
+	// long (0: never). Off by default: winston-syslog's tls4 never gets a
+	// working connection again once the receiver closed one; dead peers
+	// are found by TCP keepalive.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// DrainTimeout bounds how long, at shutdown or idle close, a stream
 	// connection is read after the receiver asked the sender to close it.

@@ -16,7 +16,7 @@ import (
 const (
 	defaultMaxMessageSize    = 1 << 20
 	defaultMaxConnections    = 100
-	defaultIdleTimeout       = time.Hour
+	defaultIdleTimeout       = 0 // never: see README (winston-syslog tls4 cannot reconnect)
 	defaultDrainTimeout      = 5 * time.Second
 	defaultQueueSize         = 100_000
 	defaultQueueBytes        = 64 << 20

@@ -36,6 +36,9 @@ type streamListener struct {
 
 	mu    sync.Mutex
 	conns map[*streamConn]struct{}
+	// Rate limit of warnHandshake.
+	lastHandshakeWarn     time.Time
+	handshakeWarnsSkipped int
 }
 
 // streamConn is one connection; mu guards the deadline so that the idle
@@ -213,7 +216,11 @@ func (l *streamListener) serve(c *streamConn) {
 				}
 			} else {
 				atEOF = true
-				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) && !c.isDraining() {
+				var rhe tls.RecordHeaderError
+				switch {
+				case errors.As(err, &rhe):
+					l.warnHandshake(c, err)
+				case !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) && !c.isDraining():
 					r.set.Logger.Debug("Connection ended", zap.String("transport", l.transport), zap.Error(err))
 				}
 			}
@@ -231,6 +238,25 @@ func (l *streamListener) serve(c *streamConn) {
 			return
 		}
 	}
+}
+
+// warnHandshake logs a sender that speaks plain text to the TLS listener,
+// at most once a minute: winston-syslog 2.7's tls4 does so on every
+// reconnect (it reconnects its TLS socket as a plain TCP socket), and its
+// events are lost until CTReplay restarts.
+func (l *streamListener) warnHandshake(c *streamConn, err error) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.lastHandshakeWarn) < time.Minute {
+		l.handshakeWarnsSkipped++
+		l.mu.Unlock()
+		return
+	}
+	skipped := l.handshakeWarnsSkipped
+	l.lastHandshakeWarn, l.handshakeWarnsSkipped = now, 0
+	l.mu.Unlock()
+	l.r.set.Logger.Warn("A sender wrote plain text to the TLS listener; its connection is refused. winston-syslog (tls4) does this on every reconnect after its TLS connection closed: restart CTReplay to get TLS back, or use tcp4",
+		zap.Stringer("remote", c.RemoteAddr()), zap.Int("similar_since_last_warning", skipped), zap.Error(err))
 }
 
 func (c *streamConn) isDraining() bool {

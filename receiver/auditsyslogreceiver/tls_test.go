@@ -83,4 +83,7 @@ func TestTLSRefusesPlainText(t *testing.T) {
 	_, err = io.ReadAll(plain) // an alert, perhaps, then the end
 	require.NoError(t, err, "the server closes the connection")
 	assert.Zero(t, sink.LogRecordCount())
+	require.Eventually(t, func() bool {
+		return r.logs.FilterMessageSnippet("A sender wrote plain text to the TLS listener").Len() == 1
+	}, 10*time.Second, 5*time.Millisecond)
 }
