@@ -20,10 +20,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive"
-	"github.com/otelcol-audit/otelcol-audit/internal/loadtest/proc"
-	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
-	"github.com/otelcol-audit/otelcol-audit/internal/winstontest"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/winstontest"
 )
 
 // siemSink is a SIEM's TCP syslog input: it reads the rfc5424 exporter's

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/syslogtest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 // The example with only the default listeners: CTREPLAY_SYSLOG_TLS and

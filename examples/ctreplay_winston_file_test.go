@@ -1,15 +1,19 @@
 package examples
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/winstontest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/winstontest"
 )
 
 // winston's File transport, in each of its rotation modes, writing while
@@ -46,26 +50,63 @@ func TestCTReplayFileExampleWinstonRotation(t *testing.T) {
 			}
 			w.Close()
 			files, _ := filepath.Glob(filepath.Join(logs, "*"))
-			require.Greater(t, len(files), 5, "winston rotated: %v", files)
+			require.GreaterOrEqual(t, len(files), 4, "winston rotated: %v", files)
 
-			var seqs []int
-			require.Eventually(t, func() bool {
-				seqs = seqs[:0]
-				for _, r := range p.records(0) {
-					seqs = append(seqs, winstontest.Seq(r.attr("params"))...)
-				}
-				return winstontest.Tally(seqs, n).Lost == 0
-			}, 30*time.Second, 100*time.Millisecond, "all events arrive")
-			time.Sleep(500 * time.Millisecond) // a last poll: nothing more comes
-			seqs = seqs[:0]
-			for _, r := range p.records(0) {
-				seqs = append(seqs, winstontest.Seq(r.attr("params"))...)
+			// winston itself sometimes loses entries while it rotates under
+			// load (they are in no file): the collector must deliver every
+			// entry winston wrote, once.
+			written := map[int]bool{}
+			for _, seq := range onDisk(t, logs) {
+				written[seq] = true
 			}
-			c := winstontest.Tally(seqs, n)
-			t.Logf("%s: %d files, %s", m.name, len(files), c)
-			assert.Zero(t, c.Lost, c.String())
-			assert.Zero(t, c.Duplicated, c.String())
-			assert.Len(t, seqs, n)
+			require.Greater(t, len(written), n/2, "winston wrote most events")
+			delivered := func() map[int]int {
+				got := map[int]int{}
+				for _, r := range p.records(0) {
+					for _, seq := range winstontest.Seq(r.attr("params")) {
+						got[seq]++
+					}
+				}
+				return got
+			}
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				got := delivered()
+				missing := 0
+				for seq := range written {
+					if got[seq] == 0 {
+						missing++
+					}
+				}
+				assert.Zero(ct, missing, "of %d entries in winston's files, missing", len(written))
+			}, 30*time.Second, 100*time.Millisecond)
+			time.Sleep(500 * time.Millisecond) // a last poll: nothing more comes
+			got := delivered()
+			dups := 0
+			for _, k := range got {
+				dups += k - 1
+			}
+			t.Logf("%s: %d files; winston wrote %d of %d entries; delivered %d, duplicated %d", m.name, len(files), len(written), n, len(got), dups)
+			assert.Zero(t, dups, "duplicated")
+			assert.Len(t, got, len(written), "nothing but what winston wrote")
 		})
 	}
+}
+
+// onDisk returns the seq numbers in the files winston wrote, gzipped or not.
+func onDisk(t *testing.T, dir string) []int {
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	require.NoError(t, err)
+	var seqs []int
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		if strings.HasSuffix(f, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			require.NoError(t, err)
+			data, err = io.ReadAll(zr)
+			require.NoError(t, err)
+		}
+		seqs = append(seqs, winstontest.Seq(string(data))...)
+	}
+	return seqs
 }

@@ -9,7 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/config/configtls"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditsyslogreceiver/internal/frame"
 )
 

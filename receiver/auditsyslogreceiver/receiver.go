@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
-	"github.com/otelcol-audit/otelcol-audit/internal/ctreplay"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditsyslogreceiver/internal/frame"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditsyslogreceiver/internal/metadata"
 )

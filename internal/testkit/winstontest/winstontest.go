@@ -5,12 +5,12 @@
 // driver node/ctreplay.js.
 //
 // The npm packages are installed in node/node_modules by .ci/run
-// (npm ci --prefix internal/winstontest/node, with npm_config_nodedir=/usr
+// (npm ci --prefix internal/testkit/winstontest/node, with npm_config_nodedir=/usr
 // so that unix-dgram, winston-syslog's native module for unix sockets,
 // builds without downloading Node's headers). When node or the packages
 // are missing the test is skipped, or fails under
 // OTELCOL_AUDIT_REQUIRE_SERVERS=1 (CI).
-package winstontest // import "github.com/otelcol-audit/otelcol-audit/internal/winstontest"
+package winstontest // import "github.com/otelcol-audit/otelcol-audit/internal/testkit/winstontest"
 
 import (
 	"bufio"
@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/archive/archivetest"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
 )
 
 // Syslog is winston-syslog's configuration, as CTReplay sets it.
