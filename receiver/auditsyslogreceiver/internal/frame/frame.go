@@ -140,7 +140,12 @@ func (s *Splitter) Split(data []byte, atEOF bool, emit func(Message)) int {
 		// The stream ended inside a message.
 		rest := data[off:]
 		if !s.discarding && len(bytes.TrimSpace(rest)) > 0 {
-			emit(Message{Raw: rest, Problem: fmt.Sprintf("the stream ended inside a message (%d bytes received of it)", len(rest))})
+			msg := Message{Raw: rest, Problem: fmt.Sprintf("the stream ended inside a message (%d bytes received of it)", len(rest))}
+			if len(rest) > s.max {
+				msg.Raw = rest[:s.max]
+				msg.Problem += fmt.Sprintf("; the first %d bytes (max_message_size) are kept", s.max)
+			}
+			emit(msg)
 		}
 		off = len(data)
 	}
@@ -317,7 +322,7 @@ func (s *Splitter) endCounted(data []byte, atEOF bool) (int, bool) {
 			i++
 		}
 		switch {
-		case i == len(data) && i < 10 && !atEOF:
+		case i == len(data) && !atEOF:
 			return 0, false
 		case i == len(data) || data[i] != ' ':
 			// Not an octet count after all: a bad message up to the line end.
@@ -355,9 +360,21 @@ func (s *Splitter) discard(data []byte) int {
 		}
 		return i
 	}
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		s.reset()
-		return i + 1
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			s.reset()
+			return i + 1
+		case data[i] == '<' && s.kind == kindText:
+			// Text that is not JSON ends where the next header starts.
+			switch isHeaderStart(data[i:]) {
+			case yes:
+				s.reset()
+				return i
+			case maybe:
+				return i
+			}
+		}
 	}
 	return len(data)
 }
