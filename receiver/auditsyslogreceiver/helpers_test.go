@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -165,3 +166,5 @@ func event(i int, params string) string {
 func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
 
 func dialPlain(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
+
+func receiverSettings(testing.TB) receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }
