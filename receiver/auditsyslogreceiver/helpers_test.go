@@ -167,4 +167,6 @@ func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600
 
 func dialPlain(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
 
-func receiverSettings(testing.TB) receiver.Settings { return receivertest.NewNopSettings(metadata.Type) }
+func receiverSettings(testing.TB) receiver.Settings {
+	return receivertest.NewNopSettings(metadata.Type)
+}
