@@ -47,8 +47,11 @@ type datagramListener struct {
 	queued atomic.Int64 // bytes in queue
 	space  chan struct{}
 
-	// Drops counted by the reader, logged at most every dropLogEvery.
-	kernelDrops   uint32 // the socket's SO_RXQ_OVFL counter last seen
+	// Drops, logged at most every dropLogEvery. dropMu guards them: the
+	// reader and the /proc watcher both count.
+	dropMu        sync.Mutex
+	inode         uint64 // the UDP socket's, for /proc/net/udp; 0 unknown
+	kernelDrops   uint32 // the kernel's drop counter for the socket, last seen
 	droppedKernel int64
 	droppedFull   int64
 	lastDropLog   time.Time
@@ -57,6 +60,7 @@ type datagramListener struct {
 	dropAttrsK    metric.MeasurementOption
 	dropAttrsQ    metric.MeasurementOption
 	stopOnce      sync.Once
+	stopWatch     chan struct{} // ends watchDrops; nil without one
 }
 
 type datagram struct {
@@ -110,7 +114,10 @@ func (r *syslogReceiver) startDatagram(transport, endpoint string, cfg DatagramC
 		}
 		l.conn = uc
 		if err := enableDropCounter(uc); err != nil {
-			r.set.Logger.Warn("Cannot count datagrams the kernel drops (SO_RXQ_OVFL); drops will not show in the receiver's metrics", zap.Error(err))
+			r.set.Logger.Warn("Cannot count datagrams the kernel drops (SO_RXQ_OVFL); only /proc/net/udp will show them", zap.Error(err))
+		}
+		if ino, err := socketInode(uc); err == nil {
+			l.inode = ino
 		}
 	}
 	if cfg.ReceiveBufferSize > 0 {
@@ -136,6 +143,11 @@ func (r *syslogReceiver) startDatagram(transport, endpoint string, cfg DatagramC
 	r.wg.Add(2)
 	go l.read()
 	go l.consume()
+	if l.inode != 0 {
+		l.stopWatch = make(chan struct{})
+		r.wg.Add(1)
+		go l.watchDrops(l.stopWatch)
+	}
 	return nil
 }
 
@@ -202,7 +214,9 @@ func (l *datagramListener) enqueue(d datagram) {
 			}
 		}
 		if !l.block {
+			l.dropMu.Lock()
 			l.droppedFull++
+			l.dropMu.Unlock()
 			l.r.tb.ReceiverAuditsyslogDroppedMessages.Add(context.Background(), 1, l.dropAttrsQ)
 			l.logDrops()
 			return
@@ -218,6 +232,12 @@ func (l *datagramListener) enqueue(d datagram) {
 
 // logDrops logs the drops since the last log, at most every dropLogEvery.
 func (l *datagramListener) logDrops() {
+	l.dropMu.Lock()
+	defer l.dropMu.Unlock()
+	l.logDropsLocked()
+}
+
+func (l *datagramListener) logDropsLocked() {
 	if time.Since(l.lastDropLog) < dropLogEvery {
 		return
 	}
@@ -235,15 +255,47 @@ func (l *datagramListener) logDrops() {
 }
 
 func (l *datagramListener) countKernelDrops(oob []byte) {
-	total, ok := parseDropCounter(oob)
-	if !ok {
-		return
+	if total, ok := parseDropCounter(oob); ok {
+		l.kernelDropTotal(total)
 	}
-	if d := total - l.kernelDrops; d > 0 {
+}
+
+// kernelDropTotal takes a reading of the kernel's cumulative drop counter
+// (from SO_RXQ_OVFL or /proc/net/udp) and counts what is new.
+func (l *datagramListener) kernelDropTotal(total uint32) {
+	l.dropMu.Lock()
+	defer l.dropMu.Unlock()
+	if total > l.kernelDrops {
+		d := total - l.kernelDrops
 		l.kernelDrops = total
 		l.droppedKernel += int64(d)
 		l.r.tb.ReceiverAuditsyslogDroppedMessages.Add(context.Background(), int64(d), l.dropAttrsK)
-		l.logDrops()
+		l.logDropsLocked()
+	}
+}
+
+// procDropsEvery is how often /proc/net/udp is read for drops that no later
+// datagram reported.
+const procDropsEvery = 5 * time.Second
+
+// watchDrops reads the socket's drop count in /proc/net/udp every
+// procDropsEvery, and once more when the listener stops.
+func (l *datagramListener) watchDrops(stop <-chan struct{}) {
+	defer l.r.wg.Done()
+	t := time.NewTicker(procDropsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-stop:
+			if total, ok := procUDPDrops(l.inode); ok {
+				l.kernelDropTotal(total)
+			}
+			return
+		}
+		if total, ok := procUDPDrops(l.inode); ok {
+			l.kernelDropTotal(total)
+		}
 	}
 }
 
@@ -318,6 +370,9 @@ func (l *datagramListener) took(d datagram) {
 func (l *datagramListener) stop() {
 	l.stopOnce.Do(func() {
 		_ = l.conn.SetReadDeadline(time.Now().Add(drainDatagrams))
+		if l.stopWatch != nil {
+			close(l.stopWatch)
+		}
 	})
 }
 

@@ -399,6 +399,30 @@ func TestKernelDropCounter(t *testing.T) {
 	assert.Greater(t, drops, uint32(100))
 }
 
+// /proc/net/udp shows the drops of a burst that no later datagram reported.
+func TestProcUDPDrops(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer pc.Close()
+	_, _, err = setReceiveBuffer(pc, 4096)
+	require.NoError(t, err)
+	ino, err := socketInode(pc)
+	require.NoError(t, err)
+	before, ok := procUDPDrops(ino)
+	require.True(t, ok, "the socket is in /proc/net/udp")
+	assert.Zero(t, before)
+	c, err := net.DialUDP("udp", nil, pc.LocalAddr().(*net.UDPAddr))
+	require.NoError(t, err)
+	defer c.Close()
+	for range 200 {
+		_, err := c.Write([]byte(bsd(event(1, `""`))))
+		require.NoError(t, err)
+	}
+	after, ok := procUDPDrops(ino)
+	require.True(t, ok)
+	assert.Greater(t, after, uint32(100))
+}
+
 func TestNoListenerWarns(t *testing.T) {
 	r := startReceiver(t, func(cfg *Config) {
 		cfg.UDP.Endpoint, cfg.TCP.Endpoint, cfg.Unix.Endpoint, cfg.Unixgram.Endpoint = "", "", "", ""

@@ -82,3 +82,43 @@ func unixDgramQueueLen() (int, error) {
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
+
+// socketInode returns the inode of the socket, which names it in
+// /proc/net/udp.
+func socketInode(c net.PacketConn) (uint64, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0, errors.New("not a socket")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var st unix.Stat_t
+	var serr error
+	cerr := raw.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) })
+	return st.Ino, errors.Join(cerr, serr)
+}
+
+// procUDPDrops returns the kernel's drop count of the UDP socket with this
+// inode from /proc/net/udp and /proc/net/udp6 (the last column, "drops").
+// Unlike SO_RXQ_OVFL, which the kernel reports with the next datagram it
+// queues, it shows the drops of a burst that nothing followed.
+func procUDPDrops(inode uint64) (uint32, bool) {
+	want := strconv.FormatUint(inode, 10)
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+			if len(fields) >= 13 && fields[9] == want {
+				n, err := strconv.ParseUint(fields[len(fields)-1], 10, 32)
+				return uint32(n), err == nil
+			}
+		}
+	}
+	return 0, false
+}

@@ -25,3 +25,7 @@ func setReceiveBuffer(c net.PacketConn, size int) (int, bool, error) {
 }
 
 func unixDgramQueueLen() (int, error) { return 0, errors.New("not Linux") }
+
+func socketInode(net.PacketConn) (uint64, error) { return 0, errors.New("not Linux") }
+
+func procUDPDrops(uint64) (uint32, bool) { return 0, false }
