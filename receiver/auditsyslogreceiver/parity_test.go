@@ -24,6 +24,7 @@ func TestSameRecordAsTheWebhookPath(t *testing.T) {
 		event(4, `{"nested":[1,2,{"a":null}]}`),
 		`{"ts":"yesterday","action":"GET USERS","userID":"u"}`,
 		`{"userID":"u","ipAddress":"10.0.0.1"}`,
+		"{\"ts\":\"08/01/2021 - 12:44:30\",\"action\":\"GET\xff Profile\"}", // invalid UTF-8: replaced, flagged
 	}
 	r, err := newReceiver(createDefaultConfig().(*Config), receiverSettings(t), consumertest.NewNop())
 	require.NoError(t, err)

@@ -210,13 +210,15 @@ func (r *syslogReceiver) add(b *batch, msg frame.Message, observed pcommon.Times
 		unreadable("no JSON object in the syslog message: want a CTReplay event as the message text")
 		return
 	}
-	err := ctreplay.ToRecord(msg.Raw[start:], lr, r.opts)
+	ev, err := ctreplay.Parse(msg.Raw[start:], lr.Attributes(), r.opts)
 	var syn *ctreplay.SyntaxError
-	var fe *ctreplay.FieldError
-	switch {
-	case errors.As(err, &syn):
+	if errors.As(err, &syn) {
 		unreadable(err.Error())
-	case errors.As(err, &fe):
+		return
+	}
+	ev.Apply(lr)
+	var fe *ctreplay.FieldError
+	if errors.As(err, &fe) {
 		lr.Attributes().PutStr(auditrecord.AttrParseError, strings.Join(fe.Problems, "; "))
 		b.flagged++
 	}
