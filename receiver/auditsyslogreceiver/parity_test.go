@@ -1,6 +1,7 @@
 package auditsyslogreceiver
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,6 +43,11 @@ func TestSameRecordAsTheWebhookPath(t *testing.T) {
 		// message is one event. (audit.* attributes are not part of the
 		// event id.)
 		want.Attributes().Remove("audit.parse_line")
+		// Where in the body the webhook path found invalid UTF-8 names the
+		// line of a JSON-lines body; a syslog message is one line.
+		if v, ok := want.Attributes().Get("audit.parse_error"); ok {
+			v.SetStr(strings.ReplaceAll(v.Str(), "line 1, column", "column"))
+		}
 		assert.Equal(t, want.Attributes().AsRaw(), got.Attributes().AsRaw(), ev)
 		assert.Equal(t, keys(want), keys(got), "attribute order: %s", ev)
 		assert.Equal(t, want.EventName(), got.EventName(), ev)
