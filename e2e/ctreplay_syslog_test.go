@@ -429,8 +429,11 @@ func TestCTReplayWinstonRestartsTCP(t *testing.T) {
 	c.start()
 	require.NoError(t, <-done)
 	atSIEM, inArchive = waitSeqs(t, siem, c, 10_000, 1000, 30*time.Second)
+	// Reported, not asserted: a kill loses the events in flight between
+	// winston and the persistent sending queues (in the kernel's socket
+	// buffers, or read and not yet queued), and the queues deliver again a
+	// batch an exporter had written but not yet marked done (at least once).
 	t.Logf("tcp4 across 1 SIGKILL: SIEM %s; archive %s", atSIEM, inArchive)
-	assert.Zero(t, inArchive.Duplicated)
 	w.Close()
 }
 
