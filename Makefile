@@ -1,6 +1,7 @@
 # otelcol-audit: build, run and test the distribution.
 #
-#   make run       build (if needed) and start the collector with collector.yaml
+#   make run       build both binaries (if needed) and start the collector
+#                  with collector.yaml (set VIEWER_PASSWORD for the viewer)
 #   make test      go vet, unit tests with the race detector, end-to-end tests
 #   make build     _build/otelcol-audit and _build/auditctl
 #   make validate  otelcol-audit validate on every shipped config
@@ -17,6 +18,9 @@ DIST_SRC    := $(BUILD)/dist
 BIN         := $(BUILD)/otelcol-audit
 AUDITCTL    := $(BUILD)/auditctl
 CONFIG      ?= collector.yaml
+# The distribution's version (builder-config.yaml's dist.version), which
+# otelcol-audit --version prints; auditctl --version prints the same.
+VERSION     := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum
 
 .PHONY: all build run test unit e2e vet validate bench clean fmt
@@ -38,19 +42,21 @@ $(DIST_SRC)/main.go: builder-config.yaml go.mod | $(OCB)
 $(BIN): $(DIST_SRC)/main.go $(GO_SOURCES)
 	cd $(DIST_SRC) && go build -trimpath -o $(BIN) .
 
-$(AUDITCTL): $(GO_SOURCES)
-	go build -trimpath -o $(AUDITCTL) ./cmd/auditctl
+$(AUDITCTL): $(GO_SOURCES) builder-config.yaml
+	go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(AUDITCTL) ./cmd/auditctl
 
 build: $(BIN) $(AUDITCTL)
 
-run: $(BIN)
+run: $(BIN) $(AUDITCTL)
 	@mkdir -p data
 	$(BIN) --config $(CONFIG)
 
+# otelcol-audit validate (upstream's command) prints nothing on success and
+# the problem on failure; this target says "ok FILE" for each file that loads.
 validate: $(BIN)
-	@for c in collector.yaml examples/*.yaml; do \
-		echo "validate $$c"; \
-		$(BIN) validate --config $$c || exit 1; \
+	@for c in collector.yaml examples/*.yaml examples/*/*.yaml; do \
+		$(BIN) validate --config $$c || { echo "invalid $$c" >&2; exit 1; }; \
+		echo "ok $$c"; \
 	done
 
 vet:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real syslog servers the rfc5424 exporter's tests talk to
-# (internal/testkit/syslogtest): rsyslog with its TLS driver, and syslog-ng.
+# (internal/testkit/syslogtest): rsyslog with its TLS driver and RELP
+# input, and syslog-ng.
 #
 # Run as root on Debian. syslog-ng conflicts with rsyslog as a package, so it
 # is not installed: its .deb is downloaded and unpacked into
@@ -24,9 +25,12 @@ apt_update() {
 	fi
 }
 
-if ! dpkg -s rsyslog rsyslog-gnutls >/dev/null 2>&1; then
+# liblognorm-utils: lognormalizer, whose CEF parser reads back what the
+# rfc5424 exporter's format: cef sends. rsyslog-relp: imrelp, the RELP
+# input the rfc5424 exporter's relp transport is tested against.
+if ! dpkg -s rsyslog rsyslog-gnutls liblognorm-utils rsyslog-relp >/dev/null 2>&1; then
 	apt_update
-	apt-get install -y -qq --no-install-recommends rsyslog rsyslog-gnutls >/dev/null
+	apt-get install -y -qq --no-install-recommends rsyslog rsyslog-gnutls liblognorm-utils rsyslog-relp >/dev/null
 fi
 # The tests start rsyslogd themselves; a packaged one running as a service
 # would only compete for CPU on a CI machine.

@@ -25,7 +25,8 @@ func validate(t *testing.T, dir, path string) (string, error) {
 		// test checks those defaults, not the caller's settings.
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "GLASSIX_API_SECRET", "SIEM_ENDPOINT", "CTREPLAY_LOG", "CTREPLAY_TIMEZONE", "OTELCOL_AUDIT_DATA":
+		case "GLASSIX_API_SECRET", "SIEM_ENDPOINT", "CTREPLAY_LOG", "CTREPLAY_TIMEZONE", "OTELCOL_AUDIT_DATA",
+			"COLLECTOR_NAME", "LISTEN_ENDPOINT", "VIEWER_ENDPOINT", "PG_DSN":
 			continue
 		}
 		cmd.Env = append(cmd.Env, kv)
@@ -40,6 +41,9 @@ func TestShippedConfigsValidate(t *testing.T) {
 	binaryPath(t, envCollectorBin) // fail once, here, when it is missing
 	examples, err := filepath.Glob(repoFile(t, "examples") + "/*.yaml")
 	require.NoError(t, err)
+	nested, err := filepath.Glob(repoFile(t, "examples") + "/*/*.yaml")
+	require.NoError(t, err)
+	examples = append(examples, nested...)
 	require.NotEmpty(t, examples)
 	for _, path := range append([]string{repoFile(t, "collector.yaml")}, examples...) {
 		rel, err := filepath.Rel(repoFile(t, "."), path)

@@ -53,14 +53,14 @@ const (
 	glassixKey    = "9200c94a-13d7-4397-a52c-1728fc6bb670"
 	glassixAgent  = "aca76a89-8950-4424-b727-2f277c24a891"
 	glassixTarget = "2bab1a91-b203-4127-a546-8636165e873a"
-	// The seed's user names, as the vendor's page has them: with a
-	// no-break space, non-ASCII text the SIEM must receive intact.
-	glassixUser = "[email\u00a0protected]"
+	// The samples' user names: the agent who acts, the user acted on.
+	glassixUser       = "admin@example.com"
+	glassixTargetUser = "john@example.com"
 )
 
-var glassixUserParams = func(prefix, id string) [][2]string {
+var glassixUserParams = func(prefix, id, name string) [][2]string {
 	return [][2]string{
-		{prefix + "_id", id}, {prefix + "_gender", "Male"}, {prefix + "_UserName", glassixUser},
+		{prefix + "_id", id}, {prefix + "_gender", "Male"}, {prefix + "_UserName", name},
 		{prefix + "_culture", "en-US"}, {prefix + "_isAnonymous", "false"}, {prefix + "_uniqueArgument", ""},
 		{prefix + "_type", "AGENT"},
 	}
@@ -86,20 +86,20 @@ var seedEvents = []seedEvent{
 		app: "glassix", msgID: "UserRemoved",
 		params: concat(
 			[][2]string{{"id", "cb20ff99-25bb-400c-a8cd-9052fc5f6d3f"}, {"dateTime", "2024-01-11T09:18:32.7452358Z"}, {"departmentId", glassixKey}},
-			glassixUserParams("initiatorUser", glassixAgent),
-			glassixUserParams("targetUser", glassixTarget),
+			glassixUserParams("initiatorUser", glassixAgent, glassixUser),
+			glassixUserParams("targetUser", glassixTarget, glassixTargetUser),
 			[][2]string{
-				{"ipAddress", "212.199.97.210"}, {"message", glassixUser + " removed by " + glassixUser},
+				{"ipAddress", "212.199.97.210"}, {"message", glassixTargetUser + " removed by " + glassixUser},
 				{"type", "UserRemoved"}, {"logType", "Security"},
 				{"glassix.key", glassixKey}, {"glassix.envelope_dateTime", "2024-01-11T09:18:32.7608826Z"},
 				{"audit.event_id", "cb20ff99-25bb-400c-a8cd-9052fc5f6d3f"}, {"audit.actor", glassixUser},
-				{"audit.actor_id", glassixAgent}, {"audit.target", glassixUser},
+				{"audit.actor_id", glassixAgent}, {"audit.target", glassixTargetUser},
 				{"audit.client_address", "212.199.97.210"}, {"audit.action", "UserRemoved"},
 				{"audit.outcome", "success"}, {"audit.category", "security"},
 			}),
-		msg:            "UserRemoved: " + glassixUser + " removed by " + glassixUser,
+		msg:            "UserRemoved: " + glassixTargetUser + " removed by " + glassixUser,
 		severityNumber: 10, severityText: "notice",
-		body: glassixUser + " removed by " + glassixUser,
+		body: glassixTargetUser + " removed by " + glassixUser,
 	},
 	{
 		name: "glassix informative ChatbotMappingsChange",
@@ -108,7 +108,7 @@ var seedEvents = []seedEvent{
 		app: "glassix", msgID: "ChatbotMappingsChange",
 		params: concat(
 			[][2]string{{"id", "8e548273-0418-4e7b-acd6-c79f7d31e3ec"}, {"dateTime", "2024-01-07T12:23:16.7965229Z"}, {"departmentId", glassixKey}},
-			glassixUserParams("initiatorUser", glassixAgent),
+			glassixUserParams("initiatorUser", glassixAgent, glassixUser),
 			[][2]string{
 				{"ipAddress", "212.199.97.210"}, {"message", glassixUser + " changed chatbot mappings"},
 				{"type", "ChatbotMappingsChange"}, {"logType", "Informative"},

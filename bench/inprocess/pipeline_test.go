@@ -183,24 +183,24 @@ func (p *pipeline) shutdown(tb testing.TB) {
 }
 
 // post sends body until it is accepted, honouring 503s as a sender would
-// (but without waiting the Retry-After: the benchmark measures work).
-func post(tb testing.TB, client *http.Client, url string, body []byte) {
+// (but without waiting the Retry-After: the benchmark measures work). It
+// returns its error rather than taking a testing.TB: it runs in
+// RunParallel's goroutines, where a FailNow would not stop the benchmark.
+func post(client *http.Client, url string, body []byte) error {
 	for {
 		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 		if err != nil {
-			tb.Error(err)
-			return
+			return err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		switch {
 		case resp.StatusCode/100 == 2:
-			return
+			return nil
 		case resp.StatusCode == http.StatusServiceUnavailable:
 			time.Sleep(time.Millisecond)
 		default:
-			tb.Errorf("HTTP %d", resp.StatusCode)
-			return
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
 		}
 	}
 }
@@ -224,7 +224,7 @@ func TestPipelineDeliversEveryEvent(t *testing.T) {
 	payloads := loadgen.NewPayloads(scheme, 3)
 	for range 10 {
 		body, _ := payloads.Build(nil, time.Now())
-		post(t, client, p.url, body)
+		require.NoError(t, post(client, p.url, body))
 	}
 	require.Eventually(t, func() bool {
 		return tailer.Poll() == nil && atSink.Len() == 30 && inArchive.Len() == 30
@@ -270,7 +270,7 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 			}
 			body, _ := payloads.Build(nil, time.Now())
-			post(b, client, p.url, body)
+			require.NoError(b, post(client, p.url, body))
 			waitDelivered(uint64(events))
 
 			b.ReportAllocs()
@@ -281,9 +281,15 @@ func BenchmarkPipeline(b *testing.B) {
 				for pb.Next() {
 					body, _ := payloads.Build(buf, time.Now())
 					buf = body
-					post(b, client, p.url, body)
+					if err := post(client, p.url, body); err != nil {
+						b.Error(err)
+						return
+					}
 				}
 			})
+			if b.Failed() {
+				return // a request failed: its events will never arrive
+			}
 			want := uint64(b.N * events)
 			waitDelivered(want + uint64(events))
 			b.StopTimer()

@@ -8,11 +8,28 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
+
+// version is set by the Makefile (-ldflags "-X main.version=..."), from
+// builder-config.yaml's dist.version, so that auditctl and otelcol-audit
+// built together say the same. Without it, the module's version is used.
+var version string
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
 
 // Exit statuses shared by the subcommands.
 const (
@@ -46,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "version", "-version", "--version", "-v":
+		// The form otelcol-audit --version prints.
+		fmt.Fprintf(stdout, "auditctl version %s\n", versionString())
+		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c, ok := lookup(args[1]); ok {
@@ -81,7 +102,32 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "auditctl <command> -h" for a command's flags.`)
+	fmt.Fprintln(w, `Run "auditctl <command> -h" for a command's flags, "auditctl --version" for the version.`)
+}
+
+// parseArgs parses a subcommand's flags and arguments, with fs.Usage
+// printing the command's help to fs.Output() (stderr). -h prints the help
+// once, on stdout: left to itself, the flag package prints it to stderr
+// before returning flag.ErrHelp, and with the command's own print to stdout
+// a terminal showed it twice. A bad flag gets flag's message and the help
+// on stderr. When ok is false the command returns code.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) (positional []string, code int, ok bool) {
+	usage := fs.Usage
+	fs.Usage = func() {} // while parsing: printed below, once, where it belongs
+	positional, err := parseInterspersed(fs, args)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		out := fs.Output()
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(out)
+		return nil, exitOK, false
+	case err != nil:
+		fs.Usage() // after flag's own message
+		return nil, exitUsage, false
+	}
+	return positional, exitOK, true
 }
 
 // parseInterspersed parses flags that may come before or after the

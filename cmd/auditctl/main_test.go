@@ -171,6 +171,45 @@ func TestHelp(t *testing.T) {
 	assert.Contains(t, out, "-hmac-key-file FILE")
 }
 
+// A command's help is printed once, on stdout: a terminal shows stdout and
+// stderr both, and showed it twice.
+func TestCommandHelpIsPrintedOnce(t *testing.T) {
+	for _, tt := range []struct {
+		command string
+		args    []string
+	}{
+		{"verify", []string{"verify", "-h"}}, {"verify", []string{"verify", "--help"}},
+		{"query", []string{"query", "-h"}}, {"verify", []string{"help", "verify"}}, {"query", []string{"help", "query"}},
+	} {
+		code, out, errOut := runCLI(tt.args...)
+		assert.Equal(t, exitOK, code, "%v", tt.args)
+		assert.Equal(t, 1, strings.Count(out, "Usage: auditctl "+tt.command), "%v: %s", tt.args, out)
+		assert.Empty(t, errOut, "%v", tt.args)
+	}
+	// A bad flag: flag's message and the help, once, on stderr.
+	code, out, errOut := runCLI("verify", "-fast", "x")
+	assert.Equal(t, exitUsage, code)
+	assert.Empty(t, out)
+	assert.Equal(t, 1, strings.Count(errOut, "Usage: auditctl verify"), errOut)
+	assert.Contains(t, errOut, "flag provided but not defined: -fast")
+}
+
+// auditctl --version says the version the Makefile stamped, in the form
+// otelcol-audit --version uses.
+func TestVersion(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "1.2.3"
+	for _, arg := range []string{"--version", "-version", "version", "-v"} {
+		code, out, errOut := runCLI(arg)
+		assert.Equal(t, exitOK, code, arg)
+		assert.Equal(t, "auditctl version 1.2.3\n", out, arg)
+		assert.Empty(t, errOut, arg)
+	}
+	version = ""
+	_, out, _ := runCLI("--version")
+	assert.Regexp(t, `^auditctl version \S+\n$`, out, "the module's version, or (devel)")
+}
+
 // The process's exit status, through the real main.
 func TestExitStatus(t *testing.T) {
 	intact := writeArchive(t, nil)
@@ -200,4 +239,27 @@ func TestExitStatus(t *testing.T) {
 			assert.Equal(t, tt.code, code, "%s", out)
 		})
 	}
+}
+
+// An archive that never rotated, its head file deleted: the directory still
+// holds an archive, a broken one. verify says BROKEN (exit 1) instead of
+// "no archive" (exit 2); query names the missing head.
+func TestHeadDeletedFromAnUnrotatedArchive(t *testing.T) {
+	dir := t.TempDir()
+	w, err := archive.OpenWriter(archive.WriterOptions{Path: filepath.Join(dir, "audit.jsonl")})
+	require.NoError(t, err)
+	require.NoError(t, w.Write(context.Background(), archive.EncodeLogs(archivetest.GlassixLogs(1, 5))))
+	require.NoError(t, w.Close())
+	require.NoError(t, os.Remove(filepath.Join(dir, "audit.jsonl.head")))
+
+	code, out, errOut := runCLI("verify", dir)
+	assert.Equal(t, exitProblem, code, errOut)
+	assert.Contains(t, out, "BROKEN")
+	assert.Contains(t, out, ": head: ")
+	assert.NotContains(t, errOut, "no archive")
+
+	code, out, errOut = runCLI("query", dir)
+	assert.Equal(t, exitProblem, code, errOut)
+	assert.Contains(t, out, "user-5 removed by admin", "the events are listed")
+	assert.Contains(t, errOut, "the archive is broken: its head file "+filepath.Join(dir, "audit.jsonl.head")+" is missing")
 }

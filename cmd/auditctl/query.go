@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
@@ -48,8 +49,8 @@ Formats (--format):
           client_address, severity, message, integrity, integrity_error,
           kind, file, line, seq
 
-Exit status: 0 success, 1 some listed line failed its integrity check,
-2 usage error or archive not found.
+Exit status: 0 success, 1 some listed line failed its integrity check or
+the archive's head file is missing, 2 usage error or archive not found.
 
 Flags:
 `
@@ -83,14 +84,9 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", auditquery.FormatTable, "output `FORMAT`: table, json or csv")
 	keyFile := fs.String("hmac-key-file", "", "check HMACs with the key in `FILE` (one trailing newline is ignored)")
 	keyEnv := fs.String("hmac-key-env", "", "check HMACs with the key in the environment variable `NAME`")
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return exitOK
-	}
-	if err != nil {
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, stdout)
+	if !ok {
+		return code
 	}
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(stderr, "auditctl query: "+format+"\n", args...)
@@ -167,11 +163,18 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	if total := sn.Count(q); printed < total {
 		fmt.Fprintf(stderr, "auditctl query: printed the newest %d of %d matching events (--limit 0 prints all)\n", printed, total)
 	}
+	status := exitOK
 	if flagged > 0 {
 		fmt.Fprintf(stderr, "auditctl query: %d of the events printed failed their integrity check (marked); run auditctl verify %s\n", flagged, positional[0])
-		return exitProblem
+		status = exitProblem
 	}
-	return exitOK
+	// Lines check themselves; the archive's end is checked against the head
+	// file, so without it lines cut from the end would go unnoticed.
+	if _, err := os.Stat(ix.Layout().HeadPath()); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(stderr, "auditctl query: the archive is broken: its head file %s is missing, so lines cut from its end would go unnoticed; run auditctl verify %s\n", ix.Layout().HeadPath(), positional[0])
+		status = exitProblem
+	}
+	return status
 }
 
 // flagNames words ParseQuery's errors for the command line: "since: …"

@@ -48,14 +48,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	keyEnv := fs.String("hmac-key-env", "", "read the HMAC key from the environment variable `NAME`")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	all := fs.Bool("all", false, "list every problem found (up to 100), not only the first")
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return exitOK
-	}
-	if err != nil {
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, stdout)
+	if !ok {
+		return code
 	}
 	if len(positional) != 1 {
 		fmt.Fprintf(stderr, "auditctl verify: want exactly one PATH, got %d\n", len(positional))

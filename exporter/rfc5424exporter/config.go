@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
@@ -24,6 +25,7 @@ const (
 	TransportTLS      = transport.TLS
 	TransportUnix     = transport.Unix
 	TransportUnixgram = transport.Unixgram
+	TransportRELP     = transport.RELP
 
 	FramingOctetCounting  = transport.OctetCounting
 	FramingNonTransparent = transport.NonTransparent
@@ -43,10 +45,10 @@ const (
 
 // Config is the rfc5424 exporter's configuration.
 type Config struct {
-	// Endpoint is host:port for tcp, udp and tls, or a socket path for unix
+	// Endpoint is host:port for tcp, udp, tls and relp, or a socket path for unix
 	// and unixgram.
 	Endpoint string `mapstructure:"endpoint"`
-	// Transport is tcp, udp, tls, unix or unixgram.
+	// Transport is tcp, udp, tls, unix, unixgram or relp.
 	Transport string `mapstructure:"transport"`
 	// Framing is octet_counting or non_transparent, for tcp, tls and unix.
 	// Empty means octet_counting for tcp and tls, non_transparent for unix.
@@ -72,12 +74,47 @@ type Config struct {
 	// MaxMessageSize is the largest message in octets, framing excluded; 0
 	// means the transport's default.
 	MaxMessageSize int `mapstructure:"max_message_size"`
-	// TLS configures the tls transport: CA, client certificate, server name.
+	// Format is what MSG carries: rfc5424 (the attributes as structured
+	// data, MSG from message_template), cef (a CEF:0 line) or leef (a
+	// LEEF:2.0 line). Empty means rfc5424.
+	Format string `mapstructure:"format"`
+	// DeviceVersion is CEF's Device Version and LEEF's Version.
+	DeviceVersion string `mapstructure:"device_version"`
+	// LEEFDelimiter separates LEEF attributes: one printable ASCII
+	// character, or its hex form (x09 or 0x09 for a tab).
+	LEEFDelimiter string `mapstructure:"leef_delimiter"`
+	// TLS configures the tls transport, and relp with relp.tls: CA,
+	// client certificate, server name.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// RELP configures the relp transport.
+	RELP RELPConfig `mapstructure:"relp"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig   configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+}
+
+// RELPConfig holds the settings of transport: relp.
+type RELPConfig struct {
+	// WindowSize is how many messages may wait for the SIEM's answer at
+	// once.
+	WindowSize int `mapstructure:"window_size"`
+	// ResponseTimeout is how long to wait for the next answer before the
+	// session counts as broken (the export's timeout, when shorter, ends
+	// the wait first).
+	ResponseTimeout time.Duration `mapstructure:"response_timeout"`
+	// TLS wraps the session in TLS, configured by the tls settings (as
+	// rsyslog's imrelp tls="on" expects).
+	TLS bool `mapstructure:"tls"`
+}
+
+// defaultRELPConfig is librelp's window and a response timeout long
+// enough for a SIEM that is busy but alive.
+func defaultRELPConfig() RELPConfig {
+	return RELPConfig{
+		WindowSize:      transport.DefaultRELPWindow,
+		ResponseTimeout: transport.DefaultRELPResponseTimeout,
+	}
 }
 
 // facilities are the facility names of RFC 5424 section 6.2.1, with the
@@ -113,7 +150,7 @@ func (c *Config) maxMessageSize() int {
 	if c.MaxMessageSize > 0 {
 		return c.MaxMessageSize
 	}
-	if transport.Stream(c.Transport) {
+	if transport.Stream(c.Transport) || c.Transport == TransportRELP {
 		return DefaultMaxMessageSizeStream
 	}
 	return DefaultMaxMessageSizeDatagram
@@ -143,14 +180,36 @@ func (c *Config) formatOptionsWith(facility int, hostname string) format.Options
 	if c.IncludeResourceAttributes {
 		opts.ResourceSDID = c.ResourceSDID
 	}
+	opts.Payload = c.Format
+	opts.DeviceVersion = c.DeviceVersion
+	opts.LEEFDelimiter, _ = parseLEEFDelimiter(c.LEEFDelimiter)
 	return opts
+}
+
+// parseLEEFDelimiter reads leef_delimiter: empty (the default), one
+// character, or x/0x and one or two hex digits.
+func parseLEEFDelimiter(s string) (byte, error) {
+	switch {
+	case s == "":
+		return 0, nil
+	case len(s) == 1:
+		return s[0], nil
+	}
+	hex, ok := strings.CutPrefix(strings.ToLower(s), "0x")
+	if !ok {
+		hex, ok = strings.CutPrefix(strings.ToLower(s), "x")
+	}
+	if n, err := strconv.ParseUint(hex, 16, 8); ok && err == nil && len(hex) <= 2 && n > 0 {
+		return byte(n), nil
+	}
+	return 0, fmt.Errorf("leef_delimiter: %q is not one character or its hex form (x09)", s)
 }
 
 // Validate reports every problem in the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
 	switch c.Transport {
-	case TransportTCP, TransportUDP, TransportTLS:
+	case TransportTCP, TransportUDP, TransportTLS, TransportRELP:
 		if c.Endpoint == "" {
 			errs = append(errs, errors.New("endpoint: must be set (host:port)"))
 		} else if _, port, err := net.SplitHostPort(c.Endpoint); err != nil {
@@ -163,19 +222,37 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("endpoint: must be set (the socket's path)"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("transport: unknown transport %q: want tcp, udp, tls, unix or unixgram", c.Transport))
+		errs = append(errs, fmt.Errorf("transport: unknown transport %q: want tcp, udp, tls, unix, unixgram or relp", c.Transport))
 	}
 	switch c.Framing {
 	case "":
 	case FramingOctetCounting, FramingNonTransparent:
-		if c.Transport == TransportUDP || c.Transport == TransportUnixgram {
+		switch c.Transport {
+		case TransportUDP, TransportUnixgram:
 			errs = append(errs, fmt.Errorf("framing: applies to tcp, tls and unix only; %s sends one message per datagram", c.Transport))
+		case TransportRELP:
+			errs = append(errs, errors.New("framing: applies to tcp, tls and unix only; relp frames each message by its length"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("framing: unknown framing %q: want octet_counting or non_transparent", c.Framing))
 	}
-	if c.Transport != TransportTLS && !reflect.DeepEqual(c.TLS, configtls.ClientConfig{}) {
-		errs = append(errs, fmt.Errorf("tls: is set but transport is %q; use transport: tls", c.Transport))
+	usesTLS := c.Transport == TransportTLS || (c.Transport == TransportRELP && c.RELP.TLS)
+	if !usesTLS && !reflect.DeepEqual(c.TLS, configtls.ClientConfig{}) {
+		if c.Transport == TransportRELP {
+			errs = append(errs, errors.New("tls: is set but relp.tls is false; set relp.tls: true to send RELP over TLS"))
+		} else {
+			errs = append(errs, fmt.Errorf("tls: is set but transport is %q; use transport: tls", c.Transport))
+		}
+	}
+	if c.Transport == TransportRELP {
+		if c.RELP.WindowSize < 1 {
+			errs = append(errs, fmt.Errorf("relp.window_size: %d must be at least 1", c.RELP.WindowSize))
+		}
+		if c.RELP.ResponseTimeout <= 0 {
+			errs = append(errs, fmt.Errorf("relp.response_timeout: %v must be positive", c.RELP.ResponseTimeout))
+		}
+	} else if c.RELP != defaultRELPConfig() {
+		errs = append(errs, fmt.Errorf("relp: is set but transport is %q; use transport: relp", c.Transport))
 	}
 	if c.MaxMessageSize != 0 && c.MaxMessageSize < MinMaxMessageSize {
 		errs = append(errs, fmt.Errorf("max_message_size: %d is below the %d octets every receiver must accept", c.MaxMessageSize, MinMaxMessageSize))
@@ -201,7 +278,18 @@ func (c *Config) Validate() error {
 	if _, err := facilityCode(c.Facility); err != nil {
 		errs = append(errs, err)
 	}
-	// The formatter checks sd_id, resource_sd_id and message_template.
+	if _, err := parseLEEFDelimiter(c.LEEFDelimiter); err != nil {
+		errs = append(errs, err)
+	} else if c.LEEFDelimiter != "" && c.Format != format.PayloadLEEF {
+		errs = append(errs, fmt.Errorf("leef_delimiter: is set but format is %q; use format: leef", c.Format))
+	}
+	if c.DeviceVersion != "" {
+		if err := validHeaderField(strings.ReplaceAll(c.DeviceVersion, " ", "_"), 63); err != nil {
+			errs = append(errs, fmt.Errorf("device_version: %w", err))
+		}
+	}
+	// The formatter checks format, sd_id, resource_sd_id,
+	// message_template and the LEEF delimiter.
 	opts := c.formatOptionsWith(0, "-")
 	if _, err := format.New(opts); err != nil {
 		errs = append(errs, err)

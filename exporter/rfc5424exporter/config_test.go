@@ -53,6 +53,7 @@ func TestLoadConfig(t *testing.T) {
 		TLS: configtls.ClientConfig{Config: configtls.Config{
 			CAFile: "/etc/ssl/siem-ca.pem", CertFile: "/etc/otelcol/client.pem", KeyFile: "/etc/otelcol/client-key.pem",
 		}},
+		RELP:          defaultRELPConfig(),
 		TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 10 * time.Second},
 		QueueConfig:   configoptional.Some(queue),
 		RetryConfig: func() configretry.BackOffConfig {
@@ -64,6 +65,11 @@ func TestLoadConfig(t *testing.T) {
 	local := createDefaultConfig().(*Config)
 	local.Endpoint, local.Transport = "/run/siem/syslog.sock", TransportUnixgram
 
+	relp := createDefaultConfig().(*Config)
+	relp.Endpoint, relp.Transport = "siem.example.com:2514", TransportRELP
+	relp.RELP = RELPConfig{WindowSize: 256, ResponseTimeout: 20 * time.Second, TLS: true}
+	relp.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: "/etc/ssl/siem-ca.pem"}}
+
 	tests := []struct {
 		name string
 		want *Config
@@ -71,6 +77,7 @@ func TestLoadConfig(t *testing.T) {
 		{"", defaults},
 		{"all", all},
 		{"local", local},
+		{"relp", relp},
 	}
 	for _, tt := range tests {
 		t.Run("rfc5424/"+tt.name, func(t *testing.T) {
@@ -123,6 +130,33 @@ func TestInvalidConfigReportsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestInvalidRELPConfig(t *testing.T) {
+	_, err := loadConfig(t, "relp_misplaced")
+	assert.ErrorContains(t, err, `relp: is set but transport is "tcp"; use transport: relp`)
+
+	_, err = loadConfig(t, "relp_invalid")
+	require.Error(t, err)
+	for _, want := range []string{
+		"framing: applies to tcp, tls and unix only; relp frames each message by its length",
+		"relp.window_size: 0 must be at least 1",
+		"relp.response_timeout: 0s must be positive",
+		"tls: is set but relp.tls is false; set relp.tls: true",
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+func TestRELPDefaults(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, RELPConfig{WindowSize: 128, ResponseTimeout: 10 * time.Second}, cfg.RELP)
+	cfg.Transport, cfg.Endpoint = TransportRELP, "127.0.0.1:2514"
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, DefaultMaxMessageSizeStream, cfg.maxMessageSize(), "rsyslog's maxMessageSize, which imrelp's maxDataSize follows")
+	assert.False(t, cfg.formatOptionsWith(0, "-").EscapeNewlines, "RELP frames by length: newlines travel as they are")
+	cfg.Endpoint = "siem"
+	assert.ErrorContains(t, cfg.Validate(), `endpoint: "siem" is not host:port`)
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -139,12 +173,23 @@ func TestValidate(t *testing.T) {
 		{"resource sd id missing", func(c *Config) { c.IncludeResourceAttributes, c.ResourceSDID = true, "" }, "resource_sd_id: must be set"},
 		{"same sd ids", func(c *Config) { c.IncludeResourceAttributes, c.ResourceSDID = true, "data" }, "resource_sd_id must differ"},
 		{"bad template", func(c *Config) { c.MessageTemplate = "{message}" }, "message_template: unknown placeholder {message}"},
+		{"unknown format", func(c *Config) { c.Format = "json" }, `format: unknown format "json": want rfc5424, cef or leef`},
+		{"delimiter without leef", func(c *Config) { c.Format, c.LEEFDelimiter = "cef", "^" }, `leef_delimiter: is set but format is "cef"`},
+		{"delimiter not one character", func(c *Config) { c.Format, c.LEEFDelimiter = "leef", "^^" }, `leef_delimiter: "^^" is not one character or its hex form`},
+		{"delimiter that cannot separate", func(c *Config) { c.Format, c.LEEFDelimiter = "leef", "=" }, "leef.delimiter: '=' cannot separate attributes"},
+		{"device version with a line break", func(c *Config) { c.DeviceVersion = "1\n" }, `device_version: "1\n" contains '\n'`},
+		{"device version with a space", func(c *Config) { c.DeviceVersion = "4.0 SP1" }, ""},
+		{"hex tab delimiter", func(c *Config) { c.Format, c.LEEFDelimiter = "leef", "x09" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.Endpoint = "127.0.0.1:6514"
 			tt.mutate(cfg)
+			if tt.want == "" {
+				assert.NoError(t, cfg.Validate())
+				return
+			}
 			assert.ErrorContains(t, cfg.Validate(), tt.want)
 		})
 	}

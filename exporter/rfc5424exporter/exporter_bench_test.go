@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport/relptest"
 )
 
 // glassixBatch is n Glassix events as the auditlog processor leaves them:
@@ -88,4 +90,32 @@ func BenchmarkExportTCP(b *testing.B) {
 	require.NoError(b, exp.Shutdown(context.Background()))
 	_ = l.Close()
 	wg.Wait()
+}
+
+// BenchmarkExportRELP is BenchmarkExportTCP over RELP: the same batches,
+// sent with the default window (128) to the in-process RELP server on
+// loopback, which answers each message "200 OK"; a batch returns when
+// every answer is in.
+func BenchmarkExportRELP(b *testing.B) {
+	srv := relptest.Start(b, relptest.Options{Discard: true})
+	cfg := syncConfig(srv.Addr())
+	cfg.Transport = TransportRELP
+	exp := createExporter(b, cfg)
+	require.NoError(b, exp.Start(context.Background(), componenttest.NewNopHost()))
+
+	const batch = 100
+	ld := glassixBatch(batch)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := exp.ConsumeLogs(context.Background(), ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	msgs := float64(b.N * batch)
+	b.ReportMetric(msgs/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/msgs, "allocs/msg")
+	require.NoError(b, exp.Shutdown(context.Background()))
 }

@@ -3,6 +3,8 @@ package rfc5424exporter
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -23,7 +25,10 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
@@ -174,26 +179,79 @@ func TestRecordsReachTheWireValid(t *testing.T) {
 	}
 }
 
-func TestUnformattableRecordIsPermanentAndAlone(t *testing.T) {
-	srv := newLineServer(t)
-	cfg := syncConfig(srv.l.Addr().String())
-	cfg.MaxMessageSize = MinMaxMessageSize
-	exp := startExporter(t, cfg)
+// A record whose header and structured data exceed max_message_size can
+// never be sent: it is dropped, logged and counted failed, alone; the rest
+// of its batch is sent and counted sent, through the queue as without it.
+func TestUnformattableRecordIsCountedFailedAlone(t *testing.T) {
+	for _, tt := range []struct {
+		format string
+		queued bool
+	}{{"rfc5424", false}, {"rfc5424", true}, {"cef", true}} {
+		t.Run(fmt.Sprintf("%s queued=%v", tt.format, tt.queued), func(t *testing.T) {
+			srv := newLineServer(t)
+			cfg := syncConfig(srv.l.Addr().String())
+			if tt.queued {
+				cfg.QueueConfig = createDefaultConfig().(*Config).QueueConfig
+			}
+			if tt.format != "rfc5424" {
+				cfg.Format = tt.format
+			}
+			cfg.MaxMessageSize = MinMaxMessageSize
+			tel := componenttest.NewTelemetry()
+			t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+			set := exportertest.NewNopSettings(metadata.Type)
+			set.TelemetrySettings = tel.NewTelemetrySettings()
+			core, logs := observer.New(zap.InfoLevel)
+			set.Logger = zap.New(core)
+			exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+			require.NoError(t, err)
+			require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+			t.Cleanup(func() { assert.NoError(t, exp.Shutdown(context.Background())) }) // again: closes the connection if the test stops early
 
-	ld := newLogs("glassix", "Small1", "Huge", "Small2")
-	huge := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
-	huge.Attributes().PutStr("blob", strings.Repeat("x", 1000)) // structured data alone is over the limit
+			ld := newLogs("glassix", "Small1", "Huge", "Small2")
+			huge := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1)
+			huge.Attributes().PutStr("blob", strings.Repeat("x", 1000)) // structured data alone is over the limit
+			if tt.format == "cef" {
+				// CEF's extension is cut to fit; its header, which names the
+				// event, is not.
+				huge.SetEventName("Huge" + strings.Repeat("x", 1000))
+			}
+			before := plog.NewLogs()
+			ld.CopyTo(before)
 
-	err := exp.ConsumeLogs(context.Background(), ld)
-	require.Error(t, err)
-	assert.True(t, consumererror.IsPermanent(err), "a record that can never fit must not be retried: %v", err)
-	assert.ErrorContains(t, err, `1 of 3 records cannot be sent`)
-	assert.ErrorContains(t, err, `record "Huge"`)
+			assert.NoError(t, exp.ConsumeLogs(context.Background(), ld))
+			got := srv.waitFor(t, 2)
+			require.NoError(t, exp.Shutdown(context.Background()))
+			require.Len(t, got, 2, "the rest of the batch goes")
+			assert.Contains(t, got[0], " Small1 ")
+			assert.Contains(t, got[1], " Small2 ")
+			assert.Equal(t, before, ld, "the caller's logs are left as they were")
 
-	got := srv.waitFor(t, 2)
-	require.Len(t, got, 2, "the rest of the batch goes")
-	assert.Contains(t, got[0], " Small1 ")
-	assert.Contains(t, got[1], " Small2 ")
+			assert.Equal(t, int64(2), metricSum(t, tel, "otelcol_exporter_sent_log_records"))
+			assert.Equal(t, int64(1), metricSum(t, tel, "otelcol_exporter_send_failed_log_records"))
+			dropped := logs.FilterMessageSnippet("Dropping records that cannot be formatted").All()
+			require.Len(t, dropped, 1)
+			assert.Equal(t, int64(1), dropped[0].ContextMap()["dropped"])
+			assert.Contains(t, dropped[0].ContextMap()["error"], `record "Huge`)
+			assert.Zero(t, logs.FilterMessageSnippet("Exporting failed").Len(), "exporterhelper saw no failure")
+		})
+	}
+}
+
+// metricSum adds up an int64 counter's data points.
+func metricSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0 // never recorded
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int64 sum", name)
+	var total int64
+	for _, dp := range sum.DataPoints {
+		total += dp.Value
+	}
+	return total
 }
 
 func TestLongMessageTextIsCut(t *testing.T) {
@@ -237,7 +295,7 @@ func TestUnsentKeepsOnlyUnwrittenRecords(t *testing.T) {
 	}
 	// Records 0-5; record 2 was unformattable; messages 0-2 (records 0, 1, 3) were written.
 	msgOf := []int{0, 1, -1, 2, 3, 4}
-	out := unsent(ld, msgOf, 3)
+	out := unsent(ld, msgOf, func(m int) bool { return m < 3 })
 	var names []string
 	for i := 0; i < out.ResourceLogs().Len(); i++ {
 		rl := out.ResourceLogs().At(i)
@@ -252,4 +310,32 @@ func TestUnsentKeepsOnlyUnwrittenRecords(t *testing.T) {
 	assert.Equal(t, 1, out.ResourceLogs().Len(), "empty resources are dropped")
 	v, _ := out.ResourceLogs().At(0).Resource().Attributes().Get("r")
 	assert.Equal(t, int64(1), v.Int(), "resources stay with their records")
+}
+
+// Only exporterhelper's drop line for a request interrupted by shutdown is
+// rewritten, and only with a persistent queue: a permanent failure, or an
+// in-memory queue's request, is dropped, and the line says so.
+func TestOnlyAShutdownInterruptionIsLoggedAsKept(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := createDefaultConfig().(*Config)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	assert.Same(t, set.Logger, helperSettings(set, cfg).Logger, "in-memory queue: the logger is left alone")
+
+	storage := component.MustNewIDWithName("file_storage", "queue")
+	cfg.QueueConfig.Get().StorageID = &storage
+	logger := helperSettings(set, cfg).Logger
+	logger.Error("Exporting failed. Dropping data.", zap.Error(errors.New("interrupted due to shutdown: connection refused")), zap.Int("dropped_items", 20))
+	logger.Error("Exporting failed. Dropping data.", zap.Error(errors.New("not retryable error: too large")), zap.Int("dropped_items", 3))
+	logger.Info("Exporting failed. Will retry the request after interval.", zap.Error(errors.New("interrupted due to shutdown: x")))
+
+	all := logs.All()
+	require.Len(t, all, 3)
+	assert.Equal(t, zap.InfoLevel, all[0].Level)
+	assert.Equal(t, keptMessage, all[0].Message)
+	assert.Equal(t, map[string]any{"error": "interrupted due to shutdown: connection refused", "kept_items": int64(20)}, all[0].ContextMap())
+	assert.Equal(t, zap.ErrorLevel, all[1].Level)
+	assert.Equal(t, "Exporting failed. Dropping data.", all[1].Message)
+	assert.Equal(t, int64(3), all[1].ContextMap()["dropped_items"])
+	assert.Equal(t, "Exporting failed. Will retry the request after interval.", all[2].Message)
 }

@@ -37,6 +37,7 @@ func createDefaultConfig() component.Config {
 		Facility:      "local4",
 		SDID:          "data",
 		ResourceSDID:  "resource",
+		RELP:          defaultRELPConfig(),
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
 		RetryConfig:   retry,
@@ -49,7 +50,10 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	if err := e.withFailedCounter(set); err != nil {
+		return nil, err
+	}
+	exp, err := exporterhelper.NewLogs(ctx, helperSettings(set, c), cfg, e.pushLogs,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
@@ -57,4 +61,8 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 		exporterhelper.WithRetry(c.RetryConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return logsExporter{Logs: exp, e: e}, nil
 }

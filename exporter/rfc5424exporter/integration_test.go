@@ -14,13 +14,17 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 
+	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
@@ -65,14 +69,19 @@ func nonTransparent(s string) string {
 }
 
 func TestRealServersParseEveryField(t *testing.T) {
-	cases := []struct{ transport, framing string }{
-		{TransportTCP, FramingOctetCounting},
-		{TransportTCP, FramingNonTransparent},
-		{TransportTLS, FramingOctetCounting},
-		{TransportTLS, FramingNonTransparent},
-		{TransportUDP, ""},
-		{TransportUnix, FramingNonTransparent},
-		{TransportUnixgram, ""},
+	cases := []struct {
+		transport, framing string
+		relpTLS            bool
+	}{
+		{TransportTCP, FramingOctetCounting, false},
+		{TransportTCP, FramingNonTransparent, false},
+		{TransportTLS, FramingOctetCounting, false},
+		{TransportTLS, FramingNonTransparent, false},
+		{TransportUDP, "", false},
+		{TransportUnix, FramingNonTransparent, false},
+		{TransportUnixgram, "", false},
+		{TransportRELP, "", false},
+		{TransportRELP, "tls", true},
 	}
 	for _, kind := range syslogtest.Kinds {
 		for _, c := range cases {
@@ -83,7 +92,11 @@ func TestRealServersParseEveryField(t *testing.T) {
 				srvCfg := syslogtest.Config{Transport: c.transport, Framing: c.framing, RequireClientCert: true}
 				cfg := syncConfig("")
 				cfg.Transport, cfg.Framing = c.transport, c.framing
-				if c.transport == TransportTLS {
+				if c.transport == TransportRELP {
+					srvCfg.Framing, cfg.Framing = "", ""
+					cfg.RELP.TLS = c.relpTLS
+				}
+				if c.transport == TransportTLS || c.relpTLS {
 					files := syslogtest.NewTLSFiles(t)
 					srvCfg.TLS = files
 					cfg.TLS = configtls.ClientConfig{Config: configtls.Config{
@@ -230,14 +243,29 @@ func TestPersistentQueueSurvivesCollectorRestart(t *testing.T) {
 	// First run: records are accepted into the persistent queue and the
 	// collector stops before the SIEM comes back.
 	ext, host := newStorage()
-	exp := createExporter(t, cfg)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
+	core, logs := observer.New(zap.InfoLevel)
+	set.Logger = zap.New(core, zap.AddStacktrace(zap.ErrorLevel))
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), host))
 	const n = 20
 	for i := 0; i < n; i++ {
 		require.NoError(t, exp.ConsumeLogs(context.Background(), numbered(i)))
 	}
+	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("Will retry").Len() > 0 }, time.Minute, 5*time.Millisecond,
+		"the exporter tried the SIEM and waits to retry")
 	require.NoError(t, exp.Shutdown(context.Background()))
 	require.NoError(t, ext.Shutdown(context.Background()))
+	// The stop interrupted that wait; the queue keeps the records, and the
+	// log says so rather than "Dropping data".
+	assert.Zero(t, logs.FilterMessageSnippet("Dropping").Len(), "no loss claimed: %v", logs.FilterMessageSnippet("Dropping").All())
+	kept := logs.FilterMessageSnippet("kept in the persistent queue").All()
+	require.NotEmpty(t, kept)
+	assert.Equal(t, zap.InfoLevel, kept[0].Level)
+	assert.Empty(t, kept[0].Stack)
+	assert.Contains(t, kept[0].ContextMap(), "kept_items")
 
 	// Second run with the same storage: the SIEM is up and gets them all.
 	srv.Start()

@@ -28,6 +28,8 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
@@ -61,6 +63,7 @@ type testViewer struct {
 	base string
 	user string
 	pass string
+	logs *observer.ObservedLogs
 }
 
 // startViewer starts the extension on 127.0.0.1:0 over path; with
@@ -97,12 +100,15 @@ func startViewerHtpasswd(t testing.TB, path, htpasswd, password string) *testVie
 		cfg.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: id}})
 	}
 	require.NoError(t, cfg.Validate())
-	ext, err := NewFactory().Create(ctx, extensiontest.NewNopSettings(metadata.Type), cfg)
+	set := extensiontest.NewNopSettings(metadata.Type)
+	core, logs := observer.New(zap.InfoLevel)
+	set.Logger = zap.New(core)
+	ext, err := NewFactory().Create(ctx, set, cfg)
 	require.NoError(t, err)
 	require.NoError(t, ext.Start(ctx, h))
 	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
 	v := ext.(*viewer)
-	return &testViewer{viewer: v, base: "http://" + v.addr.String(), user: "auditor", pass: password}
+	return &testViewer{viewer: v, base: "http://" + v.addr.String(), user: "auditor", pass: password, logs: logs}
 }
 
 type response struct {
@@ -511,6 +517,23 @@ func TestEmptyPasswordIsRefused(t *testing.T) {
 		assert.NotContains(t, string(body), "sippy", p)
 		assert.Equal(t, `Basic realm="otelcol-audit viewer", charset="UTF-8"`, resp.Header.Get("WWW-Authenticate"))
 	}
+}
+
+// With the password empty (VIEWER_PASSWORD unset in the shipped config),
+// the viewer says at start that nobody can log in, and why; with a
+// password, it says nothing of the kind. It depends on its authenticator,
+// so the collector starts that first.
+func TestEmptyPasswordIsLoggedAtStart(t *testing.T) {
+	path := writeArchive(t, t.TempDir(), 5)
+	empty := startViewerHtpasswd(t, path, "auditor:", "")
+	lines := empty.logs.FilterMessageSnippet("password is empty, so nobody can log in").All()
+	require.Len(t, lines, 1)
+	assert.Equal(t, zap.ErrorLevel, lines[0].Level)
+	assert.Contains(t, lines[0].Message, "VIEWER_PASSWORD")
+
+	set := startViewer(t, path, "s3cret")
+	assert.Zero(t, set.logs.FilterMessageSnippet("password is empty").Len())
+	assert.Equal(t, []component.ID{component.MustNewIDWithName("basicauth", "viewer")}, set.viewer.Dependencies())
 }
 
 func TestAPIHintsAndHeaders(t *testing.T) {

@@ -2,6 +2,7 @@ package auditviewerextension // import "github.com/otelcol-audit/otelcol-audit/e
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
@@ -68,7 +70,9 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	v.server, v.addr = server, ln.Addr()
-	if !sc.Auth.HasValue() {
+	if a := sc.Auth.Get(); a != nil {
+		v.warnIfEmptyPassword(ctx, host, a.Config.AuthenticatorID)
+	} else {
 		v.set.Logger.Warn("auth is not set: anyone who can reach the endpoint can read the audit archive; configure auth (e.g. basicauth) unless the endpoint is only reachable by administrators",
 			zap.String("endpoint", ln.Addr().String()))
 	}
@@ -86,6 +90,39 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 		v.keepIndexed()
 	}()
 	return nil
+}
+
+// defaultUser is the viewer's user in the shipped collector.yaml and the
+// README.
+const defaultUser = "auditor"
+
+// Dependencies makes the collector start the authenticator before the
+// viewer (extensions otherwise start in no set order), so that Start can
+// ask it about the default user's password.
+func (v *viewer) Dependencies() []component.ID {
+	if a := v.cfg.Auth.Get(); a != nil {
+		return []component.ID{a.Config.AuthenticatorID}
+	}
+	return nil
+}
+
+// warnIfEmptyPassword says at start, in so many words, that nobody can log
+// in when the authenticator accepts the default user with an empty
+// password: the shipped htpasswd is "auditor:${env:VIEWER_PASSWORD}", and
+// with the variable unset the collector only warns that a variable is
+// unset, while the viewer refuses every empty password.
+func (v *viewer) warnIfEmptyPassword(ctx context.Context, host component.Host, id component.ID) {
+	auth, ok := host.GetExtensions()[id].(extensionauth.Server)
+	if !ok {
+		return
+	}
+	defer func() { _ = recover() }() // an authenticator not ready to answer: nothing to say
+	header := map[string][]string{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(defaultUser+":"))}}
+	if _, err := auth.Authenticate(ctx, header); err == nil {
+		v.set.Logger.Error("The audit viewer's password is empty, so nobody can log in: the viewer refuses empty passwords. "+
+			"Set it (in the shipped collector.yaml, the VIEWER_PASSWORD environment variable) and restart the collector",
+			zap.String("user", defaultUser), zap.String("authenticator", id.String()))
+	}
 }
 
 // keepIndexed builds the index at start, so that the first query finds it

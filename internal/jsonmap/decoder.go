@@ -10,7 +10,7 @@
 //
 //	object  -> Map (members in input order)
 //	array   -> Slice
-//	string  -> Str (invalid UTF-8 and lone surrogates become U+FFFD, as in encoding/json)
+//	string  -> Str (invalid UTF-8 and lone surrogates become U+FFFD, one per bad byte or escape, as in encoding/json; TakeReplaced says where)
 //	integer -> Int when it fits in int64, else Str holding the literal (no silent rounding of ids)
 //	number  -> Double, or Str holding the literal when it overflows float64
 //	boolean -> Bool
@@ -18,9 +18,13 @@
 //
 // The decoder is a bounded recursive-descent parser over a byte slice. Hostile
 // input cannot exhaust the stack or memory beyond the input's own size: see
-// Limits. Duplicate member names in one object are an error, because two
-// parsers disagreeing on which value wins is a known way to smuggle a field
-// past a check.
+// Limits.
+//
+// It applies the project's JSON rule for vendor input (internal/jsonpolicy):
+// a member name repeated in one object is an error (DuplicateKey), because
+// two parsers disagreeing on which value wins is a known way to smuggle a
+// field past a check; invalid UTF-8 and lone surrogates are replaced, and
+// counted so that the caller flags the event (TakeReplaced).
 package jsonmap // import "github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 
 import (
@@ -30,12 +34,14 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
 
 // Default limits. They are far above anything a vendor sends and low enough
 // that a hostile body costs bounded time.
 const (
-	DefaultMaxDepth         = 32
+	DefaultMaxDepth         = jsonpolicy.MaxDepth
 	DefaultMaxStringBytes   = 1 << 20
 	DefaultMaxObjectMembers = 256
 	DefaultMaxArrayElements = 100_000
@@ -72,28 +78,20 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// ErrorKind classifies decoding errors.
-type ErrorKind uint8
+// ErrorKind classifies decoding errors: those of the project's JSON rule.
+type ErrorKind = jsonpolicy.ErrorKind
 
 const (
 	// Syntax means the input is not JSON; where the value ends is unknown.
-	Syntax ErrorKind = iota
+	Syntax = jsonpolicy.Syntax
 	// Limit means the input is JSON but exceeds a bound in Limits.
-	Limit
+	Limit = jsonpolicy.Limit
 	// DuplicateKey means an object names the same member twice.
-	DuplicateKey
+	DuplicateKey = jsonpolicy.DuplicateKey
 )
 
 // Error is a decoding error at a byte offset of the input.
-type Error struct {
-	Offset int
-	Kind   ErrorKind
-	Msg    string
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s (byte %d)", e.Msg, e.Offset)
-}
+type Error = jsonpolicy.Error
 
 // Decoder reads JSON values from a byte slice.
 type Decoder struct {
@@ -102,6 +100,26 @@ type Decoder struct {
 	depth int
 	lim   Limits
 	buf   []byte // scratch for unescaping strings
+	// replaced counts the bad bytes and lone surrogates replaced by U+FFFD
+	// since the last TakeReplaced; firstReplaced is the first one's offset.
+	replaced, firstReplaced int
+}
+
+// TakeReplaced returns how many invalid UTF-8 bytes and lone surrogates
+// were replaced by U+FFFD since the last call, and the offset of the first,
+// and starts counting anew. Under the project's JSON rule a vendor event
+// with a replacement is kept and flagged (jsonpolicy.ReplacedMsg).
+func (d *Decoder) TakeReplaced() (n, firstOffset int) {
+	n, firstOffset = d.replaced, d.firstReplaced
+	d.replaced, d.firstReplaced = 0, 0
+	return n, firstOffset
+}
+
+func (d *Decoder) noteReplaced(off int) {
+	if d.replaced == 0 {
+		d.firstReplaced = off
+	}
+	d.replaced++
 }
 
 // NewDecoder returns a decoder positioned at the start of data.
@@ -222,7 +240,7 @@ func (d *Decoder) object(m pcommon.Map) error {
 	return d.Object(func(key string, keyOffset int) error {
 		v, loaded := m.GetOrPutEmpty(key)
 		if loaded {
-			return &Error{Offset: keyOffset, Kind: DuplicateKey, Msg: fmt.Sprintf("duplicate key %q", key)}
+			return &Error{Offset: keyOffset, Kind: DuplicateKey, Msg: jsonpolicy.DuplicateKeyMsg(key)}
 		}
 		return d.value(v)
 	})
@@ -497,6 +515,7 @@ func (d *Decoder) slowString(start int) (string, error) {
 						i += 6
 					} else {
 						r = utf8.RuneError
+						d.noteReplaced(i - 6)
 					}
 				}
 				buf = utf8.AppendRune(buf, r)
@@ -514,6 +533,7 @@ func (d *Decoder) slowString(start int) (string, error) {
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
 				buf = utf8.AppendRune(buf, utf8.RuneError)
+				d.noteReplaced(i)
 			} else {
 				buf = append(buf, data[i:i+size]...)
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
 
 // Event is one event found by Walk.
@@ -24,6 +26,11 @@ type Event struct {
 	// Err says why the event is not a well-formed object, naming the line
 	// and column of the problem.
 	Err error
+	// Replaced, when Err is nil, says that invalid UTF-8 or lone
+	// surrogates in the event were replaced by U+FFFD, naming the line and
+	// column of the first: the problem to flag the event with. Empty when
+	// nothing was replaced.
+	Replaced string
 }
 
 // Walk calls fn for each event in body. A body is any sequence of JSON
@@ -97,11 +104,15 @@ func (w *walker) event() bool {
 	d.SkipSpace()
 	start := d.pos
 	v := pcommon.NewValueEmpty()
+	d.TakeReplaced()
 	err := d.DecodeValue(v)
 	if err == nil {
 		ev := Event{Ordinal: w.next(), Line: w.lines.Line(start), Raw: d.data[start:d.pos]}
 		if v.Type() == pcommon.ValueTypeMap {
 			ev.Attrs = v.Map()
+			if n, off := d.TakeReplaced(); n > 0 {
+				ev.Replaced = w.located(off, jsonpolicy.ReplacedMsg(n)).Error()
+			}
 		} else {
 			ev.Err = w.located(start, fmt.Sprintf("event is a JSON %s, not an object", KindOf(d.data[start])))
 		}

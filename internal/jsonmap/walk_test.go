@@ -186,3 +186,20 @@ func TestLinesLocate(t *testing.T) {
 		assert.Equal(t, []int{tt.line, tt.col}, []int{line, col}, "offset %d", tt.off)
 	}
 }
+
+// The project's JSON rule for vendor input (internal/jsonpolicy): invalid
+// UTF-8 and lone surrogates are replaced and the event says where, so the
+// caller flags it; an event without any says nothing.
+func TestWalkReportsReplacedText(t *testing.T) {
+	body := "{\"a\":\"ok\"}\n{\"a\":\"x\xffy\",\"b\":\"\\ud800\"}\n{\"a\":\"ok\"}"
+	var got []string
+	var values []string
+	Walk([]byte(body), Limits{}, func(ev *Event) {
+		require.NoError(t, ev.Err)
+		got = append(got, ev.Replaced)
+		v, _ := ev.Attrs.Get("a")
+		values = append(values, v.Str())
+	})
+	assert.Equal(t, []string{"", "line 2, column 8: invalid UTF-8 or lone surrogates replaced by U+FFFD (2 places)", ""}, got)
+	assert.Equal(t, []string{"ok", "x\uFFFDy", "ok"}, values)
+}

@@ -135,7 +135,12 @@ func ParseEvents(body []byte, opts Options, out plog.LogRecordSlice, fill func(p
 			lr := out.AppendEmpty()
 			lr.SetObservedTimestamp(opts.Observed)
 			ev.Attrs.MoveTo(lr.Attributes())
-			fill(lr).Finish(lr, &res, ev.Ordinal, ev.Line)
+			problems := fill(lr)
+			if ev.Replaced != "" {
+				// The project's JSON rule: kept, and flagged as altered.
+				problems = append(problems, ev.Replaced)
+			}
+			problems.Finish(lr, &res, ev.Ordinal, ev.Line)
 		}
 		pending += len(ev.Raw)
 		if opts.Flush != nil && out.Len() >= max(opts.FlushAt, 1) {
@@ -177,20 +182,11 @@ func (f FieldProblems) Finish(lr plog.LogRecord, res *Result, event, line int) {
 	res.AddProblem(Problem{Event: event, Line: line, Error: msg})
 }
 
-// RawText returns raw as a string that pdata can export: OTLP requires
+// rawText returns raw as a string that pdata can export: OTLP requires
 // valid UTF-8, so invalid bytes become U+FFFD (the rest is kept exactly).
-// The string is a copy: raw may be reused.
-func RawText(raw []byte) string {
-	if utf8.Valid(raw) {
-		return string(raw)
-	}
-	return validUTF8(raw)
-}
-
-// rawText is RawText without the copy when raw lies in an owned body and
-// is at least half of it: the record then keeps the body alive, which
-// costs at most twice the text itself, rather than doubling the memory of
-// a near-limit body. A smaller event is copied, so it never pins a large
+// It does not copy when raw lies in an owned body and is at least half of
+// it: the record then keeps the body alive, which costs at most twice the
+// text itself, rather than doubling the memory of a near-limit body. A smaller event is copied, so it never pins a large
 // body (a body padded with blanks around one small event) in a queue.
 func (o *Options) rawText(raw []byte) string {
 	if !utf8.Valid(raw) {

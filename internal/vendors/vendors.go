@@ -50,6 +50,20 @@ type Vendor interface {
 	// the viewer's hints; nil when the vendor's actions speak for
 	// themselves.
 	ActionHints() []ActionHint
+	// SIEM names the vendor and product as SIEM formats (CEF, LEEF)
+	// carry them.
+	SIEM() SIEMNames
+}
+
+// SIEMNames are how a vendor appears in CEF and LEEF headers, and what its
+// normalized target is.
+type SIEMNames struct {
+	// Vendor and Product are CEF's Device Vendor and Device Product, and
+	// LEEF's Vendor and Product.
+	Vendor, Product string
+	// TargetIsUser says audit.target names a user account (CEF duser);
+	// otherwise it names an object or a resource.
+	TargetIsUser bool
 }
 
 // ActionHint is one action code, its description and the syntax of its

@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/shareddedup"
 )
 
 // Config is the auditlog processor's configuration.
@@ -41,7 +44,7 @@ type CTReplayConfig struct {
 	// DateOrder is day_first (08/01/2021 is 8 January) or month_first.
 	DateOrder string `mapstructure:"date_order"`
 	// Timezone is the IANA zone of ts, which carries no offset: UTC, Local,
-	// Europe/Rome, ...
+	// Europe/Rome, ...; empty is UTC.
 	Timezone string `mapstructure:"timezone"`
 }
 
@@ -98,6 +101,23 @@ type DedupConfig struct {
 	// Storage is a storage extension (walstorage, file_storage/...) that keeps the
 	// window across restarts. Unset: the window lives in memory only.
 	Storage *component.ID `mapstructure:"storage"`
+	// Shared keeps the delivered event ids of several collectors in one
+	// PostgreSQL table, besides each one's local window. Unset: this
+	// collector deduplicates alone.
+	Shared configoptional.Optional[SharedDedupConfig] `mapstructure:"shared"`
+}
+
+// SharedDedupConfig is the PostgreSQL table several collectors share.
+type SharedDedupConfig struct {
+	// DSN is the PostgreSQL connection string (URL or key=value form).
+	DSN string `mapstructure:"dsn"`
+	// Table holds the event keys; created when missing.
+	Table string `mapstructure:"table"`
+	// Timeout bounds each query; past it the batch is deduplicated locally
+	// only.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// RetryAfter is how long the database is left alone after a failure.
+	RetryAfter time.Duration `mapstructure:"retry_after"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -111,7 +131,7 @@ func (cfg *Config) Validate() error {
 	if _, err := ctreplay.ParseDateOrder(cfg.CTReplay.DateOrder); err != nil {
 		errs = append(errs, fmt.Errorf("ctreplay::date_order: %w", err))
 	}
-	if _, err := time.LoadLocation(cfg.CTReplay.Timezone); err != nil {
+	if _, err := vendors.LoadTimezone(cfg.CTReplay.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("ctreplay::timezone: %w", err))
 	}
 	if cfg.Flatten.Separator == "" {
@@ -126,6 +146,22 @@ func (cfg *Config) Validate() error {
 	if cfg.Dedup.Enabled {
 		if cfg.Dedup.Window <= 0 {
 			errs = append(errs, fmt.Errorf("dedup::window: must be positive, got %s", cfg.Dedup.Window))
+		}
+		if sh := cfg.Dedup.Shared.Get(); sh != nil {
+			if sh.DSN == "" {
+				errs = append(errs, errors.New("dedup::shared::dsn: must be set (a PostgreSQL connection string)"))
+			} else if err := shareddedup.ValidateDSN(sh.DSN); err != nil {
+				errs = append(errs, fmt.Errorf("dedup::shared::dsn: %w", err))
+			}
+			if sh.Table == "" {
+				errs = append(errs, errors.New("dedup::shared::table: must be set"))
+			}
+			if sh.Timeout <= 0 {
+				errs = append(errs, fmt.Errorf("dedup::shared::timeout: must be positive, got %s", sh.Timeout))
+			}
+			if sh.RetryAfter < 0 {
+				errs = append(errs, fmt.Errorf("dedup::shared::retry_after: must not be negative, got %s", sh.RetryAfter))
+			}
 		}
 		if cfg.Dedup.MaxEntries < 1 {
 			errs = append(errs, fmt.Errorf("dedup::max_entries: must be at least 1, got %d", cfg.Dedup.MaxEntries))
@@ -195,7 +231,7 @@ func (cfg *Config) ctreplayOptions() (ctreplay.Options, error) {
 	if err != nil {
 		return ctreplay.Options{}, err
 	}
-	loc, err := time.LoadLocation(cfg.CTReplay.Timezone)
+	loc, err := vendors.LoadTimezone(cfg.CTReplay.Timezone)
 	if err != nil {
 		return ctreplay.Options{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -49,7 +50,10 @@ func TestLoadConfig(t *testing.T) {
 					{Name: "admin deletions", Source: "ctreplay", EventNameRegex: "^DELETE", Attributes: []AttributeMatchConfig{{Key: "userID", Value: "admin"}}, Level: "err"},
 					{EventName: "GET USERS", Attributes: []AttributeMatchConfig{{Key: "audit.client_address", Regex: `^10\.`}}, Level: "notice"},
 				},
-				Dedup: DedupConfig{Enabled: true, Window: 72 * time.Hour, MaxEntries: 5000, Storage: &storageID},
+				Dedup: DedupConfig{
+					Enabled: true, Window: 72 * time.Hour, MaxEntries: 5000, Storage: &storageID,
+					Shared: configoptional.Some(SharedDedupConfig{DSN: "postgres://audit@db.example.com:5432/audit", Table: "otelcol_audit_dedup", Timeout: 500 * time.Millisecond, RetryAfter: 10 * time.Second}),
+				},
 			},
 		},
 		{
@@ -77,8 +81,12 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, &Config{
 		CTReplay: CTReplayConfig{DateOrder: "day_first", Timezone: "UTC"},
 		Flatten:  FlattenConfig{Separator: "_", MaxDepth: 16},
-		Dedup:    DedupConfig{Enabled: true, Window: 96 * time.Hour, MaxEntries: 100000},
+		Dedup: DedupConfig{
+			Enabled: true, Window: 96 * time.Hour, MaxEntries: 100000,
+			Shared: configoptional.Default(SharedDedupConfig{Table: "otelcol_audit_dedup", Timeout: 500 * time.Millisecond, RetryAfter: 10 * time.Second}),
+		},
 	}, cfg)
+	assert.False(t, cfg.Dedup.Shared.HasValue(), "not shared unless configured")
 }
 
 func TestInvalidConfigReportsEveryProblem(t *testing.T) {
@@ -87,7 +95,7 @@ func TestInvalidConfigReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		`source: unknown vendor "okta", want one of glassix, ctreplay, sippy`,
 		`ctreplay::date_order: unknown date order "year_first": want day_first or month_first`,
-		`ctreplay::timezone: unknown time zone Mars/Olympus`,
+		`ctreplay::timezone: unknown time zone "Mars/Olympus": want an IANA name such as UTC or Europe/Rome`,
 		`flatten::separator: must not be empty`,
 		`flatten::max_depth: must be at least 1, got 0`,
 		`rules[0] (broken)::source: unknown vendor "slack"`,
@@ -99,6 +107,8 @@ func TestInvalidConfigReportsEveryProblem(t *testing.T) {
 		`rules[1]::level: must be set`,
 		`dedup::window: must be positive, got 0s`,
 		`dedup::max_entries: must be at least 1, got 0`,
+		`dedup::shared::dsn: cannot parse`,
+		`dedup::shared::timeout: must be positive, got 0s`,
 	} {
 		assert.ErrorContains(t, err, want)
 	}
@@ -113,4 +123,18 @@ func TestCompileRules(t *testing.T) {
 		{Name: "admin deletions", Source: "ctreplay", EventNameRegex: regexp.MustCompile("^DELETE"), Attributes: []classify.AttrMatch{{Key: "userID", Value: "admin"}}, Level: severity.Err},
 		{EventName: "GET USERS", Attributes: []classify.AttrMatch{{Key: "audit.client_address", Regex: regexp.MustCompile(`^10\.`)}}, Level: severity.Notice},
 	}, rules)
+}
+
+// An empty ctreplay::timezone is UTC, as it is for the auditwebhook
+// receiver: both read the setting with vendors.LoadTimezone.
+func TestEmptyTimezoneIsUTC(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Source = "ctreplay"
+	cfg.CTReplay.Timezone = ""
+	require.NoError(t, cfg.Validate())
+	h := start(t, cfg, nil, nil)
+	require.NoError(t, h.consume(logsOf(textResource(fileLine(seedCTReplayLine)))))
+	recs := h.records()
+	require.Len(t, recs, 1)
+	assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC), recs[0].Timestamp().AsTime())
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
@@ -19,6 +20,13 @@ const (
 	defaultTimezone   = "UTC"
 	defaultWindow     = 96 * time.Hour
 	defaultMaxEntries = 100_000
+	// The shared dedup table's defaults. A query that does not answer in
+	// half a second leaves the batch to the local window rather than
+	// holding up the webhook's answer; a failed database is asked again
+	// after 10 s.
+	defaultSharedTable      = "otelcol_audit_dedup"
+	defaultSharedTimeout    = 500 * time.Millisecond
+	defaultSharedRetryAfter = 10 * time.Second
 )
 
 // NewFactory returns the factory of the auditlog processor.
@@ -34,7 +42,12 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		CTReplay: CTReplayConfig{DateOrder: defaultDateOrder, Timezone: defaultTimezone},
 		Flatten:  FlattenConfig{Separator: flatten.DefaultSeparator, MaxDepth: flatten.DefaultMaxDepth},
-		Dedup:    DedupConfig{Enabled: true, Window: defaultWindow, MaxEntries: defaultMaxEntries},
+		Dedup: DedupConfig{
+			Enabled: true, Window: defaultWindow, MaxEntries: defaultMaxEntries,
+			Shared: configoptional.Default(SharedDedupConfig{
+				Table: defaultSharedTable, Timeout: defaultSharedTimeout, RetryAfter: defaultSharedRetryAfter,
+			}),
+		},
 	}
 }
 

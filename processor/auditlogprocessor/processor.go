@@ -27,6 +27,7 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/eventid"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/normalize"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/shareddedup"
 )
 
 // MessageAttribute is where the syslog receiver (and stanza's syslog_parser)
@@ -54,6 +55,13 @@ type auditLogProcessor struct {
 	// saveFailing is set while saving the window fails, so the failure is
 	// logged once until a save works again.
 	saveFailing atomic.Bool
+
+	// shared is the dedup table several collectors share; nil without
+	// dedup::shared.
+	shared *shareddedup.Store
+	// sharedFailing says the last call to shared failed, so that an outage
+	// is logged once, and its end once.
+	sharedFailing atomic.Bool
 }
 
 func newAuditLogProcessor(set processor.Settings, cfg *Config, next consumer.Logs) (*auditLogProcessor, error) {
@@ -93,6 +101,16 @@ func newAuditLogProcessor(set processor.Settings, cfg *Config, next consumer.Log
 func (p *auditLogProcessor) start(ctx context.Context, host component.Host) error {
 	if !p.cfg.Dedup.Enabled {
 		return nil
+	}
+	if sh := p.cfg.Dedup.Shared.Get(); sh != nil {
+		s, err := shareddedup.Open(shareddedup.Config{
+			DSN: sh.DSN, Table: sh.Table, Window: p.cfg.Dedup.Window, Timeout: sh.Timeout, Backoff: sh.RetryAfter,
+		})
+		if err != nil {
+			return fmt.Errorf("dedup::shared: %w", err)
+		}
+		p.shared = s
+		p.logger.Info("Deduplicating across collectors through a shared PostgreSQL table", zap.String("table", sh.Table))
 	}
 	dcfg := dedup.Config{Window: p.cfg.Dedup.Window, MaxEntries: p.cfg.Dedup.MaxEntries}
 	if p.cfg.Dedup.Storage == nil {
@@ -141,6 +159,10 @@ func (p *auditLogProcessor) saveWindow(ctx context.Context) {
 }
 
 func (p *auditLogProcessor) shutdown(ctx context.Context) error {
+	if p.shared != nil {
+		p.shared.Close()
+		p.shared = nil
+	}
 	if p.client == nil {
 		return nil
 	}
@@ -176,6 +198,7 @@ func (p *auditLogProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog
 			})
 		}
 	}
+	p.dropSharedDuplicates(ctx, b, ld)
 	for i := 0; i < rls.Len(); i++ {
 		rls.At(i).ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
 	}
@@ -319,7 +342,70 @@ func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error
 	if p.client != nil {
 		p.saveWindow(ctx)
 	}
+	if p.shared != nil {
+		p.sharedResult(ctx, "record", p.shared.Record(ctx, keys))
+	}
 	return nil
+}
+
+// dropSharedDuplicates removes from ld the records whose keys b claimed
+// locally but another collector (or this one, before a restart) delivered
+// within the window, as the shared table says, releasing their local
+// claims. When the table cannot be asked, the batch keeps what the local
+// window let through.
+func (p *auditLogProcessor) dropSharedDuplicates(ctx context.Context, b *batch, ld plog.Logs) {
+	if p.shared == nil || b == nil || len(b.claimed) == 0 {
+		return
+	}
+	keys := make([]dedup.Key, 0, len(b.claimed))
+	for k := range b.claimed {
+		keys = append(keys, k)
+	}
+	seen, err := p.shared.Seen(ctx, keys)
+	if !p.sharedResult(ctx, "check", err) || len(seen) == 0 {
+		return
+	}
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		source, _ := sourceOf(rls.At(i).Resource())
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sls.At(j).LogRecords().RemoveIf(func(r plog.LogRecord) bool {
+				if flagged(r) {
+					return false
+				}
+				id, ok := r.Attributes().Get(auditrecord.AttrEventID)
+				if !ok {
+					return false
+				}
+				k := dedup.KeyOf(source, id.Str())
+				if !seen[k] {
+					return false
+				}
+				p.window.Abort([]dedup.Key{k})
+				p.telemetry.ProcessorAuditlogDuplicatesDropped.Add(ctx, 1, p.bySource[source])
+				p.logger.Debug("Dropped duplicate audit event delivered by another collector", zap.String("source", source), zap.String("event_id", id.Str()))
+				return true
+			})
+		}
+	}
+}
+
+// sharedResult counts and logs a failed call to the shared table (once per
+// outage, and its end once) and reports whether the call worked.
+func (p *auditLogProcessor) sharedResult(ctx context.Context, op string, err error) bool {
+	if err == nil {
+		if p.sharedFailing.CompareAndSwap(true, false) {
+			p.logger.Info("The shared dedup table answers again: deduplicating across collectors")
+		}
+		return true
+	}
+	p.telemetry.ProcessorAuditlogSharedDedupFallbacks.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op)))
+	if p.sharedFailing.CompareAndSwap(false, true) {
+		p.logger.Warn("The shared dedup table cannot be reached: deduplicating against this collector's window only; duplicates delivered by other collectors may pass until it is back",
+			zap.String("operation", op), zap.Error(err))
+	}
+	return false
 }
 
 // pendingKeys returns the dedup keys processRecord claimed for ld's records:

@@ -579,10 +579,11 @@ func TestConcurrentConsumers(t *testing.T) {
 	h := start(t, defaultConfig(), nil, nil)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
+		ld := logsOf(vendorResource(t, "glassix", roleRemoved())) // built here: it may call require
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			assert.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+			assert.NoError(t, h.consume(ld))
 		}()
 	}
 	wg.Wait()

@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/vendors/glassix"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
 )
 
@@ -38,7 +38,7 @@ func BenchmarkRequestPath(b *testing.B) {
 		secret string
 	}{
 		{"glassix/1_event", "/glassix", security, 1, nil, ""},
-		{"glassix/1_event_signed", "/glassix", security, 1, http.Header{"X-Hub-Signature": {glassix.SignatureHeader([]byte(testSecret), security)}}, testSecret},
+		{"glassix/1_event_signed", "/glassix", security, 1, http.Header{"X-Hub-Signature": {loadgen.Sign([]byte(testSecret), security)}}, testSecret},
 		{"ctreplay/100_lines", "/ctreplay", ct.Bytes(), 100, nil, ""},
 		{"sippy/100_lines", "/sippy", sp.Bytes(), 100, nil, ""},
 	}

@@ -6,13 +6,12 @@ import (
 	"path"
 	"strings"
 	"time"
-	// Time zone names must resolve on hosts without /usr/share/zoneinfo
-	// (distroless and scratch containers).
-	_ "time/tzdata"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
 )
 
 // The values of CTReplayConfig.DateOrder.
@@ -92,7 +91,7 @@ type CTReplayConfig struct {
 	// DateOrder is how ts is read: day_first (08/01/2021 is 8 January) or
 	// month_first (1 August).
 	DateOrder string `mapstructure:"date_order"`
-	// Timezone is the IANA zone of ts, which carries none.
+	// Timezone is the IANA zone of ts, which carries none; empty is UTC.
 	Timezone string `mapstructure:"timezone"`
 }
 
@@ -100,7 +99,7 @@ type CTReplayConfig struct {
 type SippyConfig struct {
 	// Path is the URL path Sippy records are posted to.
 	Path string `mapstructure:"path"`
-	// Timezone is the IANA zone of dates written without one.
+	// Timezone is the IANA zone of dates written without one; empty is UTC.
 	Timezone string `mapstructure:"timezone"`
 }
 
@@ -158,13 +157,13 @@ func (cfg *Config) Validate() error {
 		if c.DateOrder != DayFirst && c.DateOrder != MonthFirst {
 			errs = append(errs, fmt.Errorf("ctreplay::date_order: must be %s or %s, got %q", DayFirst, MonthFirst, c.DateOrder))
 		}
-		if _, err := loadLocation(c.Timezone); err != nil {
+		if _, err := vendors.LoadTimezone(c.Timezone); err != nil {
 			errs = append(errs, fmt.Errorf("ctreplay::timezone: %w", err))
 		}
 	}
 	if s := cfg.Sippy.Get(); s != nil {
 		checkPath("sippy::path", s.Path)
-		if _, err := loadLocation(s.Timezone); err != nil {
+		if _, err := vendors.LoadTimezone(s.Timezone); err != nil {
 			errs = append(errs, fmt.Errorf("sippy::timezone: %w", err))
 		}
 	}
@@ -185,17 +184,4 @@ func effectiveMaxBody(n int64) int64 {
 		return confighttpDefaultMaxBody
 	}
 	return n
-}
-
-// loadLocation resolves an IANA zone name. Empty is refused rather than
-// read as UTC, so a typo in an environment variable cannot go unnoticed.
-func loadLocation(name string) (*time.Location, error) {
-	if name == "" {
-		return nil, errors.New("must name an IANA time zone such as UTC or Europe/Rome")
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q: want an IANA name such as UTC or Europe/Rome", name)
-	}
-	return loc, nil
 }

@@ -1,6 +1,8 @@
 package auditwebhookreceiver
 
 import (
+	"context"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -8,9 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/otelcol-audit/otelcol-audit/receiver/auditwebhookreceiver/internal/metadata"
 )
@@ -116,10 +121,37 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		`ctreplay::date_order: must be day_first or month_first, got "year_first"`,
 		`ctreplay::timezone: unknown time zone "Mars/Olympus_Mons"`,
 		`sippy::path: must be a clean absolute URL path like /glassix, got "/sippy/"`,
-		"sippy::timezone: must name an IANA time zone",
+		`sippy::timezone: unknown time zone "Mars/Olympus_Mons"`,
 	} {
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+// An empty timezone is UTC, as it is for the auditlog processor: both read
+// the setting with vendors.LoadTimezone.
+func TestEmptyTimezoneIsUTC(t *testing.T) {
+	cfg := loadConfig(t, "empty_timezone")
+	require.NoError(t, confmap.Validate(cfg))
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	sink := new(consumertest.LogsSink)
+	rcv, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+	s := &testServer{addr: rcv.addr.String(), rcv: rcv}
+
+	r := s.post(t, "/ctreplay", []byte(`{"ts":"08/01/2021 - 12:44:30.479","userID":"u","ipAddress":"::1","action":"A"}`))
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	r = s.post(t, "/sippy", []byte(`{"resource":"accounts:i_account=1","action":"U","action_by":"u:1:3726:main_admin","date":"2009-11-18 09:57:29","user_ip":"192.0.2.10"}`))
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+
+	got := sink.AllLogs()
+	require.Len(t, got, 2)
+	ts := func(i int) time.Time {
+		return got[i].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Timestamp().AsTime()
+	}
+	assert.Equal(t, time.Date(2021, 1, 8, 12, 44, 30, 479e6, time.UTC), ts(0), "CTReplay's ts")
+	assert.Equal(t, time.Date(2009, 11, 18, 9, 57, 29, 0, time.UTC), ts(1), "Sippy's date")
 }
 
 func TestValidateAcceptTimeoutBelowWriteTimeout(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,27 @@ func newGatedPipeline(t *testing.T) (*gatedPipeline, consumer.Logs) {
 
 func (g *gatedPipeline) open() { g.once.Do(func() { close(g.gate) }) }
 
+// waitEntered waits until a request is held in the pipeline, and fails the
+// test if one of the requests posted in the background is answered first.
+func (g *gatedPipeline) waitEntered(t *testing.T, posted ...<-chan replyOrError) {
+	t.Helper()
+	cases := []reflect.SelectCase{
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.entered)},
+		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(time.Minute))},
+	}
+	for _, c := range posted {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	switch i, v, _ := reflect.Select(cases); i {
+	case 0:
+	case 1:
+		t.Fatal("no request reached the pipeline within a minute")
+	default:
+		r := v.Interface().(replyOrError)
+		t.Fatalf("a request was answered before it reached the pipeline: %v, HTTP %d %s", r.err, r.status, r.raw)
+	}
+}
+
 // waitInFlight waits until the receiver's request bodies in flight hold
 // exactly n bytes.
 func (s *testServer) waitInFlight(t *testing.T, n int64) {
@@ -80,11 +102,11 @@ func TestBodiesBeyondMaxInFlightBytesAreAnswered503(t *testing.T) {
 	}, next)
 
 	// Two near-limit bodies take their share and are held in the pipeline.
-	held := make(chan reply, 2)
-	for _, name := range []string{"first", "second"} {
-		go func() { held <- s.post(t, "/ctreplay", largeCTReplayBody(name, maxBody)) }()
+	held := []<-chan replyOrError{
+		s.postInBackground("/ctreplay", largeCTReplayBody("first", maxBody)),
+		s.postInBackground("/ctreplay", largeCTReplayBody("second", maxBody)),
 	}
-	<-pipeline.entered
+	pipeline.waitEntered(t, held...)
 	s.waitInFlight(t, 2*maxBody)
 
 	for _, tt := range []struct {
@@ -116,8 +138,9 @@ func TestBodiesBeyondMaxInFlightBytesAreAnswered503(t *testing.T) {
 	assert.Equal(t, int64(2), s.metricSum(t, "otelcol_receiver_auditwebhook_busy_refusals"))
 
 	pipeline.open()
-	for range 2 {
-		r := <-held
+	for _, h := range held {
+		r := <-h
+		require.NoError(t, r.err)
 		require.Equal(t, http.StatusOK, r.status, r.raw)
 		assert.Equal(t, 1, r.body.Accepted)
 	}
@@ -202,9 +225,8 @@ func TestAClientGoneWhileWaitingForItsShareLeavesNothingHeld(t *testing.T) {
 		cfg.MaxInFlightBytes = maxBody
 		cfg.AcceptTimeout = 100 * time.Millisecond
 	}, next)
-	held := make(chan reply, 1)
-	go func() { held <- s.post(t, "/ctreplay", largeCTReplayBody("held", maxBody)) }()
-	<-pipeline.entered
+	held := s.postInBackground("/ctreplay", largeCTReplayBody("held", maxBody))
+	pipeline.waitEntered(t, held)
 	s.waitInFlight(t, maxBody)
 
 	conn, err := net.Dial("tcp", s.addr)
@@ -218,6 +240,7 @@ func TestAClientGoneWhileWaitingForItsShareLeavesNothingHeld(t *testing.T) {
 
 	pipeline.open()
 	r := <-held
+	require.NoError(t, r.err)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	s.waitInFlight(t, 0)
 }

@@ -98,7 +98,10 @@ func TestConcurrentRequestsAreEachAcknowledged(t *testing.T) {
 			defer wg.Done()
 			for i := range perClient {
 				body := fmt.Sprintf(`{"ts":"08/01/2021 - 12:44:30.479","userID":"u","ipAddress":"::1","action":"c%d-%d"}`, c, i)
-				r := s.post(t, "/ctreplay", []byte(body))
+				r, err := s.send(http.MethodPost, "/ctreplay", strings.NewReader(body), nil)
+				if !assert.NoError(t, err) {
+					return
+				}
 				assert.Equal(t, http.StatusOK, r.status, r.raw)
 				assert.Equal(t, 1, r.body.Accepted)
 			}
@@ -172,7 +175,10 @@ func TestIncludeMetadataKeepsRequestsApart(t *testing.T) {
 			defer wg.Done()
 			for i := range 10 {
 				body := fmt.Sprintf(`{"ts":"08/01/2021 - 12:44:30.479","userID":"u","ipAddress":"::1","action":"%s%d"}`, sender, i)
-				r := s.post(t, "/ctreplay", []byte(body), "X-Sender", sender)
+				r, err := s.send(http.MethodPost, "/ctreplay", strings.NewReader(body), http.Header{"X-Sender": {sender}})
+				if !assert.NoError(t, err) {
+					return
+				}
 				assert.Equal(t, http.StatusOK, r.status, r.raw)
 			}
 		}()

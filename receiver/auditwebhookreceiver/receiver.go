@@ -97,7 +97,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 		r.routes[g.Path] = rt
 	}
 	if c := cfg.CTReplay.Get(); c != nil {
-		loc, err := loadLocation(c.Timezone)
+		loc, err := vendors.LoadTimezone(c.Timezone)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +109,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) (*audit
 		r.routes[c.Path] = r.newRoute(auditrecord.SourceCTReplay, "CTReplay events: a JSON object, an array or JSON lines", p.Parse)
 	}
 	if s := cfg.Sippy.Get(); s != nil {
-		loc, err := loadLocation(s.Timezone)
+		loc, err := vendors.LoadTimezone(s.Timezone)
 		if err != nil {
 			return nil, err
 		}

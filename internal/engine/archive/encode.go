@@ -171,8 +171,11 @@ func reducedBody(lr plog.LogRecord, source, message string, size int) []byte {
 // last order found. It lives for one EncodeLogs call, so the references it
 // holds to the records' keys and values do not outlive the batch.
 type encodeScratch struct {
-	m     pcommon.Map
-	made  bool
+	m    pcommon.Map
+	made bool
+	// u holds a map whose names were made unique (see uniqueNames).
+	u     pcommon.Map
+	madeU bool
 	pairs []attrPair
 	// order lists pairs' indexes by key; lastKeys are the keys, in map
 	// order, it was computed for. Events of one source usually have the
@@ -180,6 +183,8 @@ type encodeScratch struct {
 	// sorted again.
 	order    []int32
 	lastKeys []string
+	// lastClean says lastKeys are valid UTF-8 and none repeats.
+	lastClean bool
 }
 
 // attrPair is one attribute, for ordering a map's entries by key without
@@ -190,7 +195,9 @@ type attrPair struct {
 }
 
 // appendAttributes writes m as a flat JSON object with sorted keys. Nested
-// values are flattened by internal/flatten first.
+// values are flattened by internal/flatten first. No key is written twice
+// and every key is valid UTF-8 (the project's JSON rule, internal/jsonpolicy;
+// readers find a line that breaks it malformed): see uniqueNames.
 func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte {
 	if !flatten.IsFlat(m) {
 		if !scratch.made {
@@ -204,18 +211,24 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte 
 	for k, v := range m.All() {
 		pairs = append(pairs, attrPair{k, v})
 	}
-	order := scratch.sortedOrder(pairs)
+	order, clean := scratch.sortedOrder(pairs)
+	if !clean {
+		if !scratch.madeU {
+			scratch.u, scratch.madeU = pcommon.NewMap(), true
+		}
+		uniqueNames(scratch.u, m)
+		clear(pairs)
+		pairs = pairs[:0]
+		for k, v := range scratch.u.All() {
+			pairs = append(pairs, attrPair{k, v})
+		}
+		order, _ = scratch.sortedOrder(pairs)
+	}
 	dst = append(dst, '{')
 	for i, at := range order {
 		p := pairs[at]
 		if i > 0 {
 			dst = append(dst, ',')
-			if prev := pairs[order[i-1]]; p.k == prev.k {
-				// A repeated key (possible in OTLP data) is written with
-				// its first value, as a lookup by key reads it.
-				p.v = prev.v
-				pairs[at].v = p.v
-			}
 		}
 		dst = appendString(dst, p.k)
 		dst = append(dst, ':')
@@ -223,14 +236,62 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte 
 	}
 	clear(pairs) // keep no references to the map's values
 	scratch.pairs = pairs[:0]
+	if !clean {
+		scratch.u.Clear()
+	}
 	return append(dst, '}')
+}
+
+// uniqueNames copies m into dst, which it clears first, with every name
+// made valid UTF-8 as appendString writes it (each bad byte becomes U+FFFD)
+// and a name already taken given internal/flatten's collision suffix: the
+// first free "_2", "_3", ... in the order of m. A repeat reaches the
+// encoder in OTLP data (pdata keeps the repeats a wire message carries) or
+// from names that differ only in their invalid bytes; writing it twice
+// would leave readers to choose between the values.
+func uniqueNames(dst, m pcommon.Map) {
+	dst.Clear()
+	dst.EnsureCapacity(m.Len())
+	taken := make(map[string]struct{}, m.Len())
+	for k, v := range m.All() {
+		k = validName(k)
+		name := k
+		for n := 2; ; n++ {
+			if _, dup := taken[name]; !dup {
+				break
+			}
+			name = k + flatten.DefaultSeparator + strconv.Itoa(n)
+		}
+		taken[name] = struct{}{}
+		v.CopyTo(dst.PutEmpty(name))
+	}
+}
+
+// validName returns s with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as appendString writes it.
+func validName(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // sortedOrder returns the indexes of pairs ordered by key, repeated keys
 // in their order: the last order when the keys are the last ones, else a
 // new one. Records have a few dozen attributes: an insertion sort of
 // indexes, with no calls through a comparison function, is the quickest.
-func (s *encodeScratch) sortedOrder(pairs []attrPair) []int32 {
+// clean says the keys are valid UTF-8 and none repeats.
+func (s *encodeScratch) sortedOrder(pairs []attrPair) (order []int32, clean bool) {
 	if len(pairs) == len(s.lastKeys) {
 		same := true
 		for i, p := range pairs {
@@ -240,7 +301,7 @@ func (s *encodeScratch) sortedOrder(pairs []attrPair) []int32 {
 			}
 		}
 		if same {
-			return s.order
+			return s.order, s.lastClean
 		}
 	}
 	s.lastKeys = s.lastKeys[:0]
@@ -249,17 +310,26 @@ func (s *encodeScratch) sortedOrder(pairs []attrPair) []int32 {
 		s.lastKeys = append(s.lastKeys, p.k)
 		s.order = append(s.order, int32(i))
 	}
-	order := s.order
+	order = s.order
 	if len(order) > 64 {
 		slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(pairs[a].k, pairs[b].k) })
-		return order
-	}
-	for i := 1; i < len(order); i++ {
-		for j := i; j > 0 && pairs[order[j]].k < pairs[order[j-1]].k; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
+	} else {
+		for i := 1; i < len(order); i++ {
+			for j := i; j > 0 && pairs[order[j]].k < pairs[order[j-1]].k; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
+			}
 		}
 	}
-	return order
+	clean = true
+	for i, at := range order {
+		k := pairs[at].k
+		if (i > 0 && k == pairs[order[i-1]].k) || !utf8.ValidString(k) {
+			clean = false
+			break
+		}
+	}
+	s.lastClean = clean
+	return order, clean
 }
 
 // appendValue writes a flat attribute value: strings, numbers and booleans

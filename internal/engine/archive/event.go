@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
 
 // Event is one decoded archive line: an audit event, or a marker the writer
@@ -84,34 +86,63 @@ func appendMarkerBody(dst []byte, kind string, at time.Time, detail map[string]a
 }
 
 type wireLine struct {
-	Seq            uint64         `json:"seq"`
-	Prev           string         `json:"prev"`
-	Hash           string         `json:"hash"`
-	HMAC           string         `json:"hmac"`
-	Time           *string        `json:"time"`
-	Observed       *string        `json:"observed"`
-	Source         string         `json:"source"`
-	Event          string         `json:"event"`
-	SeverityNumber int            `json:"severity_number"`
-	SeverityText   string         `json:"severity_text"`
-	Message        string         `json:"message"`
-	Attributes     map[string]any `json:"attributes"`
-	Resource       map[string]any `json:"resource"`
-	Marker         string         `json:"marker"`
-	Detail         map[string]any `json:"detail"`
+	Seq            uint64
+	Prev           string
+	Hash           string
+	HMAC           string
+	Time           *string
+	Observed       *string
+	Source         string
+	Event          string
+	SeverityNumber int
+	SeverityText   string
+	Message        string
+	Attributes     map[string]any
+	Resource       map[string]any
+	Marker         string
+	Detail         map[string]any
+}
+
+// members maps each member name of a line to where it is decoded.
+func (w *wireLine) members() []struct {
+	name string
+	dst  any
+} {
+	return []struct {
+		name string
+		dst  any
+	}{
+		{"seq", &w.Seq}, {"prev", &w.Prev}, {"hash", &w.Hash}, {"hmac", &w.HMAC},
+		{"time", &w.Time}, {"observed", &w.Observed}, {"source", &w.Source}, {"event", &w.Event},
+		{"severity_number", &w.SeverityNumber}, {"severity_text", &w.SeverityText}, {"message", &w.Message},
+		{"attributes", &w.Attributes}, {"resource", &w.Resource}, {"marker", &w.Marker}, {"detail", &w.Detail},
+	}
 }
 
 // DecodeEvent decodes one archive line (without its newline). It does not
-// check the hash; the reader does that.
+// check the hash; the reader does that. A line that breaks the project's
+// JSON rule (internal/jsonpolicy: a repeated member name, invalid UTF-8) is
+// an error, and members are matched by their exact names: encoding/json's
+// struct decoding would take the last of a repeat and ignore case.
 func DecodeEvent(line []byte) (Event, error) {
-	var w wireLine
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
+	if err := jsonpolicy.Check(line, jsonpolicy.MaxDepth); err != nil {
 		return Event{}, fmt.Errorf("decoding line: %w", err)
 	}
-	if dec.More() {
-		return Event{}, fmt.Errorf("decoding line: data after the JSON object")
+	var top map[string]json.RawMessage // names as written
+	if err := json.Unmarshal(line, &top); err != nil {
+		return Event{}, fmt.Errorf("decoding line: %w", err)
+	}
+	var w wireLine
+	for _, m := range w.members() {
+		raw, ok := top[m.name]
+		if !ok {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(m.dst); err != nil {
+			return Event{}, fmt.Errorf("decoding line: %s: %w", m.name, err)
+		}
 	}
 	e := Event{
 		Seq: w.Seq, Prev: w.Prev, Hash: w.Hash, HMAC: w.HMAC,

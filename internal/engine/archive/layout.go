@@ -3,6 +3,7 @@ package archive
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -174,9 +175,19 @@ func discoverDir(dir string) (Layout, error) {
 			}
 		}
 	}
+	if len(found) == 0 {
+		// An archive that never rotated whose head file is gone: its
+		// active file is still an archive, and a broken one, which
+		// Verify must get to report rather than "no archive".
+		for _, e := range entries {
+			if e.Type().IsRegular() && startsLikeALine(filepath.Join(dir, e.Name())) {
+				found[LayoutFor(filepath.Join(dir, e.Name()))] = struct{}{}
+			}
+		}
+	}
 	switch len(found) {
 	case 0:
-		return Layout{}, fmt.Errorf("no archive in directory %s: no head file (*.head) and no rotated files", dir)
+		return Layout{}, fmt.Errorf("no archive in directory %s: no head file (*.head), no rotated files and no file of archive lines", dir)
 	case 1:
 		for l := range found {
 			return l, nil
@@ -188,6 +199,19 @@ func discoverDir(dir string) (Layout, error) {
 	}
 	sort.Strings(names)
 	return Layout{}, fmt.Errorf("directory %s holds %d archives (%s): name the active file instead", dir, len(names), strings.Join(names, ", "))
+}
+
+// startsLikeALine reports whether the file at path begins as an archive
+// line does.
+func startsLikeALine(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, len(seqOpen))
+	_, err = io.ReadFull(f, buf)
+	return err == nil && string(buf) == seqOpen
 }
 
 // layoutFromRotated guesses the layout from a rotated file's name:

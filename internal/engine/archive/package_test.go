@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -122,21 +121,6 @@ func requireIntact(t *testing.T, path string, opts VerifyOptions) *Report {
 	require.NoError(t, err)
 	require.Empty(t, r.Problems, "notes: %v", r.Notes)
 	return r
-}
-
-func countLines(t *testing.T, path string) int {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, MaxLineSize+1)
-	for sc.Scan() {
-		n++
-	}
-	require.NoError(t, sc.Err())
-	return n
 }
 
 // glassix is archivetest.GlassixLogs, shorter.

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"iter"
 	"os"
 	"slices"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
 
 // Status is what the reader found about one line.
@@ -29,8 +30,9 @@ const (
 	// write in progress, a crash (the writer cuts it away at its next
 	// start), or a file cut mid-line.
 	StatusIncomplete
-	// StatusMalformed: not an archive line (bad JSON, bad chain fields,
-	// longer than MaxLineSize).
+	// StatusMalformed: not an archive line (bad JSON, JSON that breaks the
+	// project's rule of internal/jsonpolicy such as a repeated member name
+	// or invalid UTF-8, bad chain fields, longer than MaxLineSize).
 	StatusMalformed
 	// StatusModified: the content does not match its hash, or the HMAC does
 	// not match, or is missing while a key is set.
@@ -284,8 +286,10 @@ func (c *checker) check(file string, no int, raw []byte, terminated, overlong bo
 		e.Status, e.Err = StatusMalformed, err
 		return e
 	}
-	if !json.Valid(raw) {
-		e.Status, e.Err = StatusMalformed, errors.New("not an archive line: invalid JSON")
+	// The project's JSON rule (internal/jsonpolicy): a repeated name or
+	// invalid UTF-8 is no more an archive line than broken JSON is.
+	if err := jsonpolicy.Check(raw, jsonpolicy.MaxDepth); err != nil {
+		e.Status, e.Err = StatusMalformed, fmt.Errorf("not an archive line: %w", err)
 		return e
 	}
 	e.Seal, e.HasSeal = s, true

@@ -9,12 +9,13 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 )
 
-// extractFast is extract for a line the archive reader has already found to
-// be valid JSON: instead of decoding the whole object it walks it once,
-// unquoting only the members the index keeps and skipping the rest. It
-// reports false when the line is not shaped as expected; extract then
-// falls back to encoding/json. Both take the last of repeated members, as
-// encoding/json does.
+// extractFast is extract for a line known to follow the project's JSON rule
+// (internal/jsonpolicy; the archive reader checked it): instead of decoding
+// the whole object it walks it once, unquoting only the members the index
+// keeps and skipping the rest. Names are matched exactly, after unescaping;
+// the rule leaves no repeated name to choose between. It reports false when
+// the line is not shaped as expected; extract then falls back to
+// encoding/json.
 func extractFast(raw []byte) (fields, bool) {
 	var (
 		f                        fields
@@ -101,10 +102,6 @@ type scanner struct {
 	b   []byte
 	p   int
 	bad bool
-	// lower holds the member name being matched; here rather than on the
-	// stack, where passing it to the member function would move it to the
-	// heap once per member.
-	lower [32]byte
 }
 
 func (w *scanner) ws() {
@@ -118,7 +115,7 @@ func (w *scanner) ws() {
 	}
 }
 
-// object walks an object, calling member with each key (raw, escapes kept)
+// object walks an object, calling member with each name (unescaped)
 // positioned at its value, which member must consume.
 func (w *scanner) object(member func(key []byte) bool) bool {
 	w.ws()
@@ -135,11 +132,19 @@ func (w *scanner) object(member func(key []byte) bool) bool {
 	for {
 		w.ws()
 		key := w.str()
-		if w.bad || bytes.IndexByte(key, '\\') >= 0 {
-			// An escaped key cannot be one of ours as written by the
-			// archive; let encoding/json decide.
-			w.bad = true
+		if w.bad {
 			return false
+		}
+		name := key[1 : len(key)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			// The rule compares names after unescaping: "\u0073ource" is
+			// source. The writer never escapes a name it reads here.
+			var s string
+			if json.Unmarshal(key, &s) != nil {
+				w.bad = true
+				return false
+			}
+			name = []byte(s)
 		}
 		w.ws()
 		if w.p >= len(w.b) || w.b[w.p] != ':' {
@@ -148,28 +153,7 @@ func (w *scanner) object(member func(key []byte) bool) bool {
 		}
 		w.p++
 		w.ws()
-		// encoding/json matches member names ignoring case; so does this,
-		// for ASCII names, and leaves any other to encoding/json.
-		lower := &w.lower
-		name := key[1 : len(key)-1]
-		n := 0
-		for _, c := range name {
-			if c >= 0x80 {
-				w.bad = true
-				return false
-			}
-			if n < len(lower) {
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				lower[n] = c
-			}
-			n++
-		}
-		if n > len(lower) {
-			n = 0 // longer than any member this reads: matches none
-		}
-		if !member(lower[:n]) {
+		if !member(name) {
 			return false
 		}
 		w.ws()

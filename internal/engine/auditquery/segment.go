@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
 
 // MaxFieldBytes is how much of each shown column (above all the message)
@@ -209,22 +210,61 @@ func (s *segment) clone() *segment {
 
 // wireFields is the part of an archive line the index keeps.
 type wireFields struct {
-	Time           *string `json:"time"`
-	Observed       *string `json:"observed"`
-	Source         string  `json:"source"`
-	Event          string  `json:"event"`
-	SeverityNumber int     `json:"severity_number"`
-	Message        string  `json:"message"`
+	Time           *string
+	Observed       *string
+	Source         string
+	Event          string
+	SeverityNumber int
+	Message        string
 	Attributes     struct {
-		Actor    anyText `json:"audit.actor"`
-		Target   anyText `json:"audit.target"`
-		Address  anyText `json:"audit.client_address"`
-		Action   anyText `json:"audit.action"`
-		Resource anyText `json:"resource"`  // Sippy's own resource, with the new values
-		ActionBy anyText `json:"action_by"` // Sippy's actor string, u:1:3726:main_admin
-	} `json:"attributes"`
-	Marker string          `json:"marker"`
-	Detail json.RawMessage `json:"detail"`
+		Actor    anyText
+		Target   anyText
+		Address  anyText
+		Action   anyText
+		Resource anyText // Sippy's own resource, with the new values
+		ActionBy anyText // Sippy's actor string, u:1:3726:main_admin
+	}
+	Marker string
+	Detail json.RawMessage
+}
+
+type member struct {
+	name string
+	dst  any
+}
+
+// decode reads the fields from raw, matching member names exactly (the
+// project's JSON rule, internal/jsonpolicy): encoding/json's struct
+// decoding would ignore case.
+func (w *wireFields) decode(raw []byte) error {
+	var top, attrs map[string]json.RawMessage // names as written
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return err
+	}
+	a := &w.Attributes
+	for _, group := range []struct {
+		from    *map[string]json.RawMessage
+		members []member
+	}{
+		{&top, []member{
+			{"time", &w.Time}, {"observed", &w.Observed}, {"source", &w.Source}, {"event", &w.Event},
+			{"severity_number", &w.SeverityNumber}, {"message", &w.Message}, {"attributes", &attrs},
+			{"marker", &w.Marker}, {"detail", &w.Detail},
+		}},
+		{&attrs, []member{
+			{"audit.actor", &a.Actor}, {"audit.target", &a.Target}, {"audit.client_address", &a.Address},
+			{"audit.action", &a.Action}, {"resource", &a.Resource}, {"action_by", &a.ActionBy},
+		}},
+	} {
+		for _, m := range group.members {
+			if r, ok := (*group.from)[m.name]; ok {
+				if err := json.Unmarshal(r, m.dst); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // anyText takes any JSON value: a string as itself, anything else as its
@@ -260,16 +300,25 @@ type fields struct {
 }
 
 // extract decodes what the viewer shows from an archive line. valid says
-// the line is known to be valid JSON (the archive reader checked it), which
-// allows the fast path.
+// the line is known to follow the project's JSON rule (internal/jsonpolicy:
+// the archive reader checked it); otherwise it is checked here, and a line
+// that breaks the rule gives no value: with a repeated name there is none
+// to choose.
 func extract(raw []byte, valid bool) fields {
-	if valid {
-		if f, ok := extractFast(raw); ok {
-			return f
-		}
+	if !valid && jsonpolicy.Check(raw, jsonpolicy.MaxDepth) != nil {
+		return fields{kind: kindBroken, msg: string(raw)}
 	}
+	if f, ok := extractFast(raw); ok {
+		return f
+	}
+	return extractSlow(raw)
+}
+
+// extractSlow is extract through encoding/json, for a line that follows the
+// rule but that extractFast does not read.
+func extractSlow(raw []byte) fields {
 	var w wireFields
-	if len(raw) == 0 || json.Unmarshal(raw, &w) != nil {
+	if len(raw) == 0 || w.decode(raw) != nil {
 		return fields{kind: kindBroken, msg: string(raw)}
 	}
 	f := fields{ok: true, time: parseNs(w.Time)}

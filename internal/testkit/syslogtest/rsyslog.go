@@ -31,6 +31,9 @@ func newRsyslog(t testing.TB, cfg Config) *Server {
 	if bin == "" {
 		Require(t, "rsyslogd is not installed (bash .ci/install-syslog-servers.sh installs it)")
 	}
+	if cfg.Transport == RELP && !haveImrelp(bin) {
+		Require(t, "rsyslog's imrelp module is not installed (bash .ci/install-syslog-servers.sh installs rsyslog-relp)")
+	}
 	s := newServer(t, rsyslogName, cfg)
 	conf := filepath.Join(s.dir, "rsyslog.conf")
 	if err := os.WriteFile(conf, []byte(rsyslogConfig(s)), 0o600); err != nil {
@@ -38,6 +41,19 @@ func newRsyslog(t testing.TB, cfg Config) *Server {
 	}
 	s.argv = []string{bin, "-n", "-f", conf, "-i", filepath.Join(s.dir, "rsyslogd.pid")}
 	return s
+}
+
+// haveImrelp looks for imrelp.so where Debian and other distributions put
+// rsyslog's modules.
+func haveImrelp(bin string) bool {
+	dirs, _ := filepath.Glob("/usr/lib*/*/rsyslog")
+	dirs = append(dirs, "/usr/lib/rsyslog", "/usr/lib64/rsyslog", filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib", "rsyslog"))
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "imrelp.so")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // rsyslogConfig parses with the default RFC 5424 parser and mmpstrucdata,
@@ -68,15 +84,29 @@ func rsyslogConfig(s *Server) string {
 	case UDP:
 		b.WriteString("module(load=\"imudp\")\n")
 		fmt.Fprintf(&b, "input(type=\"imudp\" address=%q port=%q ruleset=\"in\")\n", host, port)
+	case RELP:
+		b.WriteString("module(load=\"imrelp\")\n")
+		fmt.Fprintf(&b, "input(type=\"imrelp\" address=%q port=%q ruleset=\"in\" maxDataSize=\"256k\"", host, port)
+		if s.cfg.TLS != nil {
+			fmt.Fprintf(&b, " tls=\"on\" tls.caCert=%q tls.myCert=%q tls.myPrivKey=%q", s.cfg.TLS.CAFile, s.cfg.TLS.ServerCertFile, s.cfg.TLS.ServerKey)
+			if s.cfg.RequireClientCert {
+				b.WriteString(" tls.authMode=\"certvalid\"")
+			}
+		}
+		b.WriteString(")\n")
 	case Unixgram:
 		// The special parser assumes a local program's message without a
 		// hostname; the regular chain parses RFC 5424 as sent.
 		b.WriteString("module(load=\"imuxsock\" sysSock.use=\"off\")\n")
 		fmt.Fprintf(&b, "input(type=\"imuxsock\" socket=%q useSpecialParser=\"off\" parseHostname=\"on\" ignoreTimestamp=\"off\" rateLimit.interval=\"0\" ruleset=\"in\")\n", s.endpoint)
 	}
+	direct := ""
+	if s.cfg.Direct {
+		direct = ` queue.type="Direct"`
+	}
 	fmt.Fprintf(&b, `template(name="ts" type="string" string="%%timereported:::date-rfc3339%%")
 template(name="json" type="string" string="%%$!%%\n")
-ruleset(name="in") {
+ruleset(name="in"%s) {
   action(type="mmpstrucdata" sd_name.lowercase="off")
   set $!pri = $pri;
   set $!timestamp = exec_template("ts");
@@ -87,7 +117,7 @@ ruleset(name="in") {
   set $!msg = $msg;
   action(type="omfile" file=%q template="json")
 }
-`, s.output)
+`, direct, s.output)
 	return b.String()
 }
 

@@ -19,12 +19,14 @@ var Kinds = []Kind{Rsyslog, SyslogNG}
 // Supports reports whether the server can receive over transport with
 // framing (framing is ignored for datagram transports). rsyslog has no unix
 // stream socket input; syslog-ng reads octet-counted frames only on tcp and
-// tls.
+// tls, and has no RELP input.
 func (k Kind) Supports(transport, framing string) bool {
 	switch {
 	case k == Rsyslog && transport == Unix:
 		return false
 	case k == SyslogNG && transport == Unix && framing == OctetCounting:
+		return false
+	case k == SyslogNG && transport == RELP:
 		return false
 	}
 	return true

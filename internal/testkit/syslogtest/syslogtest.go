@@ -17,8 +17,9 @@
 // it fails (see Require).
 //
 // Coverage of the two servers differs where the servers do: rsyslog has no
-// unix stream socket input, and syslog-ng reads octet-counted frames only on
-// tcp and tls.
+// unix stream socket input, syslog-ng reads octet-counted frames only on
+// tcp and tls, and only rsyslog speaks RELP (imrelp, Debian's
+// rsyslog-relp).
 package syslogtest // import "github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 
 import (
@@ -59,6 +60,9 @@ const (
 	TLS      = "tls"
 	Unix     = "unix"
 	Unixgram = "unixgram"
+	// RELP is rsyslog's imrelp (rsyslog only); over TLS when Config.TLS
+	// is set.
+	RELP = "relp"
 )
 
 // Framings of stream transports.
@@ -69,15 +73,22 @@ const (
 
 // Config says what a server listens on.
 type Config struct {
-	// Transport is TCP, UDP, TLS, Unix or Unixgram.
+	// Transport is TCP, UDP, TLS, Unix, Unixgram or RELP.
 	Transport string
 	// Framing is OctetCounting or NonTransparent, for TCP, TLS and Unix.
 	Framing string
-	// TLS holds the certificates for TLS; nil generates a fresh set.
+	// TLS holds the certificates for TLS; nil generates a fresh set. For
+	// RELP, setting it turns TLS on.
 	TLS *TLSFiles
 	// RequireClientCert makes a TLS server demand a client certificate
 	// signed by TLS.CAFile.
 	RequireClientCert bool
+	// Direct makes rsyslog process each message in the thread that
+	// received it (a ruleset queue of type Direct): the message is in the
+	// output file before the input reads the next one, and, over RELP,
+	// before imrelp answers 200. Without it, messages wait in rsyslog's
+	// in-memory main queue, which a crash loses.
+	Direct bool
 }
 
 // Message is one message as a server parsed it. Fields a message left
@@ -118,11 +129,17 @@ type Server struct {
 // Endpoint is where to send: host:port, or a socket path.
 func (s *Server) Endpoint() string { return s.endpoint }
 
-// Dir is the server's temporary directory (configuration, output, log).
-func (s *Server) Dir() string { return s.dir }
+// Pid is the running server's process id, 0 when it is not running.
+func (s *Server) Pid() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
 
-// Name is "rsyslog" or "syslog-ng".
-func (s *Server) Name() string { return s.name }
+// OutputFile is the file the server writes its messages to, one JSON
+// object per line (Messages parses it).
+func (s *Server) OutputFile() string { return s.output }
 
 // Start (re)starts a stopped server on the same endpoint and waits until it
 // accepts messages.
@@ -182,6 +199,32 @@ func (s *Server) Stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
+	s.cmd = nil
+}
+
+// Pause stops the server's process (SIGSTOP): it hangs with its sockets
+// open, and the kernel keeps accepting connections and data for it until
+// its buffers are full.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatalf("%s: not running", s.name)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("%s: SIGSTOP: %v", s.name, err)
+	}
+}
+
+// Kill kills the server at once (SIGKILL, also when paused), as a crash
+// would: what it had not written is lost. It waits for the process to
+// exit; Start starts it again.
+func (s *Server) Kill() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
 	s.cmd = nil
 }
 
@@ -258,7 +301,7 @@ func newServer(t testing.TB, name string, cfg Config) *Server {
 		_ = os.RemoveAll(dir)
 	})
 	switch cfg.Transport {
-	case TCP, TLS:
+	case TCP, TLS, RELP:
 		s.endpoint = freePort(t, "tcp")
 	case UDP:
 		s.endpoint = freePort(t, "udp")
@@ -295,7 +338,7 @@ func freePort(t testing.TB, network string) string {
 // ready reports whether the server accepts messages on its endpoint.
 func (s *Server) ready() bool {
 	switch s.cfg.Transport {
-	case TCP, TLS, Unix:
+	case TCP, TLS, Unix, RELP:
 		network := "tcp"
 		if s.cfg.Transport == Unix {
 			network = "unix"

@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
 
 // The field names of a CTReplay event.
@@ -137,8 +138,9 @@ func (e *SyntaxError) Error() string { return "ctreplay: line is not a JSON obje
 type FieldError struct {
 	// Problems name one field each, in the order of RequiredFields:
 	// "ts: missing", `ts: cannot read "yesterday" as ...: bad date`,
-	// "ts: is a number, not a string", "action: missing". They are what
-	// audit.parse_error holds.
+	// "ts: is a number, not a string", "action: missing"; then, when
+	// invalid UTF-8 was replaced, where ("column 12: invalid UTF-8 or lone
+	// surrogate replaced by U+FFFD"). They are what audit.parse_error holds.
 	Problems []string
 }
 
@@ -152,10 +154,20 @@ func (e *FieldError) Error() string { return "ctreplay: " + strings.Join(e.Probl
 // it and pass the record on.
 func Parse(line []byte, dst pcommon.Map, opts Options) (Event, error) {
 	attrs := pcommon.NewMap()
-	if err := DecodeObject(line, attrs); err != nil {
+	replaced, err := decodeObject(line, attrs)
+	if err != nil {
 		return Event{}, err
 	}
 	ev, err := Read(attrs, opts)
+	if replaced != "" {
+		// The project's JSON rule: the event is kept, flagged as altered.
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Problems = append(fe.Problems, replaced)
+		} else {
+			err = &FieldError{Problems: []string{replaced}}
+		}
+	}
 	if dst.Len() == 0 {
 		attrs.MoveTo(dst)
 	} else {
@@ -255,19 +267,6 @@ func Looks(text string) bool {
 	t := strings.TrimSpace(text)
 	return strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") &&
 		strings.Contains(t, `"`+FieldAction+`"`) && strings.Contains(t, `"`+FieldTS+`"`)
-}
-
-// ToRecord parses line into r: attributes (appended), EventName, Body and
-// Timestamp. On a *SyntaxError r is left untouched, so the caller can keep the
-// raw text as Body and flag it; on a *FieldError r holds what could be read.
-func ToRecord(line []byte, r plog.LogRecord, opts Options) error {
-	ev, err := Parse(line, r.Attributes(), opts)
-	var syn *SyntaxError
-	if errors.As(err, &syn) {
-		return err
-	}
-	ev.Apply(r)
-	return err
 }
 
 // ParseTime reads a ts value: a date, then blanks and/or one '-', then the
@@ -412,20 +411,28 @@ var bom = []byte("\xef\xbb\xbf")
 // DecodeObject decodes text holding exactly one JSON object into dst with
 // jsonmap, keeping the order of its keys (encoding/json's maps lose it) and
 // jsonmap's type mapping: integers beyond int64 and numbers beyond float64
-// keep their literal text, invalid UTF-8 becomes U+FFFD. Leading and trailing
+// keep their literal text, invalid UTF-8 becomes U+FFFD (Parse flags the
+// event for it, per internal/jsonpolicy). Leading and trailing
 // white space and a UTF-8 byte order mark are allowed; anything else is a
 // *SyntaxError naming the line and column and leaves dst untouched: a value
 // that is not an object, trailing data, input beyond Limits, and a key
 // repeated in one object (two parsers disagreeing on which value wins is a
 // known way to smuggle a field past a check).
 func DecodeObject(text []byte, dst pcommon.Map) error {
+	_, err := decodeObject(text, dst)
+	return err
+}
+
+// decodeObject is DecodeObject; replaced says, as a problem to flag the
+// event with, where invalid UTF-8 was replaced ("" when nothing was).
+func decodeObject(text []byte, dst pcommon.Map) (replaced string, err error) {
 	skipped := 0
 	if bytes.HasPrefix(text, bom) {
 		text, skipped = text[len(bom):], len(bom)
 	}
 	d := jsonmap.NewDecoder(text, Limits)
 	if d.AtEOF() {
-		return &SyntaxError{Msg: "empty"}
+		return "", &SyntaxError{Msg: "empty"}
 	}
 	at := func(off int) string {
 		line, col := jsonmap.NewLines(text).Locate(off)
@@ -446,17 +453,20 @@ func DecodeObject(text []byte, dst pcommon.Map) error {
 		// Say what it is, or why it is not JSON at all.
 		start := d.Offset()
 		if err := d.DecodeValue(pcommon.NewValueEmpty()); err != nil {
-			return syntax(err)
+			return "", syntax(err)
 		}
-		return &SyntaxError{Msg: fmt.Sprintf("%s: a JSON %s, not an object", at(start), jsonmap.KindOf(text[start]))}
+		return "", &SyntaxError{Msg: fmt.Sprintf("%s: a JSON %s, not an object", at(start), jsonmap.KindOf(text[start]))}
 	}
 	out := pcommon.NewMap()
 	if err := d.DecodeObject(out); err != nil {
-		return syntax(err)
+		return "", syntax(err)
 	}
 	if !d.AtEOF() {
-		return &SyntaxError{Msg: at(d.Offset()) + ": trailing data after the object"}
+		return "", &SyntaxError{Msg: at(d.Offset()) + ": trailing data after the object"}
+	}
+	if n, off := d.TakeReplaced(); n > 0 {
+		replaced = at(off) + ": " + jsonpolicy.ReplacedMsg(n)
 	}
 	out.MoveTo(dst)
-	return nil
+	return replaced, nil
 }

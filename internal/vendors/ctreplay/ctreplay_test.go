@@ -47,7 +47,7 @@ func TestParseSeedLine(t *testing.T) {
 func TestToRecord(t *testing.T) {
 	r := plog.NewLogRecord()
 	line := `{"ts":"31/12/2023 - 23:59:59.5","domain":"D","userID":"bob","ipAddress":"10.0.0.1","action":"DELETE Recording","params":"id=42","level":"warn"}`
-	require.NoError(t, ToRecord([]byte(line), r, Options{}))
+	require.NoError(t, toRecord([]byte(line), r, Options{}))
 	assert.Equal(t, "DELETE Recording", r.EventName())
 	assert.Equal(t, "DELETE Recording id=42", r.Body().Str())
 	assert.Equal(t, time.Date(2023, 12, 31, 23, 59, 59, 5e8, time.UTC), r.Timestamp().AsTime())
@@ -295,7 +295,7 @@ func TestParseBadLines(t *testing.T) {
 
 			r := plog.NewLogRecord()
 			r.Body().SetStr(tt.line)
-			require.Error(t, ToRecord([]byte(tt.line), r, Options{}))
+			require.Error(t, toRecord([]byte(tt.line), r, Options{}))
 			assert.Equal(t, tt.line, r.Body().Str(), "raw text kept as evidence")
 			assert.Empty(t, r.EventName())
 		})
@@ -335,7 +335,7 @@ func TestParseFieldErrorsKeepWhatWasRead(t *testing.T) {
 			assert.Equal(t, wantTime, !ev.Time.IsZero(), "time read when ts is valid")
 
 			r := plog.NewLogRecord()
-			rerr := ToRecord([]byte(tt.line), r, Options{})
+			rerr := toRecord([]byte(tt.line), r, Options{})
 			assert.Equal(t, tt.wantAction, r.EventName(), "what could be read is kept")
 			if tt.wantProblems == nil {
 				require.NoError(t, err)
@@ -451,7 +451,7 @@ func TestApplyKeepsATimestampWhenTsIsBad(t *testing.T) {
 	r := plog.NewLogRecord()
 	header := pcommon.NewTimestampFromTime(time.Date(2021, 1, 8, 12, 44, 31, 0, time.UTC))
 	r.SetTimestamp(header)
-	require.Error(t, ToRecord([]byte(`{"ts":"yesterday","action":"X"}`), r, Options{}))
+	require.Error(t, toRecord([]byte(`{"ts":"yesterday","action":"X"}`), r, Options{}))
 	assert.Equal(t, header, r.Timestamp())
 }
 
@@ -465,4 +465,17 @@ func BenchmarkParse(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// toRecord parses line into r: attributes (appended), EventName, Body and
+// Timestamp. On a *SyntaxError r is left untouched, so the caller can keep the
+// raw text as Body and flag it; on a *FieldError r holds what could be read.
+func toRecord(line []byte, r plog.LogRecord, opts Options) error {
+	ev, err := Parse(line, r.Attributes(), opts)
+	var syn *SyntaxError
+	if errors.As(err, &syn) {
+		return err
+	}
+	ev.Apply(r)
+	return err
 }

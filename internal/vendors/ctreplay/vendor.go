@@ -104,3 +104,8 @@ func (Vendor) DefaultLevel(r plog.LogRecord, action string) severity.Level {
 	}
 	return l
 }
+
+// SIEM: CTReplay's names; the target is an object (Recording id=42).
+func (Vendor) SIEM() vendors.SIEMNames {
+	return vendors.SIEMNames{Vendor: "CTReplay", Product: "CTReplay"}
+}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
+	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
 )
 
@@ -92,6 +93,28 @@ type pending struct {
 	event    int
 	// other marks a forwarded non-audit change, timed by the envelope.
 	other bool
+	// replaced counts the change's bad bytes replaced by U+FFFD.
+	replaced replacements
+}
+
+// replacements counts invalid UTF-8 bytes and lone surrogates replaced by
+// U+FFFD, with the offset of the first.
+type replacements struct{ n, first int }
+
+func (r *replacements) add(n, first int) {
+	if n > 0 && r.n == 0 {
+		r.first = first
+	}
+	r.n += n
+}
+
+// flag adds the problem saying what was replaced, if anything.
+func (r replacements) flag(problems vendors.FieldProblems, lines *jsonmap.Lines) vendors.FieldProblems {
+	if r.n == 0 {
+		return problems
+	}
+	line, col := lines.Locate(r.first)
+	return append(problems, fmt.Sprintf("line %d, column %d: %s", line, col, jsonpolicy.ReplacedMsg(r.n)))
 }
 
 func (p Parser) parseEnvelope(body []byte, opts vendors.Options, recs plog.LogRecordSlice) (vendors.Result, error) {
@@ -100,12 +123,15 @@ func (p Parser) parseEnvelope(body []byte, opts vendors.Options, recs plog.LogRe
 	lines := jsonmap.NewLines(body)
 	key, envDate := pcommon.NewValueEmpty(), pcommon.NewValueEmpty()
 	var done []pending
+	// envReplaced counts the bad bytes replaced outside any change (the
+	// envelope's key or dateTime, which every record carries).
+	var envReplaced replacements
 	seen := map[string]bool{}
 	sawChanges := false
 
 	err := d.Object(func(name string, nameOffset int) error {
 		if seen[name] {
-			return &jsonmap.Error{Offset: nameOffset, Kind: jsonmap.DuplicateKey, Msg: fmt.Sprintf("duplicate key %q", name)}
+			return &jsonmap.Error{Offset: nameOffset, Kind: jsonmap.DuplicateKey, Msg: jsonpolicy.DuplicateKeyMsg(name)}
 		}
 		seen[name] = true
 		switch name {
@@ -119,6 +145,7 @@ func (p Parser) parseEnvelope(body []byte, opts vendors.Options, recs plog.LogRe
 				return &envelopeError{fmt.Sprintf("%q is not an array", memberChanges)}
 			}
 			return d.Array(func(i int) error {
+				envReplaced.add(d.TakeReplaced())
 				pd, err := p.change(d, lines, i, opts, recs, &res)
 				if pd != nil {
 					done = append(done, *pd)
@@ -132,6 +159,7 @@ func (p Parser) parseEnvelope(body []byte, opts vendors.Options, recs plog.LogRe
 	if err == nil && !d.AtEOF() {
 		err = fmt.Errorf("unexpected data after the envelope at byte %d", d.Offset())
 	}
+	envReplaced.add(d.TakeReplaced())
 	if err == nil && !sawChanges {
 		err = &envelopeError{fmt.Sprintf("no %q array", memberChanges)}
 	}
@@ -161,6 +189,10 @@ func (p Parser) parseEnvelope(body []byte, opts vendors.Options, recs plog.LogRe
 		if pd.other && envTimeOK {
 			pd.lr.SetTimestamp(pcommon.NewTimestampFromTime(envTime))
 		}
+		// The project's JSON rule: text with bad bytes replaced is kept,
+		// and flagged as altered.
+		pd.problems = pd.replaced.flag(pd.problems, lines)
+		pd.problems = envReplaced.flag(pd.problems, lines)
 		pd.problems.Finish(pd.lr, &res, pd.event, 0)
 	}
 	return res, nil
@@ -180,7 +212,8 @@ func (p Parser) change(d *jsonmap.Decoder, lines *jsonmap.Lines, i int, opts ven
 			return nil, err
 		}
 		// Well-formed but refused (a limit, a duplicate key): this change
-		// alone is unparseable.
+		// alone is unparseable, kept as its raw text.
+		d.TakeReplaced()
 		d.Seek(start)
 		if serr := d.Skip(); serr != nil {
 			return nil, err
@@ -191,6 +224,8 @@ func (p Parser) change(d *jsonmap.Decoder, lines *jsonmap.Lines, i int, opts ven
 		return nil, nil
 	}
 	raw := body[start:d.Offset()]
+	var replaced replacements
+	replaced.add(d.TakeReplaced())
 	unparseable := func(format string, args ...any) (*pending, error) {
 		prob.Error = fmt.Sprintf("changes[%d]: ", i) + fmt.Sprintf(format, args...)
 		vendors.Unparseable(recs, opts, res, raw, prob)
@@ -213,7 +248,7 @@ func (p Parser) change(d *jsonmap.Decoder, lines *jsonmap.Lines, i int, opts ven
 		lr := recs.AppendEmpty()
 		lr.SetObservedTimestamp(opts.Observed)
 		log.Map().MoveTo(lr.Attributes())
-		return &pending{lr: lr, problems: fillAuditLog(lr), event: i + 1}, nil
+		return &pending{lr: lr, problems: fillAuditLog(lr), event: i + 1, replaced: replaced}, nil
 	}
 	if !p.forwards(name) {
 		res.Skipped++
@@ -224,7 +259,7 @@ func (p Parser) change(d *jsonmap.Decoder, lines *jsonmap.Lines, i int, opts ven
 	lr.SetEventName(name)
 	lr.Body().SetStr(name)
 	change.MoveTo(lr.Attributes())
-	return &pending{lr: lr, event: i + 1, other: true}, nil
+	return &pending{lr: lr, event: i + 1, other: true, replaced: replaced}, nil
 }
 
 func (p Parser) forwards(event string) bool {

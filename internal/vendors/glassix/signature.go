@@ -102,12 +102,6 @@ func Sign(secret, msg []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// SignatureHeader returns the header value Glassix sends for msg:
-// "sha1=<lowercase hex>".
-func SignatureHeader(secret, msg []byte) string {
-	return "sha1=" + hex.EncodeToString(Sign(secret, msg))
-}
-
 // ParseAuthDate reads X-Glassix-Auth-Date: an HTTP date (RFC 1123, also
 // RFC 850 and ANSI C), RFC 1123 with a numeric zone, RFC 3339 (a value
 // without a zone is UTC) or Unix time in seconds or milliseconds.

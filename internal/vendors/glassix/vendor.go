@@ -117,3 +117,8 @@ func (Vendor) DefaultLevel(r plog.LogRecord, action string) severity.Level {
 	}
 	return severity.Info
 }
+
+// SIEM: Glassix's own names; the target of a Glassix event is a user.
+func (Vendor) SIEM() vendors.SIEMNames {
+	return vendors.SIEMNames{Vendor: "Glassix", Product: "Glassix", TargetIsUser: true}
+}

@@ -1,6 +1,6 @@
 // Package registry lists the vendors the distribution knows. Components
 // find a vendor here by its audit.source value; adding a vendor is adding
-// its package to All.
+// its package to all.
 package registry // import "github.com/otelcol-audit/otelcol-audit/internal/vendors/registry"
 
 import (
@@ -20,9 +20,6 @@ var bySource = func() map[string]vendors.Vendor {
 	}
 	return m
 }()
-
-// All returns every vendor. The slice is shared: do not modify it.
-func All() []vendors.Vendor { return all }
 
 // Lookup returns the vendor whose audit.source is source.
 func Lookup(source string) (vendors.Vendor, bool) {

@@ -13,7 +13,7 @@ import (
 // order, and nothing else is registered.
 func TestEverySourceHasItsVendor(t *testing.T) {
 	var got []string
-	for _, v := range All() {
+	for _, v := range all {
 		got = append(got, v.Source())
 	}
 	assert.Equal(t, auditrecord.Sources, got)

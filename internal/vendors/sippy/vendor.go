@@ -188,3 +188,9 @@ func (Vendor) DefaultLevel(_ plog.LogRecord, code string) severity.Level {
 	}
 	return severity.Info
 }
+
+// SIEM: Sippy Software's Softswitch; the target is a resource (a table
+// row, an account).
+func (Vendor) SIEM() vendors.SIEMNames {
+	return vendors.SIEMNames{Vendor: "Sippy Software", Product: "Sippy Softswitch"}
+}

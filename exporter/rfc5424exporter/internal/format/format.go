@@ -70,6 +70,15 @@ type Options struct {
 	// Now is the clock used when a record has neither timestamp; nil means
 	// time.Now.
 	Now func() time.Time
+	// Payload is what MSG carries: PayloadRFC5424 (empty means it),
+	// PayloadCEF or PayloadLEEF.
+	Payload string
+	// DeviceVersion is the CEF Device Version and LEEF Version; empty
+	// means DefaultDeviceVersion.
+	DeviceVersion string
+	// LEEFDelimiter separates LEEF attributes; 0 means
+	// DefaultLEEFDelimiter.
+	LEEFDelimiter byte
 }
 
 // Formatter formats records. It holds no mutable state: one Formatter may
@@ -107,6 +116,14 @@ func New(opts Options) (*Formatter, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	switch opts.Payload {
+	case "", PayloadRFC5424, PayloadCEF, PayloadLEEF:
+	default:
+		errs = append(errs, fmt.Errorf("format: unknown format %q: want rfc5424, cef or leef", opts.Payload))
+	}
+	if opts.LEEFDelimiter == '=' || opts.LEEFDelimiter == '\\' || opts.LEEFDelimiter == '|' || opts.LEEFDelimiter == '\n' || opts.LEEFDelimiter == '\r' || opts.LEEFDelimiter >= 0x80 {
+		errs = append(errs, fmt.Errorf("leef.delimiter: %q cannot separate attributes: it is '=', '\\', '|', a line break or not ASCII", opts.LEEFDelimiter))
+	}
 	if opts.MaxSize < 0 {
 		errs = append(errs, fmt.Errorf("maximum message size %d is negative", opts.MaxSize))
 	}
@@ -115,6 +132,12 @@ func New(opts Options) (*Formatter, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.DeviceVersion == "" {
+		opts.DeviceVersion = DefaultDeviceVersion
+	}
+	if opts.LEEFDelimiter == 0 {
+		opts.LEEFDelimiter = DefaultLEEFDelimiter
 	}
 	return &Formatter{
 		opts:     opts,
@@ -151,6 +174,19 @@ func (f *Formatter) Append(dst []byte, res pcommon.Resource, rec plog.LogRecord)
 	dst = appendHeaderField(dst, msgID, MaxMsgIDLen)
 	dst = append(dst, ' ')
 
+	if f.opts.Payload == PayloadCEF || f.opts.Payload == PayloadLEEF {
+		// The whole event is in MSG; structured data would repeat it.
+		dst = append(dst, nilValue...)
+		dst = append(dst, ' ')
+		var cutFrom int
+		if f.opts.Payload == PayloadCEF {
+			dst, cutFrom = f.appendCEF(dst, res, rec)
+		} else {
+			dst, cutFrom = f.appendLEEF(dst, res, rec)
+		}
+		return f.fit(dst, start, cutFrom, true)
+	}
+
 	sdStart := len(dst)
 	dst = f.appendElement(dst, f.opts.SDID, rec.Attributes())
 	if f.opts.ResourceSDID != "" {
@@ -166,20 +202,42 @@ func (f *Formatter) Append(dst []byte, res pcommon.Resource, rec plog.LogRecord)
 	if len(dst) == msgStart { // no MSG: the SP before it goes too
 		dst = dst[:msgStart-1]
 	}
+	return f.fit(dst, start, msgStart, false)
+}
+
+// fit cuts the message starting at start in dst to MaxSize, only from
+// cutFrom on (MSG, or a CEF/LEEF msg value), at a character boundary and,
+// when escaped, never inside a backslash escape. It reports the octets
+// cut, or ErrTooLarge when what precedes cutFrom does not fit.
+func (f *Formatter) fit(dst []byte, start, cutFrom int, escaped bool) ([]byte, int, error) {
 	if f.opts.MaxSize <= 0 || len(dst)-start <= f.opts.MaxSize {
 		return dst, 0, nil
 	}
 	limit := start + f.opts.MaxSize
-	if msgStart-1 > limit {
-		size := msgStart - 1 - start
-		return dst[:start], 0, fmt.Errorf("%w: %d octets before MSG, limit %d", ErrTooLarge, size, f.opts.MaxSize)
+	if cutFrom-1 > limit || (escaped && cutFrom > limit) {
+		size := cutFrom - start
+		if !escaped {
+			size = cutFrom - 1 - start
+		}
+		return dst[:start], 0, fmt.Errorf("%w: %d octets before the message text, limit %d", ErrTooLarge, size, f.opts.MaxSize)
 	}
 	cut := limit
-	for cut > msgStart && !utf8.RuneStart(dst[cut]) {
+	for cut > cutFrom && !utf8.RuneStart(dst[cut]) {
 		cut--
 	}
+	if escaped {
+		// An odd run of backslashes before the cut would leave an escape
+		// without its character.
+		n := 0
+		for i := cut - 1; i >= cutFrom && dst[i] == '\\'; i-- {
+			n++
+		}
+		if n%2 == 1 {
+			cut--
+		}
+	}
 	cutLen := len(dst) - cut
-	if cut == msgStart {
+	if !escaped && cut == cutFrom {
 		cut-- // nothing of MSG is left: drop its SP as well
 	}
 	return dst[:cut], cutLen, nil

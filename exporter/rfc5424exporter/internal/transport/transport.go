@@ -66,12 +66,10 @@ type Config struct {
 type Sender struct {
 	cfg Config
 
-	mu       sync.Mutex
-	conn     net.Conn
-	dialErr  error
-	nextDial time.Time
-	backoff  time.Duration
-	now      func() time.Time
+	mu      sync.Mutex
+	conn    net.Conn
+	backoff dialBackoff
+	now     func() time.Time
 	// frameBuf holds the frames of one Write; frameEnds the end of each.
 	frameBuf  []byte
 	frameEnds []int
@@ -193,47 +191,68 @@ func (s *Sender) connect(ctx context.Context) (net.Conn, error) {
 		}
 		s.drop()
 	}
-	if now := s.now(); now.Before(s.nextDial) {
-		return nil, fmt.Errorf("not reconnecting for another %v: %w", s.nextDial.Sub(now).Round(time.Millisecond), s.dialErr)
-	}
-	conn, err := s.dial(ctx)
-	if err != nil {
-		if s.backoff == 0 {
-			s.backoff = initialDialBackoff
-		} else {
-			s.backoff = min(2*s.backoff, maxDialBackoff)
-		}
-		s.nextDial = s.now().Add(s.backoff)
-		s.dialErr = err
+	if err := s.backoff.check(s.now()); err != nil {
 		return nil, err
 	}
-	s.backoff, s.nextDial, s.dialErr = 0, time.Time{}, nil
+	network, tlsConfig := s.cfg.Network, (*tls.Config)(nil)
+	if network == TLS {
+		network, tlsConfig = "tcp", s.cfg.TLSConfig
+	}
+	conn, err := dial(ctx, network, s.cfg.Address, tlsConfig, s.cfg.DialTimeout)
+	if err != nil {
+		err = fmt.Errorf("connect to %s %s: %w", s.cfg.Network, s.cfg.Address, err)
+		s.backoff.failed(s.now(), err)
+		return nil, err
+	}
+	s.backoff.succeeded()
 	s.conn = conn
 	return conn, nil
 }
 
-func (s *Sender) dial(ctx context.Context) (net.Conn, error) {
-	if s.cfg.DialTimeout > 0 {
+// dialBackoff spaces out connection attempts after failures: while it
+// waits, attempts fail at once with the last error, so the exporterhelper
+// queue and retry decide when to try again and a down peer is not
+// hammered.
+type dialBackoff struct {
+	err   error
+	next  time.Time
+	delay time.Duration
+}
+
+func (b *dialBackoff) check(now time.Time) error {
+	if now.Before(b.next) {
+		return fmt.Errorf("not reconnecting for another %v: %w", b.next.Sub(now).Round(time.Millisecond), b.err)
+	}
+	return nil
+}
+
+func (b *dialBackoff) failed(now time.Time, err error) {
+	if b.delay == 0 {
+		b.delay = initialDialBackoff
+	} else {
+		b.delay = min(2*b.delay, maxDialBackoff)
+	}
+	b.next = now.Add(b.delay)
+	b.err = err
+}
+
+func (b *dialBackoff) succeeded() { *b = dialBackoff{} }
+
+// dial connects to address over network ("tcp", "udp", "unix",
+// "unixgram"), with TLS on top when tlsConfig is not nil, within timeout
+// when it is positive.
+func dial(ctx context.Context, network, address string, tlsConfig *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.DialTimeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var (
-		conn net.Conn
-		err  error
-	)
-	switch s.cfg.Network {
-	case TLS:
-		d := tls.Dialer{Config: s.cfg.TLSConfig}
-		conn, err = d.DialContext(ctx, "tcp", s.cfg.Address)
-	default:
-		var d net.Dialer
-		conn, err = d.DialContext(ctx, s.cfg.Network, s.cfg.Address)
+	if tlsConfig != nil {
+		d := tls.Dialer{Config: tlsConfig}
+		return d.DialContext(ctx, network, address)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s %s: %w", s.cfg.Network, s.cfg.Address, err)
-	}
-	return conn, nil
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
 }
 
 func (s *Sender) drop() {

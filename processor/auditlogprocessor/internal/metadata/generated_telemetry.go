@@ -25,6 +25,9 @@ type TelemetryBuilder struct {
 	// ProcessorAuditlogParseErrors counts records flagged with
 	// audit.parse_error by the processor.
 	ProcessorAuditlogParseErrors metric.Int64Counter
+	// ProcessorAuditlogSharedDedupFallbacks counts batches whose event ids
+	// could not be checked against (or recorded in) the shared dedup store.
+	ProcessorAuditlogSharedDedupFallbacks metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates the processor's instruments.
@@ -41,6 +44,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_processor_auditlog_parse_errors",
 		metric.WithDescription("Number of log records the processor flagged with audit.parse_error and passed on. [Alpha]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorAuditlogSharedDedupFallbacks, err = builder.meter.Int64Counter(
+		"otelcol_processor_auditlog_shared_dedup_fallbacks",
+		metric.WithDescription("Number of batches deduplicated against the local window only, because the shared dedup store could not be reached (operation=check) or did not record their event ids (operation=record). [Alpha]"),
+		metric.WithUnit("{batch}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

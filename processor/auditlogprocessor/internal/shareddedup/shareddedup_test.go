@@ -1,0 +1,96 @@
+package shareddedup
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/pgtest"
+	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/dedup"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func open(t *testing.T, dsn string, window time.Duration) *Store {
+	t.Helper()
+	s, err := Open(Config{DSN: dsn, Table: "dedup_test", Window: window, Timeout: 2 * time.Second, Backoff: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Two stores on one database stand for two collectors: a key one recorded
+// is seen by the other, within the window only.
+func TestSharedAcrossInstances(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	a, b := open(t, pg.DSN(), time.Hour), open(t, pg.DSN(), time.Hour)
+	k1, k2, k3 := dedup.KeyOf("glassix", "1"), dedup.KeyOf("glassix", "2"), dedup.KeyOf("sippy", "1")
+
+	seen, err := b.Seen(ctx, []dedup.Key{k1, k2})
+	require.NoError(t, err)
+	assert.Empty(t, seen, "nothing recorded yet")
+
+	require.NoError(t, a.Record(ctx, []dedup.Key{k1, k1, k3}), "a repeated key in one batch is fine")
+	seen, err = b.Seen(ctx, []dedup.Key{k1, k2, k3})
+	require.NoError(t, err)
+	assert.Equal(t, map[dedup.Key]bool{k1: true, k3: true}, seen)
+
+	short := open(t, pg.DSN(), time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	seen, err = short.Seen(ctx, []dedup.Key{k1})
+	require.NoError(t, err)
+	assert.Empty(t, seen, "outside the window a key is not seen")
+}
+
+// A database that is down is reported at once after the first failure
+// (back-off), and the store works again once the database is back.
+func TestDatabaseDownThenBack(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	s := open(t, pg.DSN(), time.Hour)
+	k := dedup.KeyOf("glassix", "down")
+	require.NoError(t, s.Record(ctx, []dedup.Key{k}))
+
+	pg.Stop()
+	pg.WaitDown()
+	_, err := s.Seen(ctx, []dedup.Key{k})
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrUnavailable, "the first failure is the database's own error")
+	_, err = s.Seen(ctx, []dedup.Key{k})
+	assert.ErrorIs(t, err, ErrUnavailable, "then the store backs off without waiting")
+	assert.ErrorIs(t, s.Record(ctx, []dedup.Key{k}), ErrUnavailable)
+
+	pg.Start()
+	require.Eventually(t, func() bool {
+		seen, err := s.Seen(ctx, []dedup.Key{k})
+		return err == nil && seen[k]
+	}, 30*time.Second, 100*time.Millisecond, "what was recorded before the outage is still seen")
+}
+
+func TestBadDSN(t *testing.T) {
+	assert.Error(t, ValidateDSN("postgres://host:notaport/db"))
+	assert.NoError(t, ValidateDSN("postgres://user@127.0.0.1:5432/audit?sslmode=disable"))
+	assert.NoError(t, ValidateDSN("host=127.0.0.1 user=audit dbname=audit"))
+}
+
+// Collectors that start together create the table at once: none fails.
+func TestConcurrentFirstUse(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for i := range 8 {
+		s := open(t, pg.DSN(), time.Hour)
+		go func() { errs <- s.Record(ctx, []dedup.Key{dedup.KeyOf("glassix", strconv.Itoa(i))}) }()
+	}
+	for range 8 {
+		assert.NoError(t, <-errs)
+	}
+}
