@@ -117,7 +117,7 @@ func newCollector(t testing.TB, opt collectorOptions) *collector {
 extensions:
   health_check:
     endpoint: %s
-  file_storage/queue:
+  walstorage:
     directory: %s
   auditviewer:
     endpoint: %s

@@ -39,7 +39,7 @@ type options struct {
 	sign, retry        bool
 	checkEvery         int
 	secret             string
-	persistentQueue    bool
+	queue              scenario.Queue
 	overlays           overlayFlag
 	workDir, jsonPath  string
 	keep, strict       bool
@@ -74,7 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.collector, "collector", "_build/otelcol-audit", "otelcol-audit binary")
 	fs.StringVar(&o.contrib, "contrib", "_build/otelcol-contrib-bench", "contrib comparison binary (bench/contrib/build.sh)")
-	targets := fs.String("targets", "bare,contrib,otelcol-audit", "comma-separated targets to run, in this order")
+	targets := fs.String("targets", "bare,contrib,contrib-durable,contrib-batch,otelcol-audit-memory,otelcol-audit", "comma-separated targets to run, in this order")
 	fs.IntVar(&o.clients, "clients", 8, "concurrent keep-alive clients")
 	events := fs.String("events", "1,100", "events per request: otelcol-audit runs with each; bare and contrib with the first")
 	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "load before the measured window (excluded)")
@@ -85,7 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.checkEvery, "check-every", 16, "check every n-th syslog message of a connection against RFC 5424 (1: all; parsing competes for the cores)")
 	fs.BoolVar(&o.retry, "retry", true, "send refused (429, 5xx) and failed requests again, same events, after Retry-After (10ms-1s), as Glassix does")
 	fs.StringVar(&o.secret, "secret", "bench-glassix-secret", "webhook secret used with -sign")
-	fs.BoolVar(&o.persistentQueue, "persistent-queue", false, "give otelcol-audit's exporters a file_storage sending queue")
+	queue := fs.String("queue", string(scenario.QueueWAL), "otelcol-audit's sending queues and dedup window: walstorage (as shipped, fsynced), file_storage (no fsync) or memory")
+	inMemory := fs.Bool("in-memory", false, "run the otelcol-audit target with in-memory queues (same as -queue memory)")
 	fs.Var(&o.overlays, "audit-config", "extra otelcol-audit config file merged over the harness's (repeatable), to try a setting")
 	fs.StringVar(&o.workDir, "workdir", "_build/bench", "folder for the runs' files and the targets' logs")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON here (default <workdir>/results.json)")
@@ -99,11 +100,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	for t := range strings.SplitSeq(*targets, ",") {
 		t = strings.TrimSpace(t)
 		switch t {
-		case scenario.NameBare, scenario.NameContrib, scenario.NameAudit:
+		case scenario.NameBare, scenario.NameContrib, scenario.NameContribDurable, scenario.NameContribBatch,
+			scenario.NameAudit, scenario.NameAuditMemory:
 			o.targets = append(o.targets, t)
 		default:
-			problems = append(problems, fmt.Errorf("-targets: unknown target %q (want bare, contrib, otelcol-audit)", t))
+			problems = append(problems, fmt.Errorf("-targets: unknown target %q (want bare, contrib, contrib-durable, contrib-batch, otelcol-audit, otelcol-audit-memory)", t))
 		}
+	}
+	o.queue = scenario.Queue(*queue)
+	if *inMemory {
+		o.queue = scenario.QueueMemory
+	}
+	switch o.queue {
+	case scenario.QueueWAL, scenario.QueueFile, scenario.QueueMemory:
+	default:
+		problems = append(problems, fmt.Errorf("-queue: unknown queue %q (want walstorage, file_storage or memory)", *queue))
 	}
 	for e := range strings.SplitSeq(*events, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(e))
@@ -169,17 +180,26 @@ func plan(o options) ([]scenario.Spec, error) {
 		switch name {
 		case scenario.NameBare:
 			add(scenario.Bare(self), o.events[0])
-		case scenario.NameContrib:
-			if err := executable(o.contrib); err != nil {
+		case scenario.NameContrib, scenario.NameContribDurable, scenario.NameContribBatch:
+			if err := executable(o.contrib); err != nil && !slices.ContainsFunc(missing, func(e error) bool { return strings.HasPrefix(e.Error(), "contrib binary") }) {
 				missing = append(missing, fmt.Errorf("contrib binary: %w (build it with bash bench/contrib/build.sh)", err))
 			}
-			add(scenario.Contrib(o.contrib), o.events[0])
-		case scenario.NameAudit:
-			if err := executable(o.collector); err != nil {
+			t := map[string]func(string) scenario.Target{
+				scenario.NameContrib:        scenario.Contrib,
+				scenario.NameContribDurable: scenario.ContribDurable,
+				scenario.NameContribBatch:   scenario.ContribBatch,
+			}[name]
+			add(t(o.contrib), o.events[0])
+		case scenario.NameAudit, scenario.NameAuditMemory:
+			if err := executable(o.collector); err != nil && !slices.ContainsFunc(missing, func(e error) bool { return strings.HasPrefix(e.Error(), "otelcol-audit binary") }) {
 				missing = append(missing, fmt.Errorf("otelcol-audit binary: %w (build it with make build)", err))
 			}
 			for _, n := range o.events {
-				add(scenario.Audit(o.collector, o.persistentQueue, o.overlays...), n)
+				if name == scenario.NameAudit {
+					add(scenario.Audit(o.collector, o.queue, o.overlays...), n)
+				} else {
+					add(scenario.AuditMemory(o.collector, o.overlays...), n)
+				}
 			}
 		}
 	}
@@ -287,19 +307,19 @@ func writeJSON(path string, report Report) error {
 
 func settings(o options) map[string]string {
 	return map[string]string{
-		"collector":        o.collector,
-		"contrib":          o.contrib,
-		"targets":          strings.Join(o.targets, ","),
-		"clients":          strconv.Itoa(o.clients),
-		"events":           fmt.Sprint(o.events),
-		"warmup":           o.warmup.String(),
-		"duration":         o.duration.String(),
-		"drain":            o.drain.String(),
-		"signed":           strconv.FormatBool(o.sign),
-		"retry":            strconv.FormatBool(o.retry),
-		"check_every":      strconv.Itoa(o.checkEvery),
-		"persistent_queue": strconv.FormatBool(o.persistentQueue),
-		"audit_config":     strings.Join(o.overlays, ","),
-		"harness_profile":  strconv.FormatBool(o.harnessProfile),
+		"collector":       o.collector,
+		"contrib":         o.contrib,
+		"targets":         strings.Join(o.targets, ","),
+		"clients":         strconv.Itoa(o.clients),
+		"events":          fmt.Sprint(o.events),
+		"warmup":          o.warmup.String(),
+		"duration":        o.duration.String(),
+		"drain":           o.drain.String(),
+		"signed":          strconv.FormatBool(o.sign),
+		"retry":           strconv.FormatBool(o.retry),
+		"check_every":     strconv.Itoa(o.checkEvery),
+		"queue":           string(o.queue),
+		"audit_config":    strings.Join(o.overlays, ","),
+		"harness_profile": strconv.FormatBool(o.harnessProfile),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/otelcol-audit/otelcol-audit/bench/internal/scenario"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,7 +59,7 @@ func TestParseFlags(t *testing.T) {
 			o, err := parseFlags(tt.args, &stderr)
 			if tt.wantErr == "" {
 				require.NoError(t, err)
-				assert.Equal(t, []string{"bare", "contrib", "otelcol-audit"}, o.targets)
+				assert.Equal(t, []string{"bare", "contrib", "contrib-durable", "contrib-batch", "otelcol-audit-memory", "otelcol-audit"}, o.targets)
 				assert.Equal(t, []int{1, 100}, o.events)
 				assert.Equal(t, 8, o.clients)
 				assert.Equal(t, filepath.Join("_build/bench", "results.json"), o.jsonPath)
@@ -80,8 +81,23 @@ func TestPlanNamesMissingBinaries(t *testing.T) {
 	for _, s := range specs {
 		got = append(got, fmt.Sprintf("%s/%d", s.Target.Name, s.EventsPerRequest))
 	}
-	assert.Equal(t, []string{"bare/1", "contrib/1", "otelcol-audit/1", "otelcol-audit/100"}, got,
-		"bare and contrib at the first events-per-request value, otelcol-audit at each")
+	assert.Equal(t, []string{"bare/1", "contrib/1", "contrib-durable/1", "contrib-batch/1",
+		"otelcol-audit-memory/1", "otelcol-audit-memory/100", "otelcol-audit/1", "otelcol-audit/100"}, got,
+		"bare and the contrib peers at the first events-per-request value, otelcol-audit in memory and durable at each")
+	assert.Equal(t, 1, strings.Count(err.Error(), "contrib binary"), "one missing binary, one error")
+}
+
+func TestQueueFlags(t *testing.T) {
+	o, err := parseFlags(nil, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, scenario.QueueWAL, o.queue, "the shipped configuration by default")
+	o, err = parseFlags([]string{"-in-memory"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, scenario.QueueMemory, o.queue)
+	var stderr bytes.Buffer
+	_, err = parseFlags([]string{"-queue", "tmpfs"}, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, stderr.String(), `-queue: unknown queue "tmpfs"`)
 }
 
 func TestBareHandler(t *testing.T) {

@@ -98,7 +98,7 @@ type DedupConfig struct {
 	// MaxEntries is the most event ids remembered; the oldest are forgotten
 	// first.
 	MaxEntries int `mapstructure:"max_entries"`
-	// Storage is a storage extension (file_storage/...) that keeps the
+	// Storage is a storage extension (walstorage, file_storage/...) that keeps the
 	// window across restarts. Unset: the window lives in memory only.
 	Storage *component.ID `mapstructure:"storage"`
 	// Shared keeps the delivered event ids of several collectors in one

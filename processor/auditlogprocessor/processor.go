@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -53,10 +52,9 @@ type auditLogProcessor struct {
 
 	window *dedup.Window  // nil when dedup is off; set by start
 	client storage.Client // nil without dedup::storage
-	// stopSaving ends the goroutine that saves the window every
-	// dedupSaveInterval; saved is closed when it has.
-	stopSaving chan struct{}
-	saved      chan struct{}
+	// saveFailing is set while saving the window fails, so the failure is
+	// logged once until a save works again.
+	saveFailing atomic.Bool
 
 	// shared is the dedup table several collectors share; nil without
 	// dedup::shared.
@@ -65,12 +63,6 @@ type auditLogProcessor struct {
 	// is logged once, and its end once.
 	sharedFailing atomic.Bool
 }
-
-// dedupSaveInterval is how often a persistent dedup window is saved. A
-// save per request would cost a storage transaction per request; after a
-// crash, the ids of the last interval are forgotten, which lets only their
-// duplicates through (never loses an event).
-const dedupSaveInterval = time.Second
 
 func newAuditLogProcessor(set processor.Settings, cfg *Config, next consumer.Logs) (*auditLogProcessor, error) {
 	ctOpts, err := cfg.ctreplayOptions()
@@ -146,33 +138,23 @@ func (p *auditLogProcessor) start(ctx context.Context, host component.Host) erro
 	}
 	p.window = w
 	p.logger.Info("Dedup window restored", zap.Int("event_ids", w.Len()), zap.Stringer("storage", p.cfg.Dedup.Storage))
-	p.stopSaving, p.saved = make(chan struct{}), make(chan struct{})
-	go p.saveWindow()
 	return nil
 }
 
-// saveWindow saves the dedup window every dedupSaveInterval until
-// shutdown, logging a failure once until a save works again.
-func (p *auditLogProcessor) saveWindow() {
-	defer close(p.saved)
-	t := time.NewTicker(dedupSaveInterval)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-p.stopSaving:
-			return
-		case <-t.C:
-		}
-		err := p.window.Save(context.Background())
-		switch {
-		case err != nil && !failing:
-			failing = true
-			p.logger.Warn("Could not save the dedup window; after a restart duplicates of the events since the last save may pass; retrying", zap.Error(err))
-		case err == nil && failing:
-			failing = false
-			p.logger.Info("Saving the dedup window works again")
-		}
+// saveWindow saves the dedup window after a delivered batch, in the
+// batch's context: a storage that defers its fsync to the receiver's
+// acknowledgement (walstorage with auditwebhook) makes the ids durable
+// with the batch's records, so after a crash a retry of an acknowledged
+// event is still dropped. A failure is logged (once until a save works
+// again) but does not refuse the batch, which is already queued: it only
+// lets duplicates through after a crash.
+func (p *auditLogProcessor) saveWindow(ctx context.Context) {
+	err := p.window.Save(ctx)
+	switch {
+	case err != nil && !p.saveFailing.Swap(true):
+		p.logger.Warn("Could not save the dedup window; after a restart duplicates of the events since the last save may pass; retrying with the next batch", zap.Error(err))
+	case err == nil && p.saveFailing.Swap(false):
+		p.logger.Info("Saving the dedup window works again")
 	}
 }
 
@@ -184,8 +166,6 @@ func (p *auditLogProcessor) shutdown(ctx context.Context) error {
 	if p.client == nil {
 		return nil
 	}
-	close(p.stopSaving)
-	<-p.saved
 	var err error
 	if serr := p.window.Save(ctx); serr != nil {
 		err = fmt.Errorf("dedup::storage: final save: %w", serr)
@@ -359,6 +339,9 @@ func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error
 		return err
 	}
 	p.window.Commit(keys)
+	if p.client != nil {
+		p.saveWindow(ctx)
+	}
 	if p.shared != nil {
 		p.sharedResult(ctx, "record", p.shared.Record(ctx, keys))
 	}

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/testutil"
 )
@@ -506,37 +507,46 @@ func TestDedupPersistsAcrossRestartWithFileStorage(t *testing.T) {
 type countingStorage struct {
 	storage.Extension
 	batches atomic.Int32
+	tickets []*durable.Ticket
 }
 
 func (s *countingStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
 	c, err := s.Extension.GetClient(ctx, kind, id, name)
-	return &countingClient{Client: c, batches: &s.batches}, err
+	return &countingClient{Client: c, batches: &s.batches, tickets: &s.tickets}, err
 }
 
 type countingClient struct {
 	storage.Client
 	batches *atomic.Int32
+	tickets *[]*durable.Ticket
 }
 
 func (c *countingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	c.batches.Add(1)
+	*c.tickets = append(*c.tickets, durable.FromContext(ctx))
 	return c.Client.Batch(ctx, ops...)
 }
 
-// The window is saved on an interval while the collector runs, not only at
-// shutdown, so a crash forgets at most the last interval's ids.
-func TestDedupWindowIsSavedWhileRunning(t *testing.T) {
+// The window is saved with every delivered batch, before the batch's
+// ConsumeLogs returns and in its context (so a storage that defers its
+// fsync to the receiver's ticket makes the ids durable before the sender
+// is answered); a batch of duplicates only saves nothing.
+func TestDedupWindowIsSavedWithEveryDeliveredBatch(t *testing.T) {
 	storageID := component.MustNewIDWithName("file_storage", "dedup")
 	cfg := defaultConfig()
 	cfg.Dedup.Storage = &storageID
 	ext, _ := testutil.StartFileStorage(t, t.TempDir())
 	counting := &countingStorage{Extension: ext}
 	h := start(t, cfg, nil, testutil.Host{storageID: counting})
-	for range 3 {
-		require.NoError(t, h.consume(logsOf(vendorResource(t, "sippy", sippyEvent("U", "a:i=1", "c:1:0:bob")))))
+	for i, want := range []int32{1, 2, 2} {
+		ctx, ticket := durable.WithTicket(context.Background())
+		event := sippyEvent("U", fmt.Sprintf("a:i=%d", min(i, 1)), "c:1:0:bob")
+		require.NoError(t, h.proc.ConsumeLogs(ctx, logsOf(vendorResource(t, "sippy", event))))
+		require.Equal(t, want, counting.batches.Load(), "batch %d: saved before ConsumeLogs returned", i)
+		if i < 2 {
+			assert.Same(t, ticket, counting.tickets[len(counting.tickets)-1], "saved in the batch's context")
+		}
 	}
-	require.Eventually(t, func() bool { return counting.batches.Load() > 0 }, time.Minute, 10*time.Millisecond,
-		"saved without waiting for shutdown")
 	require.NoError(t, h.proc.Shutdown(context.Background()))
 }
 

@@ -15,6 +15,12 @@ const (
 	TargetPeakRSSMiB     = 150.0 // peak RSS in every run
 	TargetClients        = 8
 	TargetEventsPerCheck = 1 // events per request of the comparison runs
+
+	// Issue 17: durable by default, at in-memory speed.
+	TargetDurableVsMemory  = 0.8 // otelcol-audit (walstorage) vs otelcol-audit-memory, at every events/request
+	TargetDurableVsContrib = 3.0 // otelcol-audit vs contrib-durable, 1 event per request
+	TargetMemoryVsBatch    = 3.0 // otelcol-audit-memory vs contrib-batch, 1 event per request
+	TargetMemoryCPUVsBare  = 2.5 // otelcol-audit-memory's CPU/event vs the bare server's, at most
 )
 
 // Check is one target, judged.
@@ -80,10 +86,12 @@ func Evaluate(results []Result, batchEvents int) []Check {
 	}
 	checks = append(checks, c)
 
+	checks = append(checks, ratioChecks(results)...)
+
 	c = Check{Name: "peak RSS", Want: fmt.Sprintf("< %.0f MiB in every run", TargetPeakRSSMiB), Verdict: NA}
 	var peak float64
 	for _, r := range results {
-		if r.Target == NameAudit {
+		if r.Target == NameAudit || r.Target == NameAuditMemory {
 			peak = max(peak, mib(r.PeakRSSBytes))
 			c.Verdict = verdict(peak < TargetPeakRSSMiB)
 			c.Measured = fmt.Sprintf("%.1f MiB", peak)
@@ -118,6 +126,49 @@ func Evaluate(results []Result, batchEvents int) []Check {
 			Measured: fmt.Sprintf("%d acked, %d missing at sink, %d missing in archive", r.TotalAcked, r.SyslogMissing, r.ArchiveMissing),
 			Verdict:  verdict(r.Complete),
 		})
+	}
+	return checks
+}
+
+// ratioChecks are issue 17's: the shipped, durable otelcol-audit against
+// itself in memory (at every events/request both ran) and against the
+// durable contrib peer; otelcol-audit in memory against contrib's batch
+// configuration and, for CPU per event, against the bare server.
+func ratioChecks(results []Result) []Check {
+	var checks []Check
+	rate := func(name string, over, under Result, target float64) Check {
+		c := Check{Name: name, Want: fmt.Sprintf(">= %.1fx %s's delivered events/s", target, under.Target), Verdict: NA}
+		if under.DeliveredPerSec > 0 {
+			ratio := over.DeliveredPerSec / under.DeliveredPerSec
+			c.Measured = fmt.Sprintf("%.2fx (%.0f vs %.0f/s)", ratio, over.DeliveredPerSec, under.DeliveredPerSec)
+			c.Verdict = verdict(ratio >= target)
+		}
+		return c
+	}
+	for _, d := range results {
+		if d.Target != NameAudit {
+			continue
+		}
+		if m, ok := find(results, NameAuditMemory, d.EventsPerRequest); ok {
+			checks = append(checks, rate(fmt.Sprintf("durable vs in memory, %d/req", d.EventsPerRequest), d, m, TargetDurableVsMemory))
+		}
+	}
+	d, haveDurable := find(results, NameAudit, TargetEventsPerCheck)
+	if cd, ok := find(results, NameContribDurable, TargetEventsPerCheck); ok && haveDurable {
+		checks = append(checks, rate("durable vs contrib-durable", d, cd, TargetDurableVsContrib))
+	}
+	m, haveMemory := find(results, NameAuditMemory, TargetEventsPerCheck)
+	if cb, ok := find(results, NameContribBatch, TargetEventsPerCheck); ok && haveMemory {
+		checks = append(checks, rate("in memory vs contrib-batch", m, cb, TargetMemoryVsBatch))
+	}
+	if bare, ok := find(results, NameBare, TargetEventsPerCheck); ok && haveMemory {
+		c := Check{Name: "in-memory CPU/event vs bare", Want: fmt.Sprintf("<= %.1fx the bare server's CPU us/ev", TargetMemoryCPUVsBare), Verdict: NA}
+		if bare.CPUPerEventMicros > 0 && m.CPUPerEventMicros > 0 {
+			ratio := m.CPUPerEventMicros / bare.CPUPerEventMicros
+			c.Measured = fmt.Sprintf("%.2fx (%.1f vs %.1f us)", ratio, m.CPUPerEventMicros, bare.CPUPerEventMicros)
+			c.Verdict = verdict(ratio <= TargetMemoryCPUVsBare)
+		}
+		checks = append(checks, c)
 	}
 	return checks
 }

@@ -18,10 +18,40 @@ const WebhookPath = "/glassix"
 
 // Target names, as they appear in results.
 const (
-	NameBare    = "bare"
-	NameContrib = "contrib"
-	NameAudit   = "otelcol-audit"
+	NameBare           = "bare"
+	NameContrib        = "contrib"
+	NameContribDurable = "contrib-durable"
+	NameContribBatch   = "contrib-batch"
+	NameAudit          = "otelcol-audit"
+	NameAuditMemory    = "otelcol-audit-memory"
 )
+
+// Queue is where otelcol-audit's sending queues and dedup window live.
+type Queue string
+
+const (
+	// QueueWAL is the shipped configuration: walstorage, fsynced before
+	// the webhook is answered.
+	QueueWAL Queue = "walstorage"
+	// QueueFile is the previous shipped configuration: file_storage,
+	// without fsync.
+	QueueFile Queue = "file_storage"
+	// QueueMemory is in-memory sending queues and dedup window.
+	QueueMemory Queue = "memory"
+)
+
+// overlay returns the config overlay for q, or "" for none.
+func (q Queue) overlay() (string, error) {
+	switch q {
+	case QueueWAL:
+		return "audit/durable.yaml", nil
+	case QueueFile:
+		return "audit/persistent-queue.yaml", nil
+	case QueueMemory:
+		return "", nil
+	}
+	return "", fmt.Errorf("unknown queue %q (want walstorage, file_storage or memory)", string(q))
+}
 
 // Env is where one run's target listens and delivers.
 type Env struct {
@@ -49,24 +79,35 @@ type Target struct {
 	Command func(env Env) (program string, args, environ []string, err error)
 }
 
-// Audit is the otelcol-audit binary at bin, with the exporters' sending
-// queues persistent (file_storage) when persistentQueue is set, and the
-// overlays (collector config files merged over the harness's, in order)
-// to try a setting without editing anything.
-func Audit(bin string, persistentQueue bool, overlays ...string) Target {
-	label := "otelcol-audit"
-	if persistentQueue {
-		label += " (persistent queue)"
-	}
+// Audit is the otelcol-audit binary at bin, with its sending queues and
+// dedup window in queue (walstorage as shipped, file_storage, or memory),
+// and the overlays (collector config files merged over the harness's, in
+// order) to try a setting without editing anything.
+func Audit(bin string, queue Queue, overlays ...string) Target {
+	return audit(NameAudit, bin, queue, overlays)
+}
+
+// AuditMemory is the otelcol-audit binary at bin with in-memory queues:
+// the durable target's in-memory reference, and the peer of contrib-batch.
+func AuditMemory(bin string, overlays ...string) Target {
+	return audit(NameAuditMemory, bin, QueueMemory, overlays)
+}
+
+func audit(name, bin string, queue Queue, overlays []string) Target {
+	label := "otelcol-audit (" + string(queue) + ")"
 	if len(overlays) > 0 {
 		label += " + " + strings.Join(overlays, " + ")
 	}
 	return Target{
-		Name: NameAudit, Label: label, Delivers: true,
+		Name: name, Label: label, Delivers: true,
 		Command: func(env Env) (string, []string, []string, error) {
 			files := []string{"audit/collector.yaml"}
-			if persistentQueue {
-				files = append(files, "audit/persistent-queue.yaml")
+			o, err := queue.overlay()
+			if err != nil {
+				return "", nil, nil, err
+			}
+			if o != "" {
+				files = append(files, o)
 			}
 			args, err := writeConfigs(env.Dir, files)
 			for _, o := range overlays {
@@ -85,18 +126,40 @@ func Audit(bin string, persistentQueue bool, overlays ...string) Target {
 }
 
 // Contrib is the contrib comparison distribution at bin
-// (bench/contrib/builder-config.yaml). It checks no signature.
+// (bench/contrib/builder-config.yaml): a syslog sending queue in memory
+// and a synchronous file exporter. It checks no signature.
 func Contrib(bin string) Target {
+	return contrib(NameContrib, "contrib v0.145.0 (webhookevent+transform+syslog+file)", bin, "")
+}
+
+// ContribDurable is the durable contrib peer: file_storage sending queues
+// with fsync: true on both exporters (contrib/durable.yaml).
+func ContribDurable(bin string) Target {
+	return contrib(NameContribDurable, "contrib v0.145.0 durable (file_storage queues, fsync)", bin, "contrib/durable.yaml")
+}
+
+// ContribBatch is contrib's usual in-memory configuration: the batch
+// processor in front of both exporters (contrib/batch.yaml).
+func ContribBatch(bin string) Target {
+	return contrib(NameContribBatch, "contrib v0.145.0 (webhookevent+transform+batch+syslog+file)", bin, "contrib/batch.yaml")
+}
+
+func contrib(name, label, bin, overlay string) Target {
 	return Target{
-		Name: NameContrib, Label: "contrib v0.145.0 (webhookevent+transform+syslog+file)", Delivers: true,
+		Name: name, Label: label, Delivers: true,
 		Command: func(env Env) (string, []string, []string, error) {
-			args, err := writeConfigs(env.Dir, []string{"contrib/collector.yaml"})
+			files := []string{"contrib/collector.yaml"}
+			if overlay != "" {
+				files = append(files, overlay)
+			}
+			args, err := writeConfigs(env.Dir, files)
 			host, port, splitErr := net.SplitHostPort(env.SinkAddr)
 			environ := []string{
 				"BENCH_HTTP_ENDPOINT=" + env.HTTPAddr,
 				"BENCH_SYSLOG_HOST=" + host,
 				"BENCH_SYSLOG_PORT=" + port,
 				"BENCH_ARCHIVE=" + env.ArchivePath,
+				"BENCH_QUEUE_DIR=" + filepath.Join(env.Dir, "queue"),
 			}
 			if err == nil {
 				err = splitErr

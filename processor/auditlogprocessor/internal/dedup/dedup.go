@@ -160,11 +160,11 @@ func (w *Window) Commit(keys []Key) {
 
 // Save writes to storage what changed since the last successful Save: the
 // entries committed since, and the chunks that fell out of the window. It
-// does nothing for a window without storage. Saving on an interval rather
-// than at every Commit costs one storage batch per interval; a crash then
-// forgets at most the last interval's ids, which only lets their
-// duplicates through. After a failure the next Save writes everything the
-// failed one would have.
+// does nothing for a window without storage. The processor saves after
+// every delivered batch, in the batch's context, so the storage makes the
+// ids durable with the batch's records before the sender is answered.
+// After a failure the next Save writes everything the failed one would
+// have.
 func (w *Window) Save(ctx context.Context) error {
 	if w.store == nil {
 		return nil
@@ -174,7 +174,7 @@ func (w *Window) Save(ctx context.Context) error {
 	w.mu.Lock()
 	head, next := w.head, w.next
 	var ops []*storage.Operation
-	if head != w.store.head || next != w.store.next {
+	if head != w.store.head || next != w.store.next || w.store.v1 != nil {
 		ops = w.store.ops(w)
 	}
 	w.mu.Unlock()
@@ -185,6 +185,7 @@ func (w *Window) Save(ctx context.Context) error {
 		return fmt.Errorf("saving the dedup window: %w", err)
 	}
 	w.store.head, w.store.next = head, next
+	w.store.v1 = nil
 	return nil
 }
 
@@ -242,18 +243,30 @@ func (w *Window) entryAt(s uint64) entry {
 // fixed-size chunks of entries keyed by chunk number, so a commit rewrites
 // only the newest chunk and deletes whole expired chunks, and a start reads
 // the window back without the storage having to list its keys.
+//
+// Format 2 keeps 32 entries a chunk: the window is saved with every
+// delivered batch (so a crash forgets nothing acknowledged), and a save
+// rewrites the newest chunk, about 0.6 KB on average instead of format 1's
+// 5 KB (256 entries). A window saved in format 1 is read and rewritten in
+// format 2 at the next save.
 const (
 	metaKey       = "dedup/meta"
-	chunkPrefix   = "dedup/chunk/"
-	chunkEntries  = 256
-	formatVersion = 1
+	chunkPrefix   = "dedup/c/"
+	chunkEntries  = 32
+	formatVersion = 2
 	entrySize     = sha256.Size + 8
 	metaSize      = 1 + 8 + 8
+
+	v1ChunkPrefix  = "dedup/chunk/"
+	v1ChunkEntries = 256
+	v1Version      = 1
 )
 
 func chunkOf(seq uint64) uint64 { return seq / chunkEntries }
 
 func chunkKey(c uint64) string { return fmt.Sprintf("%s%d", chunkPrefix, c) }
+
+func v1ChunkKey(c uint64) string { return fmt.Sprintf("%s%d", v1ChunkPrefix, c) }
 
 type persister struct {
 	client storage.Client
@@ -263,6 +276,9 @@ type persister struct {
 	// chunkOf(head) that the window no longer needs are deleted, and the
 	// entries from next on written, at the next save.
 	head, next uint64
+	// v1 holds the seq range of a window read in format 1, whose chunks
+	// the next save deletes.
+	v1 *[2]uint64
 }
 
 // ops returns the batch that writes the entries from p.next on, deletes
@@ -271,6 +287,11 @@ type persister struct {
 func (p *persister) ops(w *Window) []*storage.Operation {
 	first := p.next
 	var ops []*storage.Operation
+	if p.v1 != nil && p.v1[1] > p.v1[0] {
+		for c := p.v1[0] / v1ChunkEntries; c <= (p.v1[1]-1)/v1ChunkEntries; c++ {
+			ops = append(ops, storage.DeleteOperation(v1ChunkKey(c)))
+		}
+	}
 	for c := chunkOf(p.head); c < chunkOf(w.head); c++ {
 		ops = append(ops, storage.DeleteOperation(chunkKey(c)))
 	}
@@ -311,7 +332,7 @@ func Load(ctx context.Context, cfg Config, now func() time.Time, client storage.
 	if meta == nil {
 		return w, nil // first start
 	}
-	if len(meta) != metaSize || meta[0] != formatVersion {
+	if len(meta) != metaSize || (meta[0] != formatVersion && meta[0] != v1Version) {
 		return w, fmt.Errorf("dedup window in storage has an unknown format (%d bytes): starting empty", len(meta))
 	}
 	head, next := binary.BigEndian.Uint64(meta[1:]), binary.BigEndian.Uint64(meta[9:])
@@ -319,14 +340,19 @@ func Load(ctx context.Context, cfg Config, now func() time.Time, client storage.
 		return w, fmt.Errorf("dedup window in storage is corrupt (head %d > next %d): starting empty", head, next)
 	}
 	w.store.head, w.store.next = head, next
+	size, key := uint64(chunkEntries), chunkKey
+	if meta[0] == v1Version {
+		size, key = v1ChunkEntries, v1ChunkKey
+		w.store.v1 = &[2]uint64{head, next}
+	}
 	if next-head > uint64(cfg.MaxEntries) {
 		head = next - uint64(cfg.MaxEntries)
 	}
 	w.head, w.next = head, head
 	var errs error
-	for c := chunkOf(head); head < next && c <= chunkOf(next-1); c++ {
-		lo, hi := max(c*chunkEntries, head), min((c+1)*chunkEntries, next)
-		entries, err := readChunk(ctx, client, c, lo, hi)
+	for c := head / size; head < next && c <= (next-1)/size; c++ {
+		lo, hi := max(c*size, head), min((c+1)*size, next)
+		entries, err := readChunk(ctx, client, key(c), lo, hi)
 		if err != nil {
 			// Keep seqs contiguous: forget what came before the gap.
 			errs = errors.Join(errs, fmt.Errorf("%w: forgetting %d older event ids", err, w.next-w.head))
@@ -338,6 +364,10 @@ func Load(ctx context.Context, cfg Config, now func() time.Time, client storage.
 		}
 	}
 	w.expire(w.now().UnixNano())
+	if w.store.v1 != nil {
+		// Rewrite everything in the current format at the next save.
+		w.store.head, w.store.next = w.head, w.head
+	}
 	return w, errs
 }
 
@@ -349,18 +379,18 @@ func (w *Window) reset(s uint64) {
 	w.head, w.next = s, s
 }
 
-func readChunk(ctx context.Context, client storage.Client, c, lo, hi uint64) ([]entry, error) {
-	buf, err := client.Get(ctx, chunkKey(c))
+func readChunk(ctx context.Context, client storage.Client, key string, lo, hi uint64) ([]entry, error) {
+	buf, err := client.Get(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("reading dedup chunk %d: %w", c, err)
+		return nil, fmt.Errorf("reading dedup chunk %s: %w", key, err)
 	}
 	if len(buf) < 8 || (len(buf)-8)%entrySize != 0 {
-		return nil, fmt.Errorf("dedup chunk %d is missing or malformed (%d bytes)", c, len(buf))
+		return nil, fmt.Errorf("dedup chunk %s is missing or malformed (%d bytes)", key, len(buf))
 	}
 	start := binary.BigEndian.Uint64(buf)
 	end := start + uint64((len(buf)-8)/entrySize)
 	if start > lo || end < hi {
-		return nil, fmt.Errorf("dedup chunk %d holds seqs [%d, %d), want [%d, %d)", c, start, end, lo, hi)
+		return nil, fmt.Errorf("dedup chunk %s holds seqs [%d, %d), want [%d, %d)", key, start, end, lo, hi)
 	}
 	out := make([]entry, 0, hi-lo)
 	for s := lo; s < hi; s++ {

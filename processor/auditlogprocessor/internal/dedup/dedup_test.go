@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -284,7 +285,7 @@ func TestCorruptStorageLosesOnlyWhatItMust(t *testing.T) {
 
 	client, stop = restart(t, dir, client, stop)
 	w, err = Load(ctx, cfg, c.now, client)
-	require.ErrorContains(t, err, "dedup chunk 1 is missing or malformed (7 bytes): forgetting 256 older event ids")
+	require.ErrorContains(t, err, fmt.Sprintf("dedup chunk %s is missing or malformed (7 bytes): forgetting %d older event ids", chunkKey(1), chunkEntries))
 	assert.Equal(t, chunkEntries, w.Len(), "the newest chunk is kept")
 	assert.False(t, w.Begin(key(3*chunkEntries-1)))
 	assert.True(t, w.Begin(key(0)))
@@ -405,4 +406,51 @@ func TestPersistsAWrappedRing(t *testing.T) {
 		assert.False(t, w.Begin(key(i)), "event %d is among the newest 1000", i)
 	}
 	assert.True(t, w.Begin(key(2699)), "older than max_entries")
+}
+
+// A window saved by format 1 (256 entries a chunk, under dedup/chunk/) is
+// read back whole, and the next save rewrites it in the current format and
+// deletes the old chunks.
+func TestFormat1IsReadAndRewritten(t *testing.T) {
+	ctx := context.Background()
+	ext, _ := testutil.StartFileStorage(t, t.TempDir())
+	client := openClient(t, ext)
+	t.Cleanup(func() { _ = client.Close(ctx) })
+	c := newClock()
+	const n = v1ChunkEntries + 10 // two format-1 chunks
+	seen := c.now().UnixNano()
+	for ch := uint64(0); ch < 2; ch++ {
+		lo, hi := ch*v1ChunkEntries, min((ch+1)*v1ChunkEntries, n)
+		buf := binary.BigEndian.AppendUint64(nil, lo)
+		for s := lo; s < hi; s++ {
+			k := key(int(s))
+			buf = append(buf, k[:]...)
+			buf = binary.BigEndian.AppendUint64(buf, uint64(seen))
+		}
+		require.NoError(t, client.Set(ctx, v1ChunkKey(ch), buf))
+	}
+	meta := []byte{v1Version}
+	meta = binary.BigEndian.AppendUint64(meta, 0)
+	meta = binary.BigEndian.AppendUint64(meta, n)
+	require.NoError(t, client.Set(ctx, metaKey, meta))
+
+	w, err := Load(ctx, Config{Window: time.Hour, MaxEntries: 100000}, c.now, client)
+	require.NoError(t, err)
+	assert.Equal(t, n, w.Len())
+	assert.False(t, w.Begin(key(0)), "format-1 ids are remembered")
+	assert.False(t, w.Begin(key(n-1)))
+
+	require.NoError(t, w.Save(ctx))
+	for ch := uint64(0); ch < 2; ch++ {
+		v, err := client.Get(ctx, v1ChunkKey(ch))
+		require.NoError(t, err)
+		assert.Nil(t, v, "format-1 chunk %d deleted", ch)
+	}
+	meta, err = client.Get(ctx, metaKey)
+	require.NoError(t, err)
+	assert.Equal(t, byte(formatVersion), meta[0])
+	w, err = Load(ctx, Config{Window: time.Hour, MaxEntries: 100000}, c.now, client)
+	require.NoError(t, err)
+	assert.Equal(t, n, w.Len())
+	assert.False(t, w.Begin(key(n-1)), "rewritten ids are remembered")
 }

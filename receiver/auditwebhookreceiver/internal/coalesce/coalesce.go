@@ -11,6 +11,12 @@
 // records, so a request is acknowledged only when the pipeline accepted all
 // of them.
 //
+// Durability: each call carries a durable.Ticket in its context; storage
+// clients that defer their fsync to it (the walstorage extension) are
+// synced after the call leaves the pipeline and before its requests are
+// answered, while the next call already runs, so consecutive calls share
+// fsyncs instead of queueing behind them.
+//
 // Splitting keeps every call within what a sending queue sized in records
 // can take: a request with more records than a queue holds could otherwise
 // never be accepted.
@@ -24,10 +30,13 @@ package coalesce // import "github.com/otelcol-audit/otelcol-audit/receiver/audi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 )
 
 // ConsumeFunc passes one call's logs, holding n records, to the pipeline.
@@ -112,7 +121,7 @@ func (s *Submitter) SubmitSince(ctx context.Context, recs plog.LogRecordSlice, a
 		if s.alone {
 			c := s.newCall(arrived)
 			k := c.take(recs, s.maxRecords)
-			if err := s.consumeCall(ctx, c); err != nil {
+			if err := settle(s.consumeCall(ctx, c)); err != nil {
 				return accepted, err
 			}
 			accepted += k
@@ -169,24 +178,51 @@ func (s *Submitter) newCall(arrived time.Time) *call {
 	return &call{ld: ld, recs: out, deadline: arrived.Add(s.timeout), turn: make(chan struct{}), done: make(chan struct{})}
 }
 
-// run waits for c's turn, passes it to the pipeline, answers its requests
-// and gives the turn to the next call.
+// run waits for c's turn, passes it to the pipeline, gives the turn to the
+// next call, waits until what the pipeline stored for c is durable and
+// answers c's requests.
 func (s *Submitter) run(ctx context.Context, c *call) {
 	<-c.turn
 	// Deferred, so a panic in the pipeline (recovered by net/http) still
 	// answers the call's other requests and lets the next call go.
-	defer s.next()
 	defer close(c.done)
 	c.err = errPanicked
-	c.err = s.consumeCall(ctx, c)
+	var ticket *durable.Ticket
+	func() {
+		defer s.next()
+		ticket, c.err = s.consumeCall(ctx, c)
+	}()
+	c.err = settle(ticket, c.err)
 }
 
-// consumeCall passes c to the pipeline with ctx's values and c's deadline.
-func (s *Submitter) consumeCall(ctx context.Context, c *call) error {
+// consumeCall passes c to the pipeline with ctx's values, c's deadline and
+// a durable.Ticket, which it returns: storage the pipeline wrote to
+// without syncing (a persistent queue on the walstorage extension) is
+// recorded in it.
+func (s *Submitter) consumeCall(ctx context.Context, c *call) (*durable.Ticket, error) {
+	ctx, ticket := durable.WithTicket(ctx)
 	cctx := newDeadlineCtx(ctx, c.deadline)
 	defer cctx.cancel()
-	return s.consume(cctx, c.ld, c.n)
+	return ticket, s.consume(cctx, c.ld, c.n)
 }
+
+// settle waits, for an accepted call, until the storage its ticket holds
+// is synced: its requests are acknowledged only once their records are on
+// stable storage. The next call is already in the pipeline meanwhile, so
+// its writes join the same fsync or the next one (group commit).
+func settle(ticket *durable.Ticket, err error) error {
+	if err != nil {
+		return err
+	}
+	if serr := ticket.Wait(); serr != nil {
+		return fmt.Errorf("%w: %w", errNotDurable, serr)
+	}
+	return nil
+}
+
+// errNotDurable answers the requests of a call the pipeline accepted but
+// whose storage could not be synced: the sender must send them again.
+var errNotDurable = errors.New("the events could not be made durable")
 
 // errPanicked answers the requests of a call whose pipeline call panicked.
 var errPanicked = errors.New("the pipeline failed while taking the events")
