@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 )
 
@@ -47,15 +49,29 @@ type viewer struct {
 
 	mu    sync.Mutex
 	index *auditquery.Index // nil until the archive exists
+
+	throttle  *loginThrottle
+	trailLost atomic.Bool // logged once
+	keys      archive.Keyring
+
+	verifyMu sync.Mutex
+	verified *integrityReport // the newest background check; nil before the first
 }
 
 func newViewer(cfg *Config, set extension.Settings) *viewer {
-	return &viewer{cfg: cfg, set: set}
+	return &viewer{cfg: cfg, set: set, throttle: newLoginThrottle(cfg.LoginThrottle.MaxFailures, cfg.LoginThrottle.Window)}
 }
 
 // Start listens, serves in the background and starts indexing the archive
 // so that the first query finds the index built.
 func (v *viewer) Start(ctx context.Context, host component.Host) error {
+	if len(v.cfg.PublicKeys) > 0 {
+		keys, err := archive.KeyringFromFiles(v.cfg.PublicKeys)
+		if err != nil {
+			return fmt.Errorf("public_keys: %w", err)
+		}
+		v.keys = keys
+	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	// ToServer fills defaults into the config it is called on: use a copy.
 	sc := v.cfg.ServerConfig
@@ -69,6 +85,8 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	// Throttling comes before the authenticator ToServer put in.
+	server.Handler = v.throttleLogins(server.Handler)
 	v.server, v.addr = server, ln.Addr()
 	if a := sc.Auth.Get(); a != nil {
 		v.warnIfEmptyPassword(ctx, host, a.Config.AuthenticatorID)
@@ -78,7 +96,11 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 	}
 	v.set.Logger.Info("Serving the audit viewer", zap.String("endpoint", ln.Addr().String()), zap.String("path", v.cfg.Path))
 
-	v.wg.Add(2)
+	v.wg.Add(3)
+	go func() {
+		defer v.wg.Done()
+		v.keepVerified()
+	}()
 	go func() {
 		defer v.wg.Done()
 		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
