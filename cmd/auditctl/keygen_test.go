@@ -54,7 +54,7 @@ func TestKeygenSignVerify(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	code, out, _ = runCLI("verify", "-pubkey", filepath.Join(keys, "other.pub"), dir)
 	assert.Equal(t, exitProblem, code)
-	assert.Contains(t, out, ": signature: checkpoint signed with key ")
+	assert.Contains(t, out, ": signature: checkpoint covering seq 1..20: signed with key ")
 	code, _, _ = runCLI("verify", "-pubkey", filepath.Join(keys, "other.pub"), "-pubkey", pub, dir)
 	assert.Equal(t, exitOK, code)
 

@@ -196,10 +196,10 @@ func (k Keyring) Add(pub ed25519.PublicKey) { k[KeyID(pub)] = pub }
 func (k Keyring) Check(c *Checkpoint) error {
 	pub, ok := k[c.KeyID]
 	if !ok {
-		return fmt.Errorf("signed with key %s, which no given public key matches", c.KeyID)
+		return fmt.Errorf("signed with key %s, which no given public key matches (give it with -pubkey)", c.KeyID)
 	}
 	if !ed25519.Verify(pub, signedMessage(c.Canonical()), c.Sig) {
-		return fmt.Errorf("the signature does not verify with key %s: the checkpoint was forged or changed", c.KeyID)
+		return fmt.Errorf("the signature does not verify with key %s: the lines it covers were rewritten, or the checkpoint forged", c.KeyID)
 	}
 	return nil
 }

@@ -331,3 +331,32 @@ func TestVerifyDirectoryWithoutHeadIsBrokenNotMissing(t *testing.T) {
 	require.False(t, r.Intact())
 	assert.Equal(t, KindHead, r.Problems[0].Kind)
 }
+
+// TestNoCheckpointYet: a writer stopped (killed) before its first
+// checkpoint leaves a signed head, which is enough; checkpoints and head
+// stripped (the chain recomputed) is not.
+func TestNoCheckpointYet(t *testing.T) {
+	dir := t.TempDir()
+	key := newKey(t)
+	w := openTestWriter(t, dir, WriterOptions{Signer: NewSigner(key), CheckpointLines: 1000, CheckpointInterval: time.Hour})
+	writeEvents(t, w, 1, 5, 5)
+	r := verifySigned(t, dir, VerifyOptions{Keys: ring(key)})
+	require.True(t, r.Intact(), "%v", r.Problems)
+	assert.Contains(t, strings.Join(r.Notes, "\n"), "no checkpoint yet")
+	assert.Equal(t, 5, r.UncoveredLines)
+	require.NoError(t, w.Close())
+
+	f := &archivetest.Forger{Dir: dir, Base: "audit.jsonl"}
+	lines, err := f.Lines()
+	require.NoError(t, err)
+	require.NoError(t, f.Rewrite(lines[:3])) // the close checkpoint and two events gone
+	require.NoError(t, os.Remove(filepath.Join(dir, "audit.jsonl.head")))
+	r = verifySigned(t, dir, VerifyOptions{Keys: ring(key)})
+	require.False(t, r.Intact())
+	var kinds []ProblemKind
+	for _, p := range r.Problems {
+		kinds = append(kinds, p.Kind)
+	}
+	assert.Contains(t, kinds, KindSignature)
+	assert.Contains(t, kinds, KindHead)
+}

@@ -25,7 +25,7 @@ func (v *verifier) checkpoint(e Entry, ev *Event, at string) {
 	}
 	if len(v.opts.Keys) > 0 {
 		if err := v.opts.Keys.Check(&c); err != nil {
-			v.add(e, KindSignature, "checkpoint "+err.Error())
+			v.add(e, KindSignature, fmt.Sprintf("checkpoint covering seq %d..%d: %v", c.FirstSeq, c.LastSeq, err))
 		}
 	}
 	s := e.Seal
@@ -63,8 +63,10 @@ func (v *verifier) checkSigning(a *Archive, head Head, headErr error) {
 		v.note(fmt.Sprintf("%d signed checkpoints found but not checked: without -pubkey only the hash chain is checked, and someone who rewrites lines and recomputes every hash (and the head) is not detected", v.r.Checkpoints))
 	case !keyed:
 		v.note("no public key given (-pubkey) and no signed checkpoints checked: only the hash chain was checked, and someone who rewrites lines and recomputes every hash (and the head) is not detected")
+	case v.r.Lines > 0 && v.r.Checkpoints == 0 && (headErr != nil || v.opts.Keys.CheckHead(head) != nil):
+		v.add(Entry{File: v.active}, KindSignature, "the archive holds no signed checkpoint and no signed head: they were removed (and the chain recomputed), or the archive was never signed; nothing in it is proven by a signature")
 	case v.r.Lines > 0 && v.r.Checkpoints == 0:
-		v.add(Entry{File: v.active}, KindSignature, "the archive holds no signed checkpoint: they were removed (and the chain recomputed), or the archive was never signed; nothing in it is proven by a signature")
+		v.note(fmt.Sprintf("no checkpoint yet (the writer stopped before its first): only the signed head vouches for the %s", plural(uint64(v.r.Lines), "line")))
 	}
 	if v.lastCP != nil && v.r.UncoveredLines > 0 {
 		v.note(fmt.Sprintf("the last %s after the checkpoint at %s (covering up to seq %d) %s not yet covered by a signature: proven by the hash chain only",
