@@ -197,8 +197,14 @@ func printReport(w io.Writer, r *archive.Report, all bool) {
 	if !all && len(shown) > 1 {
 		shown = shown[:1]
 	}
+	inArchive := map[string]bool{r.Active + ".head": true}
+	for _, f := range r.Files {
+		inArchive[f] = true
+	}
 	for _, p := range shown {
-		p.File = filepath.Join(r.Dir, p.File)
+		if inArchive[p.File] { // not the anchors file, named as given
+			p.File = filepath.Join(r.Dir, p.File)
+		}
 		fmt.Fprintln(w, p.String())
 	}
 	if more := len(r.Problems) - len(shown) + r.Omitted; more > 0 {

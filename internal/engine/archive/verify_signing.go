@@ -145,7 +145,7 @@ func ReadAnchors(path string) ([]Anchor, error) {
 			}
 			seen[tok] = true
 			c, err := ParseToken(tok)
-			out = append(out, Anchor{C: c, Token: tok, At: fmt.Sprintf("%s:%d", filepath.Base(path), no), Err: err})
+			out = append(out, Anchor{C: c, Token: tok, At: fmt.Sprintf("%s:%d", path, no), Err: err})
 		}
 	}
 	return out, sc.Err()
@@ -163,7 +163,11 @@ func (v *verifier) checkAnchors(a *Archive) {
 	foreign, unreadable := 0, 0
 	for _, an := range v.opts.Anchors {
 		v.r.AnchorsRead++
-		at := Entry{File: strings.SplitN(an.At, ":", 2)[0], Line: anchorLine(an.At)}
+		i := strings.LastIndexByte(an.At, ':')
+		at := Entry{File: an.At, Line: anchorLine(an.At)}
+		if i >= 0 {
+			at.File = an.At[:i]
+		}
 		if an.Err != nil {
 			unreadable++
 			continue
