@@ -253,3 +253,28 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkSigning is what signing adds per batch (the head is signed at
+// every update) and per checkpoint (a signature, its token, its line).
+func BenchmarkSigning(b *testing.B) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewSigner(priv)
+	b.Run("head", func(b *testing.B) {
+		h := Head{Seq: 123456, Hash: GenesisPrev, File: "audit.jsonl", Written: time.Now()}
+		for b.Loop() {
+			s.signHead(&h)
+		}
+	})
+	b.Run("checkpoint", func(b *testing.B) {
+		w := &Writer{opts: WriterOptions{Signer: s}, sealer: newSealer(nil)}
+		var buf []byte
+		for b.Loop() {
+			c := w.newCheckpoint("audit.jsonl", 123456, [32]byte{1}, time.Now())
+			buf, _ = w.sealer.seal(buf[:0], 123457, [32]byte{1}, c.body)
+			_ = c.cp.Hash()
+		}
+	})
+}
