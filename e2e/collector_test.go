@@ -122,6 +122,7 @@ extensions:
   auditviewer:
     endpoint: %s
     path: %s
+    public_keys: [%s]
 receivers:
   auditwebhook:
     endpoint: %s
@@ -135,7 +136,7 @@ service:
     # The internal metrics server would bind :8888 on a shared machine.
     metrics:
       level: none
-`, freeAddr(t), filepath.Join(c.dir, "queue"), c.viewer, c.archive, c.addr, c.archive, c.keyFile())
+`, freeAddr(t), filepath.Join(c.dir, "queue"), c.viewer, c.archive, filepath.Join(c.dir, "keys", "archive-signing.pub"), c.addr, c.archive, c.keyFile())
 	c.args = []string{"--config", repoFile(t, "collector.yaml"), "--config", c.writeFile("overlay.yaml", overlay)}
 	if opt.Extra != "" {
 		c.args = append(c.args, "--config", c.writeFile("extra.yaml", opt.Extra))

@@ -56,7 +56,14 @@ func (v *viewer) keepVerified() {
 func (v *viewer) verifyNow() {
 	start := time.Now()
 	rep := &integrityReport{CheckedAt: start.UTC(), Problems: []archive.Problem{}, Notes: []string{}, Command: v.verifyCommand()}
-	r, err := archive.Verify(v.cfg.Path, archive.VerifyOptions{HMACKey: []byte(v.cfg.HMACKey), Keys: v.keys, MaxProblems: maxShownProblems})
+	// The keys are read at every check: the exporter creates its key pair
+	// at its first start, after the viewer has started.
+	var keys archive.Keyring
+	var keyErr error
+	if len(v.cfg.PublicKeys) > 0 {
+		keys, keyErr = archive.KeyringFromFiles(v.cfg.PublicKeys)
+	}
+	r, err := archive.Verify(v.cfg.Path, archive.VerifyOptions{HMACKey: []byte(v.cfg.HMACKey), Keys: keys, MaxProblems: maxShownProblems})
 	if err != nil {
 		rep.Error = err.Error()
 		rep.Summary = "The archive could not be checked: " + err.Error()
@@ -64,6 +71,10 @@ func (v *viewer) verifyNow() {
 		rep.Intact, rep.Problems, rep.ProblemCount, rep.Notes = r.Intact(), r.Problems, len(r.Problems)+r.Omitted, r.Notes
 		rep.SignaturesChecked, rep.Checkpoints, rep.CoveredSeq, rep.UncoveredLines = r.SignaturesChecked, r.Checkpoints, r.CoveredSeq, r.UncoveredLines
 		rep.Summary = summarize(r)
+		if keyErr != nil {
+			rep.Summary += " public_keys: " + keyErr.Error()
+			rep.Notes = append(rep.Notes, "public_keys: "+keyErr.Error())
+		}
 		if !r.Intact() {
 			v.set.Logger.Warn("The audit archive's integrity check found problems", zap.Int("problems", rep.ProblemCount), zap.String("first", r.Problems[0].String()))
 		}

@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 )
 
@@ -52,7 +51,6 @@ type viewer struct {
 
 	throttle  *loginThrottle
 	trailLost atomic.Bool // logged once
-	keys      archive.Keyring
 
 	verifyMu sync.Mutex
 	verified *integrityReport // the newest background check; nil before the first
@@ -65,13 +63,6 @@ func newViewer(cfg *Config, set extension.Settings) *viewer {
 // Start listens, serves in the background and starts indexing the archive
 // so that the first query finds the index built.
 func (v *viewer) Start(ctx context.Context, host component.Host) error {
-	if len(v.cfg.PublicKeys) > 0 {
-		keys, err := archive.KeyringFromFiles(v.cfg.PublicKeys)
-		if err != nil {
-			return fmt.Errorf("public_keys: %w", err)
-		}
-		v.keys = keys
-	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	// ToServer fills defaults into the config it is called on: use a copy.
 	sc := v.cfg.ServerConfig
