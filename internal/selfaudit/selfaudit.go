@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
@@ -113,8 +114,8 @@ func AppendTo(ld plog.Logs, rs []Record) {
 	sl.Scope().SetName("github.com/otelcol-audit/otelcol-audit/internal/selfaudit")
 	for _, r := range rs {
 		lr := sl.LogRecords().AppendEmpty()
-		lr.SetTimestamp(pcommonTime(r.Time))
-		lr.SetObservedTimestamp(pcommonTime(r.Time))
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(r.Time))
 		lr.SetEventName(r.Event)
 		lr.SetSeverityNumber(r.Severity)
 		lr.SetSeverityText(r.SeverityText)
