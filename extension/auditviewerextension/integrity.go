@@ -41,19 +41,30 @@ func (v *viewer) keepVerified() {
 	if v.cfg.VerifyInterval <= 0 {
 		return
 	}
-	tick := time.NewTicker(v.cfg.VerifyInterval)
-	defer tick.Stop()
 	for {
-		v.verifyNow()
+		wait := v.cfg.VerifyInterval
+		if !v.verifyNow() {
+			// No archive or no key yet (the exporter makes both after the
+			// viewer starts): look again soon.
+			wait = min(wait, verifyRetry)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-v.ctx.Done():
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 	}
 }
 
-func (v *viewer) verifyNow() {
+// verifyRetry is how soon a check that could not be made in full is
+// repeated.
+const verifyRetry = 30 * time.Second
+
+// verifyNow checks the archive and reports whether it could be checked in
+// full (the archive found, every public key read).
+func (v *viewer) verifyNow() bool {
 	start := time.Now()
 	rep := &integrityReport{CheckedAt: start.UTC(), Problems: []archive.Problem{}, Notes: []string{}, Command: v.verifyCommand()}
 	// The keys are read at every check: the exporter creates its key pair
@@ -83,6 +94,7 @@ func (v *viewer) verifyNow() {
 	v.verifyMu.Lock()
 	v.verified = rep
 	v.verifyMu.Unlock()
+	return err == nil && keyErr == nil
 }
 
 func (v *viewer) verifyCommand() string {
