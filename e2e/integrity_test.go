@@ -290,7 +290,19 @@ exporters:
 	require.Regexp(t, `not yet covered by a checkpoint: [1-9]\d* lines`, out)
 	require.Contains(t, out, "not yet covered by a signature: proven by the hash chain only")
 
+	// The next start sends the newest checkpoint again (waiting for it also
+	// keeps the SIGTERM below clear of the collector's start, which installs
+	// its signal handler only after /health answers).
+	head, err := archive.ReadHead(c.archive + ".head")
+	require.NoError(t, err)
+	require.NotEmpty(t, head.Checkpoint)
+	sent := func() int {
+		data, _ := os.ReadFile(siem.RawLogPath())
+		return strings.Count(string(data), head.Checkpoint)
+	}
+	before := sent()
 	c.start()
+	require.Eventually(t, func() bool { return sent() > before }, time.Minute, 50*time.Millisecond, "the newest checkpoint sent again at start")
 	c.stop()
 	out, code = auditctl(t, "verify", "-pubkey", c.pubKey(), c.archive)
 	require.Equal(t, 0, code, out)
