@@ -122,18 +122,21 @@ extensions:
   auditviewer:
     endpoint: %s
     path: %s
+    public_keys: [%s]
 receivers:
   auditwebhook:
     endpoint: %s
 exporters:
   auditfile:
     path: %s
+    signing:
+      key_file: %s
 service:
   telemetry:
     # The internal metrics server would bind :8888 on a shared machine.
     metrics:
       level: none
-`, freeAddr(t), filepath.Join(c.dir, "queue"), c.viewer, c.archive, c.addr, c.archive)
+`, freeAddr(t), filepath.Join(c.dir, "queue"), c.viewer, c.archive, filepath.Join(c.dir, "keys", "archive-signing.pub"), c.addr, c.archive, c.keyFile())
 	c.args = []string{"--config", repoFile(t, "collector.yaml"), "--config", c.writeFile("overlay.yaml", overlay)}
 	if opt.Extra != "" {
 		c.args = append(c.args, "--config", c.writeFile("extra.yaml", opt.Extra))
@@ -155,6 +158,13 @@ service:
 	})
 	return c
 }
+
+// keyFile is the archive's signing key, created at the first start (the
+// public half beside it, .pub).
+func (c *collector) keyFile() string { return filepath.Join(c.dir, "keys", "archive-signing.key") }
+
+// pubKey is the public half of keyFile.
+func (c *collector) pubKey() string { return filepath.Join(c.dir, "keys", "archive-signing.pub") }
 
 func (c *collector) writeFile(name, content string) string {
 	p := filepath.Join(c.dir, name)

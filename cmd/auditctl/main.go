@@ -1,6 +1,7 @@
 // Command auditctl works with the archives the auditfile exporter writes.
 //
 //	auditctl verify [flags] PATH    check an archive's integrity
+//	auditctl keygen FILE            write a key pair for signing checkpoints
 //
 // main.go only dispatches: each subcommand lives in its own file as a
 // command value listed in commands below. To add one, write <name>.go with
@@ -51,6 +52,7 @@ type command struct {
 var commands = []command{
 	verifyCommand,
 	queryCommand,
+	keygenCommand,
 }
 
 func main() {

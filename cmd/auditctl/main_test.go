@@ -65,7 +65,8 @@ func TestVerifyIntact(t *testing.T) {
 	for _, path := range []string{dir, filepath.Join(dir, "audit.jsonl")} {
 		code, out, errOut := runCLI("verify", path)
 		assert.Equal(t, exitOK, code, errOut)
-		assert.Regexp(t, `^OK .*audit\.jsonl: \d+ files, 60 lines \(60 events, 0 markers\), seq 1\.\.60, head seq 60\n$`, out)
+		assert.Regexp(t, `^OK .*audit\.jsonl: \d+ files, 60 lines \(60 events, 0 markers\), seq 1\.\.60, head seq 60, no signatures checked\n`+
+			`note: no public key given \(-pubkey\) and no signed checkpoints checked: .* is not detected\n$`, out)
 		assert.Empty(t, errOut)
 	}
 }
@@ -78,10 +79,11 @@ func TestVerifyReportsTheFirstBrokenPlace(t *testing.T) {
 	code, out, _ := runCLI("verify", dir)
 	assert.Equal(t, exitProblem, code)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3)
+	require.Len(t, lines, 4)
 	assert.True(t, strings.HasPrefix(lines[0], "BROKEN "), lines[0])
 	assert.True(t, strings.HasPrefix(lines[1], filepath.Join(dir, "audit.jsonl")+":2: deleted: "), lines[1])
 	assert.Equal(t, "1 more problems (-all lists them)", lines[2])
+	assert.True(t, strings.HasPrefix(lines[3], "note: no public key given"), lines[3])
 
 	code, out, _ = runCLI("verify", "-all", dir)
 	assert.Equal(t, exitProblem, code)

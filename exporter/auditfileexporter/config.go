@@ -49,6 +49,8 @@ type Config struct {
 	// HMACKey, when set, keys the chain: each line also carries an
 	// HMAC-SHA256 that only the key holder can produce.
 	HMACKey configopaque.String `mapstructure:"hmac_key"`
+	// Signing makes the exporter sign checkpoints with an Ed25519 key.
+	Signing SigningConfig `mapstructure:"signing"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`
 	QueueConfig   configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
@@ -57,6 +59,28 @@ type Config struct {
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
+
+// SigningConfig configures signed checkpoints.
+type SigningConfig struct {
+	// KeyFile is the Ed25519 private key (PEM PKCS #8, mode 0600). Empty:
+	// no signing.
+	KeyFile string `mapstructure:"key_file"`
+	// CreateKey makes a new key pair at KeyFile (public half beside it,
+	// .pub) when the file does not exist.
+	CreateKey bool `mapstructure:"create_key"`
+	// CheckpointEvery: a checkpoint every this many lines.
+	CheckpointEvery int `mapstructure:"checkpoint_every"`
+	// CheckpointInterval: a checkpoint at this interval while lines arrive
+	// (at most a minute).
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// Anchor hands every checkpoint to the auditself receiver (stream
+	// checkpoints) so that a pipeline sends it off the host.
+	Anchor bool `mapstructure:"anchor"`
+}
+
+// maxCheckpointInterval: at least one checkpoint a minute while events
+// arrive.
+const maxCheckpointInterval = time.Minute
 
 // RotationConfig says when the active file is rotated.
 type RotationConfig struct {
@@ -109,6 +133,12 @@ func (c *Config) Validate() error {
 	if err := c.DirMode.check(0o700); err != nil {
 		errs = append(errs, fmt.Errorf("dir_mode %w", err))
 	}
+	if c.Signing.CheckpointEvery < 1 {
+		errs = append(errs, fmt.Errorf("signing::checkpoint_every must be at least 1, got %d", c.Signing.CheckpointEvery))
+	}
+	if c.Signing.CheckpointInterval <= 0 || c.Signing.CheckpointInterval > maxCheckpointInterval {
+		errs = append(errs, fmt.Errorf("signing::checkpoint_interval must be more than 0 and at most %s, got %s", maxCheckpointInterval, c.Signing.CheckpointInterval))
+	}
 	if n := len(c.HMACKey); n > 0 && n < MinHMACKeyLength {
 		errs = append(errs, fmt.Errorf("hmac_key must be at least %d bytes when set, got %d", MinHMACKeyLength, n))
 	}
@@ -159,6 +189,9 @@ func (c *Config) writerOptions() archive.WriterOptions {
 		FileMode:      fs.FileMode(c.FileMode),
 		DirMode:       fs.FileMode(c.DirMode),
 		HMACKey:       []byte(c.HMACKey),
+
+		CheckpointLines:    c.Signing.CheckpointEvery,
+		CheckpointInterval: c.Signing.CheckpointInterval,
 	}
 	if c.Fsync == FsyncInterval {
 		opts.Fsync = archive.FsyncInterval

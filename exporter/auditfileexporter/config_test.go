@@ -43,6 +43,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.FileMode = 0o640
 	custom.DirMode = 0o750
 	custom.HMACKey = "0123456789abcdef0123456789abcdef"
+	custom.Signing = SigningConfig{KeyFile: "/var/lib/otelcol-audit/keys/archive-signing.key", CheckpointEvery: 5000, CheckpointInterval: 30 * time.Second}
 	custom.TimeoutConfig.Timeout = 2 * time.Second
 	custom.RetryConfig.InitialInterval = time.Second
 	custom.RetryConfig.MaxInterval = 10 * time.Second
@@ -76,6 +77,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, FsyncBatch, cfg.Fsync)
 	assert.Equal(t, FileMode(0o600), cfg.FileMode)
 	assert.Equal(t, FileMode(0o700), cfg.DirMode)
+	assert.Equal(t, SigningConfig{CreateKey: true, CheckpointEvery: 10000, CheckpointInterval: 10 * time.Second, Anchor: true}, cfg.Signing, "no key_file: no signing unless configured")
 	assert.Equal(t, 5*time.Second, cfg.TimeoutConfig.Timeout)
 	assert.True(t, cfg.RetryConfig.Enabled)
 	assert.Zero(t, cfg.RetryConfig.MaxElapsedTime, "a full disk must not make the exporter drop events")
@@ -113,6 +115,8 @@ func TestConfigErrors(t *testing.T) {
 			"file_mode 600 is not a permission: write it in octal, e.g. 0600",
 			"dir_mode 0600 must give the owner at least 0700",
 			"hmac_key must be at least 16 bytes when set, got 5",
+			"signing::checkpoint_every must be at least 1, got 0",
+			"signing::checkpoint_interval must be more than 0 and at most 1m0s, got 2m0s",
 		}},
 		{id: "interval_without_interval", validate: []string{"fsync_interval must be positive with fsync: interval, got 0s"}},
 		{id: "mode_not_octal", unmarshal: `"rw-------" is not an octal permission`},

@@ -3,6 +3,8 @@ package auditfileexporter // import "github.com/otelcol-audit/otelcol-audit/expo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
+	"github.com/otelcol-audit/otelcol-audit/internal/selfaudit"
 )
 
 type auditFileExporter struct {
@@ -20,22 +23,78 @@ type auditFileExporter struct {
 
 	// enc is kept between batches, unless unusually large.
 	enc reuse.Slot[archive.Encoder]
+
+	anchorLost atomic.Bool // logged once
 }
 
 func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {
 	return &auditFileExporter{cfg: cfg, logger: logger}
 }
 
-// start opens the archive, recovering it from a crash if needed.
+// start opens the archive, recovering it from a crash if needed, with
+// the signing key when signing is configured.
 func (e *auditFileExporter) start(context.Context, component.Host) error {
 	opts := e.cfg.writerOptions()
 	opts.Logger = e.logger
+	if sc := e.cfg.Signing; sc.KeyFile != "" {
+		key, created, err := archive.LoadOrCreatePrivateKey(sc.KeyFile, sc.CreateKey)
+		if err != nil {
+			return fmt.Errorf("signing::key_file: %w", err)
+		}
+		opts.Signer = archive.NewSigner(key)
+		fields := []zap.Field{zap.String("key_id", opts.Signer.KeyID()),
+			zap.String("fingerprint", "SHA256:"+archive.Fingerprint(opts.Signer.Public())),
+			zap.String("public_key", archive.PublicKeyPath(sc.KeyFile))}
+		if created {
+			e.logger.Warn("Created the archive signing key; copy its public key off this host now (it alone verifies the archive: auditctl verify -pubkey FILE)", fields...)
+		} else {
+			e.logger.Info("Signing archive checkpoints", fields...)
+		}
+		if sc.Anchor {
+			opts.OnCheckpoint = e.anchor
+		}
+	}
 	w, err := archive.OpenWriter(opts)
 	if err != nil {
 		return err
 	}
 	e.writer = w
+	if tok := w.LastCheckpoint(); tok != "" && opts.OnCheckpoint != nil {
+		// The checkpoint written at the last shutdown was made after the
+		// pipelines stopped: send the newest one again (the SIEM's copies
+		// are compared by hash, a repeat is harmless).
+		if c, err := archive.ParseToken(tok); err == nil {
+			e.anchor(c, tok)
+		}
+	}
 	return nil
+}
+
+// CheckpointEventName is the event name (the SIEM's MSGID) of a checkpoint.
+const CheckpointEventName = "archive.checkpoint"
+
+// anchor hands a checkpoint to the auditself receiver without blocking
+// the writer.
+func (e *auditFileExporter) anchor(c archive.Checkpoint, tok string) {
+	ok := selfaudit.Publish(selfaudit.StreamCheckpoints, selfaudit.Record{
+		Time:         c.Time,
+		Event:        CheckpointEventName,
+		Severity:     plog.SeverityNumberInfo,
+		SeverityText: "INFO",
+		Body:         tok,
+		Attributes: map[string]any{
+			"archive.file":         c.File,
+			"checkpoint.first_seq": int64(c.FirstSeq),
+			"checkpoint.last_seq":  int64(c.LastSeq),
+			"checkpoint.head":      c.Head,
+			"checkpoint.prev":      c.Prev,
+			"checkpoint.hash":      c.Hash(),
+			"checkpoint.key_id":    c.KeyID,
+		},
+	})
+	if !ok && e.anchorLost.CompareAndSwap(false, true) {
+		e.logger.Error("Checkpoints are not leaving the host: no auditself receiver with stream: checkpoints takes them (see the auditfile exporter's README); they are still written to the archive")
+	}
 }
 
 func (e *auditFileExporter) shutdown(context.Context) error {

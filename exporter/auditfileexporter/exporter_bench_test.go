@@ -3,6 +3,8 @@ package auditfileexporter
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
+	"github.com/otelcol-audit/otelcol-audit/internal/selfaudit"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
 )
 
@@ -87,4 +90,67 @@ func BenchmarkQueuedWebhooks(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkSigningCost is the CPU signing adds: batches of 500 events (the
+// sending queue's smallest batch) through the whole exporter with fsync:
+// interval (so the disk does not decide), with signing off and on (a
+// checkpoint every 10 000 lines, the head signed at every batch, each
+// checkpoint handed to the checkpoints stream). It reports CPU time per
+// event (user + system, GC included); the difference is signing's cost.
+func BenchmarkSigningCost(b *testing.B) {
+	for _, signed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("signed=%t", signed), func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := testConfig(dir)
+			cfg.Fsync = FsyncInterval
+			cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+			if signed {
+				cfg.Signing.KeyFile = filepath.Join(dir, "keys", "archive-signing.key")
+				records, unsub, err := selfaudit.Subscribe(selfaudit.StreamCheckpoints)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer unsub()
+				done := make(chan struct{})
+				defer close(done)
+				go func() { // the receiver's part: take them
+					for {
+						select {
+						case <-records:
+						case <-done:
+							return
+						}
+					}
+				}()
+			}
+			exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer exp.Shutdown(context.Background())
+			const batch = 500
+			ld := archivetest.GlassixLogs(1, batch)
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				if err := exp.ConsumeLogs(context.Background(), ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*batch), "cpu-ns/event")
+		})
+	}
+}
+
+// cpuTime is the CPU time the process has used (user + system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter/internal/metadata"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/exportdefaults"
 )
 
@@ -21,6 +22,11 @@ const (
 	defaultFsyncInterval = time.Second
 	defaultFileMode      = FileMode(0o600)
 	defaultDirMode       = FileMode(0o700)
+	// One checkpoint (one SIEM message, one signature) per 10 000 lines or
+	// 10 s: a few a second at the load harness's rates, and a tail no
+	// signature covers of at most 10 s of events.
+	defaultCheckpointEvery    = archive.DefaultCheckpointLines
+	defaultCheckpointInterval = archive.DefaultCheckpointInterval
 )
 
 // defaultNumConsumers: see createDefaultConfig. The rest of the sending
@@ -53,6 +59,12 @@ func createDefaultConfig() component.Config {
 		FsyncInterval: defaultFsyncInterval,
 		FileMode:      defaultFileMode,
 		DirMode:       defaultDirMode,
+		Signing: SigningConfig{
+			CreateKey:          true,
+			CheckpointEvery:    defaultCheckpointEvery,
+			CheckpointInterval: defaultCheckpointInterval,
+			Anchor:             true,
+		},
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(queue),
 		RetryConfig:   retry,

@@ -79,13 +79,16 @@ func startViewer(t testing.TB, path, password string) *testViewer {
 // startViewerHtpasswd starts the extension behind the real basicauth
 // extension with htpasswd inline (none when empty); the test's requests
 // carry user "auditor" and password.
-func startViewerHtpasswd(t testing.TB, path, htpasswd, password string) *testViewer {
+func startViewerHtpasswd(t testing.TB, path, htpasswd, password string, opts ...func(*Config)) *testViewer {
 	t.Helper()
 	ctx := context.Background()
 	cfg := createDefaultConfig().(*Config)
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
 	cfg.Path = path
 	cfg.MaxPageSize = 5000
+	for _, o := range opts {
+		o(cfg)
+	}
 	h := host{Host: componenttest.NewNopHost(), exts: map[component.ID]component.Component{}}
 	if htpasswd != "" {
 		f := basicauthextension.NewFactory()
@@ -475,7 +478,8 @@ func TestAPIBadRequests(t *testing.T) {
 // served without the right credentials, and a browser is asked for them.
 func TestBasicAuth(t *testing.T) {
 	path := writeArchive(t, t.TempDir(), 50)
-	tv := startViewer(t, path, "s3cret-viewer")
+	// Not throttled: this test fails many logins on purpose.
+	tv := startViewerHtpasswd(t, path, "auditor:s3cret-viewer", "s3cret-viewer", func(c *Config) { c.LoginThrottle.MaxFailures = 1000 })
 	for _, p := range []string{"/", "/app.js", "/api/events", "/api/events.csv", "/api/hints"} {
 		t.Run(p, func(t *testing.T) {
 			for _, creds := range []struct{ user, pass string }{{"", ""}, {"auditor", "wrong"}, {"intruder", "s3cret-viewer"}} {

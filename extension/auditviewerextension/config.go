@@ -3,6 +3,7 @@ package auditviewerextension // import "github.com/otelcol-audit/otelcol-audit/e
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -32,6 +33,22 @@ type Config struct {
 	// the newest rotated files that fit are searchable, older ones are left
 	// out and reported. 0: no limit.
 	IndexMemoryLimitMiB int `mapstructure:"index_memory_limit_mib"`
+	// PublicKeys are the archive's signing public keys (PEM files): the
+	// viewer's integrity check then covers the signed checkpoints.
+	PublicKeys []string `mapstructure:"public_keys"`
+	// VerifyInterval is how often the viewer checks the whole archive
+	// (chain, head, checkpoints) in the background; 0: never.
+	VerifyInterval time.Duration `mapstructure:"verify_interval"`
+	// LoginThrottle bounds failed logins per client address.
+	LoginThrottle LoginThrottleConfig `mapstructure:"login_throttle"`
+}
+
+// LoginThrottleConfig: after MaxFailures failed logins from one client
+// address within Window, its logins are refused (429) until the oldest of
+// them is Window old.
+type LoginThrottleConfig struct {
+	MaxFailures int           `mapstructure:"max_failures"`
+	Window      time.Duration `mapstructure:"window"`
 }
 
 // Validate reports every problem of the configuration at once.
@@ -51,6 +68,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.IndexMemoryLimitMiB < 0 {
 		errs = append(errs, fmt.Errorf("index_memory_limit_mib: must not be negative (0: no limit), got %d", cfg.IndexMemoryLimitMiB))
+	}
+	if cfg.VerifyInterval < 0 {
+		errs = append(errs, fmt.Errorf("verify_interval: must not be negative (0: never), got %s", cfg.VerifyInterval))
+	}
+	if cfg.LoginThrottle.MaxFailures < 1 {
+		errs = append(errs, fmt.Errorf("login_throttle::max_failures: must be at least 1, got %d", cfg.LoginThrottle.MaxFailures))
+	}
+	if cfg.LoginThrottle.Window <= 0 {
+		errs = append(errs, fmt.Errorf("login_throttle::window: must be positive, got %s", cfg.LoginThrottle.Window))
 	}
 	if cfg.MaxPageSize < cfg.DefaultPageSize {
 		errs = append(errs, fmt.Errorf("max_page_size: must be at least default_page_size (%d), got %d", cfg.DefaultPageSize, cfg.MaxPageSize))

@@ -42,6 +42,9 @@ func TestLoadConfig(t *testing.T) {
 			cfg.DefaultPageSize = 100
 			cfg.MaxPageSize = 5000
 			cfg.IndexMemoryLimitMiB = 1024
+			cfg.PublicKeys = []string{"/etc/otelcol-audit/archive-signing.pub", "/etc/otelcol-audit/archive-signing-2025.pub"}
+			cfg.VerifyInterval = time.Hour
+			cfg.LoginThrottle = LoginThrottleConfig{MaxFailures: 10, Window: 5 * time.Minute}
 			cfg.ReadHeaderTimeout = 5 * time.Second
 			cfg.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{
 				AuthenticatorID: component.MustNewIDWithName("basicauth", "viewer")}})
@@ -66,6 +69,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 50, cfg.DefaultPageSize)
 	assert.Equal(t, 1000, cfg.MaxPageSize)
 	assert.Equal(t, 256, cfg.IndexMemoryLimitMiB)
+	assert.Equal(t, 5*time.Minute, cfg.VerifyInterval)
+	assert.Equal(t, LoginThrottleConfig{MaxFailures: 5, Window: time.Minute}, cfg.LoginThrottle)
 	assert.Zero(t, cfg.WriteTimeout, "downloads stream as long as they need")
 	assert.False(t, cfg.Auth.HasValue())
 	assert.EqualError(t, cfg.Validate(), "path: must name the auditfile exporter's path or its directory")
@@ -82,6 +87,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"default_page_size: must be at least 1, got 0",
 		"max_page_size: must be at least default_page_size (0), got -1",
 		"index_memory_limit_mib: must not be negative (0: no limit), got -5",
+		"verify_interval: must not be negative (0: never), got -1s",
+		"login_throttle::max_failures: must be at least 1, got 0",
+		"login_throttle::window: must be positive, got 0s",
 	} {
 		assert.ErrorContains(t, err, want)
 	}

@@ -20,6 +20,9 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	// About 2.5 million events, 3 GB of archive lines.
 	defaultIndexMemoryLimitMiB = 256
+	defaultVerifyInterval      = 5 * time.Minute
+	defaultLoginMaxFailures    = 5
+	defaultLoginWindow         = time.Minute
 )
 
 // NewFactory returns the factory of the auditviewer extension.
@@ -39,6 +42,8 @@ func createDefaultConfig() component.Config {
 		DefaultPageSize:     defaultPageSize,
 		MaxPageSize:         defaultMaxPageSize,
 		IndexMemoryLimitMiB: defaultIndexMemoryLimitMiB,
+		VerifyInterval:      defaultVerifyInterval,
+		LoginThrottle:       LoginThrottleConfig{MaxFailures: defaultLoginMaxFailures, Window: defaultLoginWindow},
 	}
 }
 

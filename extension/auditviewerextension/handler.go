@@ -3,11 +3,13 @@ package auditviewerextension // import "github.com/otelcol-audit/otelcol-audit/e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/web"
@@ -22,6 +24,7 @@ const (
 	pathLine        = "/api/line"
 	pathHints       = "/api/hints"
 	pathStatus      = "/api/status"
+	pathIntegrity   = "/api/integrity"
 )
 
 func (v *viewer) routes() http.Handler {
@@ -32,8 +35,9 @@ func (v *viewer) routes() http.Handler {
 	mux.HandleFunc("GET "+pathLine, v.handleLine)
 	mux.HandleFunc("GET "+pathHints, v.handleHints)
 	mux.HandleFunc("GET "+pathStatus, v.handleStatus)
+	mux.HandleFunc("GET "+pathIntegrity, v.handleIntegrity)
 	mux.Handle("GET /", web.Handler())
-	return securityHeaders(refuseEmptyPassword(methodCheck(mux)))
+	return securityHeaders(v.refuseEmptyPassword(methodCheck(mux)))
 }
 
 // refuseEmptyPassword answers 401 to Basic credentials with an empty
@@ -41,9 +45,10 @@ func (v *viewer) routes() http.Handler {
 // as "user:${env:PASSWORD}" with the variable unset ("user:") lets
 // basicauth accept an empty password, and an empty password guards
 // nothing.
-func refuseEmptyPassword(next http.Handler) http.Handler {
+func (v *viewer) refuseEmptyPassword(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pass, ok := r.BasicAuth(); ok && pass == "" {
+			v.failedLogin(r, "empty password")
 			w.Header().Set("WWW-Authenticate", basicChallenge)
 			writeError(w, http.StatusUnauthorized, "an empty password is never accepted: set the viewer's password (in the shipped collector.yaml, the VIEWER_PASSWORD environment variable) and restart the collector")
 			return
@@ -85,8 +90,9 @@ func methodCheck(next http.Handler) http.Handler {
 // serverError answers the errors confighttp detects before our handler,
 // above all failed authentication, in the API's format. With basicauth the
 // answer carries a Basic challenge, so a browser asks for the password.
-func (v *viewer) serverError(w http.ResponseWriter, _ *http.Request, msg string, status int) {
+func (v *viewer) serverError(w http.ResponseWriter, r *http.Request, msg string, status int) {
 	if status == http.StatusUnauthorized {
+		v.failedLogin(r, msg)
 		if a := v.cfg.Auth.Get(); a != nil && a.Config.AuthenticatorID.Type().String() == "basicauth" {
 			w.Header().Set("WWW-Authenticate", basicChallenge)
 		}
@@ -146,7 +152,10 @@ func (v *viewer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, sn.Search(q, p))
+	page := sn.Search(q, p)
+	v.audit(r, eventQuery, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer query: %d matching events", page.Total),
+		map[string]any{"matches": int64(page.Total)})
+	writeJSON(w, http.StatusOK, page)
 }
 
 // handleExport streams every matching row, newest first.
@@ -161,7 +170,10 @@ func (v *viewer) handleExport(format string) http.HandlerFunc {
 			return
 		}
 		name := "audit-events-" + time.Now().UTC().Format("20060102T150405Z")
-		w.Header().Set("X-Audit-Matches", strconv.Itoa(sn.Count(q)))
+		matches := sn.Count(q)
+		w.Header().Set("X-Audit-Matches", strconv.Itoa(matches))
+		v.audit(r, eventDownload, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer download (%s): %d matching events", format, matches),
+			map[string]any{"matches": int64(matches), "format": format})
 		var out auditquery.Writer
 		var err error
 		switch format {
@@ -205,6 +217,7 @@ func (v *viewer) handleLine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	row, raw, err := sn.Line(file, line)
+	v.audit(r, eventQuery, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer opened line %s:%d", file, line), nil)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -47,10 +48,16 @@ type viewer struct {
 
 	mu    sync.Mutex
 	index *auditquery.Index // nil until the archive exists
+
+	throttle  *loginThrottle
+	trailLost atomic.Bool // logged once
+
+	verifyMu sync.Mutex
+	verified *integrityReport // the newest background check; nil before the first
 }
 
 func newViewer(cfg *Config, set extension.Settings) *viewer {
-	return &viewer{cfg: cfg, set: set}
+	return &viewer{cfg: cfg, set: set, throttle: newLoginThrottle(cfg.LoginThrottle.MaxFailures, cfg.LoginThrottle.Window)}
 }
 
 // Start listens, serves in the background and starts indexing the archive
@@ -69,6 +76,8 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	// Throttling comes before the authenticator ToServer put in.
+	server.Handler = v.throttleLogins(server.Handler)
 	v.server, v.addr = server, ln.Addr()
 	if a := sc.Auth.Get(); a != nil {
 		v.warnIfEmptyPassword(ctx, host, a.Config.AuthenticatorID)
@@ -78,7 +87,11 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 	}
 	v.set.Logger.Info("Serving the audit viewer", zap.String("endpoint", ln.Addr().String()), zap.String("path", v.cfg.Path))
 
-	v.wg.Add(2)
+	v.wg.Add(3)
+	go func() {
+		defer v.wg.Done()
+		v.keepVerified()
+	}()
 	go func() {
 		defer v.wg.Done()
 		if err := server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,9 +1,12 @@
 package archive
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -21,6 +24,43 @@ type Head struct {
 	// HMAC is HMAC-SHA256(key, "auditfile head <seq> <hash>") in hex, when
 	// the archive is keyed.
 	HMAC string `json:"hmac,omitempty"`
+	// Checkpoint is the token of the newest checkpoint written, when the
+	// archive is signed: cutting lines from the end and rewriting seq and
+	// hash cannot take the signed checkpoint back.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// KeyID and Sig sign the head when the archive is signed (every
+	// update): without the key, the head cannot be rewritten to match an
+	// archive whose end was cut. Only an old copy of the head could.
+	KeyID string `json:"key_id,omitempty"`
+	Sig   string `json:"sig,omitempty"`
+}
+
+// signedHead is what a head's signature covers.
+func signedHead(h Head) []byte {
+	return fmt.Appendf(nil, "otelcol-audit archive head v1\nseq=%d\nhash=%s\nfile=%s\nwritten=%s\ncheckpoint=%s\nkey_id=%s\n",
+		h.Seq, h.Hash, h.File, h.Written.UTC().Format(TimeLayout), h.Checkpoint, h.KeyID)
+}
+
+// signHead sets h's KeyID and Sig.
+func (s *Signer) signHead(h *Head) {
+	h.KeyID = s.id
+	h.Sig = base64.RawURLEncoding.EncodeToString(ed25519.Sign(s.key, signedHead(*h)))
+}
+
+// CheckHead verifies a head's signature.
+func (k Keyring) CheckHead(h Head) error {
+	if h.Sig == "" {
+		return errors.New("the head is not signed")
+	}
+	pub, ok := k[h.KeyID]
+	if !ok {
+		return fmt.Errorf("the head is signed with key %s, which no given public key matches", h.KeyID)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(h.Sig)
+	if err != nil || !ed25519.Verify(pub, signedHead(h), sig) {
+		return errors.New("the head's signature does not verify: the head was rewritten without the key")
+	}
+	return nil
 }
 
 // ReadHead reads a head file. A missing file gives an error matching

@@ -329,9 +329,9 @@ func linkTo(e *Entry, pred *Seal) {
 	case s.Seq == pred.Seq+1:
 		e.Err = fmt.Errorf("prev does not match the hash of the line before it (seq %d)", pred.Seq)
 	case s.Seq > pred.Seq+1:
-		e.Err = fmt.Errorf("seq %d follows seq %d: %s missing", s.Seq, pred.Seq, plural(s.Seq-pred.Seq-1, "line"))
+		e.Err = fmt.Errorf("seq %d follows seq %d: %s missing here (removed, or moved elsewhere: reordered; auditctl verify tells which)", s.Seq, pred.Seq, plural(s.Seq-pred.Seq-1, "line"))
 	default:
-		e.Err = fmt.Errorf("seq %d follows seq %d: out of order", s.Seq, pred.Seq)
+		e.Err = fmt.Errorf("seq %d follows seq %d: reordered", s.Seq, pred.Seq)
 	}
 	e.Status = StatusUnlinked
 }

@@ -26,6 +26,9 @@ const (
 	KindStart       ProblemKind = "start"        // starts mid-chain without a retention record
 	KindHead        ProblemKind = "head"         // head file missing, unreadable or with a wrong HMAC
 	KindWriterAlarm ProblemKind = "writer-alarm" // the writer recorded damage it found at a restart
+	KindSignature   ProblemKind = "signature"    // a checkpoint's signature does not verify, or its key is not given, or checkpoints are missing altogether
+	KindCheckpoint  ProblemKind = "checkpoint"   // a checkpoint does not match the lines before it, its file, or the previous checkpoint
+	KindAnchor      ProblemKind = "anchor"       // a checkpoint the SIEM received is contradicted by the archive, or missing from it
 )
 
 // Problem is one broken place. Line is 0 when the problem concerns a whole
@@ -51,6 +54,13 @@ type VerifyOptions struct {
 	HMACKey []byte
 	// MaxProblems bounds the problems listed (default 100).
 	MaxProblems int
+	// Keys, when not empty, makes verify check every checkpoint's
+	// signature: only the holder of a private key can then have written
+	// the lines the checkpoints cover.
+	Keys Keyring
+	// Anchors are checkpoints kept outside the host (by the SIEM; see
+	// ReadAnchors). Each one that belongs to this archive must be in it.
+	Anchors []Anchor
 }
 
 // Report is the outcome of Verify.
@@ -73,6 +83,23 @@ type Report struct {
 	// Notes are facts worth knowing that are not problems: a start after
 	// retention, partial lines cut after crashes, HMACs left unchecked.
 	Notes []string `json:"notes"`
+
+	// Checkpoints counts the checkpoint lines; SignaturesChecked says
+	// whether their signatures were checked (public keys given), KeyIDs
+	// which keys signed them.
+	Checkpoints       int      `json:"checkpoints"`
+	SignaturesChecked bool     `json:"signatures_checked"`
+	KeyIDs            []string `json:"key_ids"`
+	// CoveredSeq is the last line the newest checkpoint covers (0: none);
+	// UncoveredLines counts the lines after that checkpoint's own line,
+	// which no signature covers yet.
+	CoveredSeq     uint64 `json:"covered_seq"`
+	UncoveredLines int    `json:"uncovered_lines"`
+	// Anchors: how many checkpoints were read from the anchors, how many
+	// belong to this archive and were found in it.
+	AnchorsRead    int `json:"anchors_read"`
+	AnchorsOurs    int `json:"anchors_ours"`
+	AnchorsMatched int `json:"anchors_matched"`
 }
 
 // Intact reports whether no problem was found.
@@ -140,6 +167,27 @@ type verifier struct {
 	// starts are the (seq, prev) pairs retention recorded as legitimate
 	// starts of the archive, with where it recorded them.
 	starts map[startKey]string
+
+	active   string // the active file's name
+	lastCP   *seenCheckpoint
+	cpByHash map[string]string // checkpoint hash -> where its line is
+	keyIDs   map[string]bool
+	// anchors wanting the hash of a seq: seq -> where and hash (once seen)
+	anchorSeqs map[uint64]*seqSeen
+}
+
+type seenCheckpoint struct {
+	c     Checkpoint
+	hash  string
+	token string
+	at    string
+	seq   uint64 // its line's
+}
+
+type seqSeen struct {
+	seen bool
+	hash string
+	at   string
 }
 
 type startKey struct {
@@ -170,10 +218,19 @@ func verifyOnce(a *Archive, opts VerifyOptions) (*Report, error) {
 		return nil, err
 	}
 	v := &verifier{
-		opts:    opts,
-		r:       &Report{Dir: a.Layout.Dir, Active: a.Layout.ActiveName(), Files: []string{}, Problems: []Problem{}, Notes: []string{}, HMACChecked: len(opts.HMACKey) > 0},
-		fileIdx: map[string]int{},
-		starts:  map[startKey]string{},
+		opts:       opts,
+		r:          &Report{Dir: a.Layout.Dir, Active: a.Layout.ActiveName(), Files: []string{}, Problems: []Problem{}, Notes: []string{}, HMACChecked: len(opts.HMACKey) > 0},
+		fileIdx:    map[string]int{},
+		starts:     map[startKey]string{},
+		active:     a.Layout.ActiveName(),
+		cpByHash:   map[string]string{},
+		keyIDs:     map[string]bool{},
+		anchorSeqs: map[uint64]*seqSeen{},
+	}
+	v.r.SignaturesChecked = len(opts.Keys) > 0
+	v.r.KeyIDs = []string{}
+	for _, an := range opts.Anchors {
+		v.anchorSeqs[an.C.LastSeq] = &seqSeen{}
 	}
 	for i, f := range files {
 		v.r.Files = append(v.r.Files, f.Name)
@@ -208,6 +265,8 @@ func verifyOnce(a *Archive, opts VerifyOptions) (*Report, error) {
 	v.classifyGaps()
 	v.checkStart()
 	v.checkHead(a, head, headErr, files, lines)
+	v.checkSigning(a, head, headErr)
+	v.checkAnchors(a)
 	if v.r.HMACPresent && !v.r.HMACChecked {
 		v.note("lines carry HMACs but no key was given: only the SHA-256 chain was checked")
 	}
@@ -281,6 +340,12 @@ func (v *verifier) entry(e Entry, firstEntry bool) {
 	}
 	if s.Seq > v.r.LastSeq {
 		v.r.LastSeq = s.Seq
+	}
+	if v.lastCP != nil {
+		v.r.UncoveredLines++
+	}
+	if want := v.anchorSeqs[s.Seq]; want != nil && !want.seen {
+		*want = seqSeen{seen: true, hash: s.HashHex(), at: fmt.Sprintf("%s:%d", e.File, e.Line)}
 	}
 	if ev != nil {
 		v.r.Markers++
@@ -358,6 +423,8 @@ func (v *verifier) marker(e Entry, ev *Event) {
 	case MarkerHeadMismatch:
 		v.add(e, KindWriterAlarm, fmt.Sprintf("at its restart the writer found line seq %v changed: the head recorded hash %v, the line had %v",
 			ev.Detail["head_seq"], ev.Detail["head_hash"], ev.Detail["line_hash"]))
+	case MarkerCheckpoint:
+		v.checkpoint(e, ev, at)
 	case MarkerHeadUnreadable:
 		v.add(e, KindWriterAlarm, fmt.Sprintf("at its restart the writer found the head missing or unreadable (%v): lines cut from the end before seq %v cannot be ruled out",
 			ev.Detail["error"], ev.Detail["last_seq"]))

@@ -41,9 +41,24 @@ type WriterOptions struct {
 	FileMode      fs.FileMode   // for new files; default 0600
 	DirMode       fs.FileMode   // for a new directory; default 0700
 	HMACKey       []byte        // optional: key the chain
-	Logger        *zap.Logger
-	Now           func() time.Time // the clock; default time.Now
+	// Signer, when set, signs checkpoints (see Checkpoint): every
+	// CheckpointLines lines, every CheckpointInterval while lines arrive,
+	// when a file is rotated and at Close.
+	Signer             *Signer
+	CheckpointLines    int           // default DefaultCheckpointLines
+	CheckpointInterval time.Duration // default DefaultCheckpointInterval
+	// OnCheckpoint, when set, is called with every checkpoint written, from
+	// the writer's goroutine: it must not block.
+	OnCheckpoint func(c Checkpoint, token string)
+	Logger       *zap.Logger
+	Now          func() time.Time // the clock; default time.Now
 }
+
+// Checkpoint defaults.
+const (
+	DefaultCheckpointLines    = 10000
+	DefaultCheckpointInterval = 10 * time.Second
+)
 
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("archive writer is closed")
@@ -84,6 +99,15 @@ type Writer struct {
 	headFailing bool
 	buf         []byte
 
+	// The last checkpoint: its token, its hash, the last line it covers,
+	// and the seq of its own line (0: none yet).
+	cpToken   string
+	cpHash    string
+	cpLastSeq uint64
+	cpAt      uint64
+	// startCP is the last checkpoint found at start (see LastCheckpoint).
+	startCP string
+
 	// hookBeforeWrite, in tests, runs in the loop before each write.
 	hookBeforeWrite func()
 }
@@ -115,6 +139,12 @@ func OpenWriter(opts WriterOptions) (*Writer, error) {
 	}
 	if opts.FsyncInterval <= 0 {
 		opts.FsyncInterval = time.Second
+	}
+	if opts.CheckpointLines <= 0 {
+		opts.CheckpointLines = DefaultCheckpointLines
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -188,6 +218,12 @@ func (w *Writer) loop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	var cpTick <-chan time.Time
+	if w.opts.Signer != nil {
+		t := time.NewTicker(w.opts.CheckpointInterval)
+		defer t.Stop()
+		cpTick = t.C
+	}
 	for {
 		select {
 		case r := <-w.reqs:
@@ -205,6 +241,12 @@ func (w *Writer) loop() {
 			w.writeGroup(group)
 		case <-tick:
 			w.syncInterval()
+		case <-cpTick:
+			if w.needCheckpoint() && w.f != nil && !w.dirty {
+				if err := w.writeCheckpoint(w.layout.ActiveName()); err != nil {
+					w.log.Error("Writing a checkpoint failed; retrying at the next interval", zap.Error(err))
+				}
+			}
 		case <-w.stop:
 			w.closeErr = w.finish()
 			return
@@ -263,7 +305,17 @@ func (w *Writer) writeGroup(group []*request) {
 			buf = append(buf, '\n')
 		}
 	}
-	err := w.appendLines(buf, w.opts.Fsync == FsyncBatch)
+	// A checkpoint due by count goes in the same write (and fsync).
+	var cp *pendingCheckpoint
+	if w.opts.Signer != nil && seq-w.cpAt >= uint64(w.opts.CheckpointLines) {
+		c := w.newCheckpoint(w.layout.ActiveName(), seq, prev, now)
+		buf, c.sum = w.sealer.seal(buf, seq+1, prev, c.body)
+		buf = append(buf, '\n')
+		seq, prev, cp = seq+1, c.sum, &c
+	}
+	// A checkpoint is made durable before it is handed on (to the SIEM):
+	// one lost in a power failure would make the archive look cut.
+	err := w.appendLines(buf, w.opts.Fsync == FsyncBatch || cp != nil)
 	if cap(buf) <= maxGroupBytes {
 		w.buf = buf[:0]
 	}
@@ -272,10 +324,13 @@ func (w *Writer) writeGroup(group []*request) {
 		return
 	}
 	w.seq, w.prev = seq, prev
+	if cp != nil {
+		w.committed(cp)
+	}
 	if w.day == "" {
 		w.day = dayOf(now)
 	}
-	if w.opts.Fsync == FsyncBatch {
+	if w.opts.Fsync == FsyncBatch || cp != nil {
 		w.updateHead(false)
 	}
 	reply(nil)
@@ -297,9 +352,7 @@ func (w *Writer) appendLines(buf []byte, durable bool) error {
 		return fmt.Errorf("archive: writing %s: %w", w.layout.ActiveName(), err)
 	}
 	w.size += int64(n)
-	if !durable {
-		w.unsynced = true
-	}
+	w.unsynced = !durable
 	return nil
 }
 
@@ -363,26 +416,27 @@ func (w *Writer) rotate(now time.Time) error {
 		t = w.lastRotated.Add(time.Nanosecond)
 	}
 	name := w.layout.RotatedName(t)
-	if err := w.f.Close(); err != nil {
-		w.log.Warn("Closing the archive file before rotation failed", zap.Error(err))
-	}
-	w.f = nil
 	if err := os.Rename(w.layout.ActivePath(), filepath.Join(w.layout.Dir, name)); err != nil {
 		// Keep writing to the same file; rotation is retried at the next write.
 		w.log.Error("Rotating the archive file failed; writing on to it", zap.Error(err))
-		f, oerr := openAppend(w.layout.ActivePath(), w.opts.FileMode)
-		if oerr != nil {
-			return fmt.Errorf("archive: rotating %s: %w", w.layout.ActiveName(), errors.Join(err, oerr))
-		}
-		w.f = f
 		return nil
 	}
+	// The open file is now the rotated one: a checkpoint naming it closes it.
+	if w.needCheckpoint() {
+		if err := w.writeCheckpoint(name); err != nil {
+			w.log.Error("Writing the checkpoint that closes a rotated file failed; the next checkpoint covers its lines", zap.String("rotated", name), zap.Error(err))
+		}
+	}
+	if err := w.f.Close(); err != nil {
+		w.log.Warn("Closing the archive file after rotation failed", zap.Error(err))
+	}
+	w.f = nil
 	w.lastRotated, w.size, w.day = t, 0, ""
 	f, err := openAppend(w.layout.ActivePath(), w.opts.FileMode)
 	if err != nil {
 		return fmt.Errorf("archive: creating %s after rotation: %w", w.layout.ActivePath(), err)
 	}
-	w.f = f
+	w.f, w.dirty = f, false
 	if err := syncDir(w.layout.Dir); err != nil {
 		w.log.Warn("Syncing the archive directory failed", zap.Error(err))
 	}
@@ -490,10 +544,73 @@ func (w *Writer) writeMarker(kind string, detail map[string]any) error {
 	return nil
 }
 
+// pendingCheckpoint is a checkpoint sealed into a write not yet made.
+type pendingCheckpoint struct {
+	cp    Checkpoint
+	token string
+	body  []byte
+	seq   uint64 // its line's
+	sum   [sha256.Size]byte
+}
+
+// needCheckpoint: signing, and lines were written after the last
+// checkpoint's own line.
+func (w *Writer) needCheckpoint() bool {
+	return w.opts.Signer != nil && w.seq > w.cpAt
+}
+
+// newCheckpoint signs a checkpoint covering the chain up to line seq with
+// hash head, and builds its marker body (the line itself is seq+1).
+func (w *Writer) newCheckpoint(file string, seq uint64, head [sha256.Size]byte, now time.Time) pendingCheckpoint {
+	prev := w.cpHash
+	if prev == "" {
+		prev = GenesisPrev
+	}
+	c := Checkpoint{File: file, FirstSeq: w.cpLastSeq + 1, LastSeq: seq, Head: hex.EncodeToString(head[:]), Prev: prev, Time: now.UTC()}
+	w.opts.Signer.Sign(&c)
+	tok := c.Token()
+	return pendingCheckpoint{cp: c, token: tok, seq: seq + 1,
+		body: appendMarkerBody(nil, MarkerCheckpoint, now, map[string]any{"checkpoint": tok})}
+}
+
+// committed records a checkpoint whose line is written.
+func (w *Writer) committed(p *pendingCheckpoint) {
+	w.cpToken, w.cpHash, w.cpLastSeq, w.cpAt = p.token, p.cp.Hash(), p.cp.LastSeq, p.seq
+	if w.opts.OnCheckpoint != nil {
+		w.opts.OnCheckpoint(p.cp, p.token)
+	}
+}
+
+// writeCheckpoint appends one durable checkpoint line naming file.
+func (w *Writer) writeCheckpoint(file string) error {
+	now := w.now()
+	p := w.newCheckpoint(file, w.seq, w.prev, now)
+	line, sum := w.sealer.seal(nil, p.seq, w.prev, p.body)
+	if err := w.appendLines(append(line, '\n'), true); err != nil {
+		return err
+	}
+	w.seq, w.prev, w.unsynced = p.seq, sum, false
+	if w.day == "" {
+		w.day = dayOf(now)
+	}
+	w.committed(&p)
+	w.updateHead(false)
+	return nil
+}
+
+// LastCheckpoint is the token of the newest checkpoint the writer found in
+// the archive when it opened it ("" when none): the exporter sends it to
+// the SIEM again, since the one written at the last shutdown may not have
+// left the host.
+func (w *Writer) LastCheckpoint() string { return w.startCP }
+
 // updateHead records the last line in the head file. Failures are logged
 // (once until it works again): the lines themselves are safe.
 func (w *Writer) updateHead(durable bool) {
-	h := Head{Seq: w.seq, Hash: hex.EncodeToString(w.prev[:]), File: w.layout.ActiveName(), Written: w.now().UTC()}
+	h := Head{Seq: w.seq, Hash: hex.EncodeToString(w.prev[:]), File: w.layout.ActiveName(), Written: w.now().UTC(), Checkpoint: w.cpToken}
+	if w.opts.Signer != nil {
+		w.opts.Signer.signHead(&h)
+	}
 	err := writeHead(w.layout.HeadPath(), h, w.sealer, w.opts.FileMode, durable)
 	switch {
 	case err != nil && !w.headFailing:
@@ -519,6 +636,11 @@ func (w *Writer) syncInterval() {
 
 func (w *Writer) finish() error {
 	var errs []error
+	if w.f != nil && !w.dirty && w.needCheckpoint() {
+		if err := w.writeCheckpoint(w.layout.ActiveName()); err != nil {
+			errs = append(errs, fmt.Errorf("writing the shutdown checkpoint: %w", err))
+		}
+	}
 	if w.f != nil {
 		if w.unsynced {
 			if err := w.f.Sync(); err != nil {
@@ -624,6 +746,7 @@ func (w *Writer) recover() error {
 			zap.Uint64("seq", head.Seq))
 		markers = append(markers, marker{MarkerHeadMismatch, map[string]any{"head_seq": head.Seq, "head_hash": head.Hash, "line_hash": hex.EncodeToString(w.prev[:])}})
 	}
+	w.findCheckpoint(head, herr, files)
 	w.pending = markers
 	if err := w.writePending(); err != nil {
 		// A full disk must not stop the collector: the markers go in
@@ -749,4 +872,55 @@ func writeFileDurably(path string, data []byte, mode fs.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// findCheckpoint restores the checkpoint chain at start: the newest
+// checkpoint line in the newest two files (lines after it are at most a
+// checkpoint's worth), else the one the head names.
+func (w *Writer) findCheckpoint(head Head, herr error, files []File) {
+	tok := ""
+	if w.opts.Signer != nil {
+		tok = w.scanForCheckpoint(files)
+	}
+	if tok == "" && herr == nil && head.Checkpoint != "" {
+		tok = head.Checkpoint
+	}
+	if tok == "" {
+		return
+	}
+	c, err := ParseToken(tok)
+	if err != nil || c.LastSeq >= w.seq {
+		w.log.Warn("The archive's last checkpoint is unusable; the next checkpoint starts a new chain", zap.Error(err))
+		return
+	}
+	w.cpToken, w.cpHash, w.cpLastSeq, w.cpAt, w.startCP = tok, c.Hash(), c.LastSeq, c.LastSeq+1, tok
+}
+
+// scanForCheckpoint reads the newest two files backward for the newest
+// checkpoint line.
+func (w *Writer) scanForCheckpoint(files []File) string {
+	if len(files) > 2 {
+		files = files[len(files)-2:]
+	}
+	keep := map[string]bool{}
+	for _, f := range files {
+		keep[f.Name] = true
+	}
+	a := &Archive{Layout: w.layout}
+	for e, err := range a.EntriesBackward() {
+		if err != nil || !keep[e.File] {
+			return ""
+		}
+		if e.Status != StatusOK && e.Status != StatusUnlinked || !e.IsMarker() {
+			continue
+		}
+		ev, err := e.Decode()
+		if err != nil || ev.Marker != MarkerCheckpoint {
+			continue
+		}
+		if tok, _ := ev.Detail["checkpoint"].(string); tok != "" {
+			return tok
+		}
+	}
+	return ""
 }

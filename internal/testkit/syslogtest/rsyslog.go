@@ -116,10 +116,16 @@ ruleset(name="in"%s) {
   set $!msgid = $msgid;
   set $!msg = $msg;
   action(type="omfile" file=%q template="json")
+  action(type="omfile" file=%q template="RSYSLOG_SyslogProtocol23Format")
 }
-`, direct, s.output)
+`, direct, s.output, s.RawLogPath())
 	return b.String()
 }
+
+// RawLogPath is where rsyslog also stores every message as a SIEM's log
+// file would: one RFC 5424 message per line (its
+// RSYSLOG_SyslogProtocol23Format template).
+func (s *Server) RawLogPath() string { return filepath.Join(s.dir, "raw.log") }
 
 func parseRsyslogLine(line []byte) (Message, error) {
 	var raw struct {

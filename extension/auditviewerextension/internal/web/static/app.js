@@ -160,6 +160,12 @@ async function load() {
     const notes = [];
     if (a.problems) notes.push(`\u26a0 ${a.problems} line(s) of the archive failed their integrity check or record damage. Tick "Integrity problems only" to list them.`);
     if (a.excluded_files) notes.push(`The ${a.excluded_files} oldest rotated file(s) are not searchable here (index memory limit, index_memory_limit_mib); auditctl query reads them.`);
+    try {
+      const v = await getJSON('api/integrity');
+      if (!v.intact || v.uncovered_lines || !v.signatures_checked) notes.push(`${v.summary} Full proof, off this host: ${v.command}`);
+    } catch (err) {
+      // Not checked yet: the next load shows it.
+    }
     banner.hidden = notes.length === 0;
     banner.textContent = notes.join(' ');
   } catch (err) {
