@@ -71,6 +71,8 @@ type PageRequest struct {
 	Limit int // rows per page
 	// Page is 1-based; ignored when Cursor is set.
 	Page int
+	// Last asks for the last page (the oldest rows) instead of Page.
+	Last bool
 	// Cursor continues after the last row of an earlier page (its
 	// NextCursor): stable while new events arrive.
 	Cursor string
@@ -159,10 +161,12 @@ func ParseQuery(v url.Values, opts ParseOptions) (Query, PageRequest, error) {
 			p.Limit = n
 		}
 	}
-	if s := get(ParamPage); s != "" {
+	if s := get(ParamPage); s == "last" {
+		p.Last = true
+	} else if s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("%s: %q: want a whole number of at least 1", ParamPage, s))
+			errs = append(errs, fmt.Errorf("%s: %q: want a whole number of at least 1, or last", ParamPage, s))
 		} else {
 			p.Page = n
 		}

@@ -98,8 +98,11 @@ func (sn *Snapshot) status(k int, i uint32) (archive.Status, string) {
 type Page struct {
 	Rows  []Row `json:"rows"`
 	Total int   `json:"total"` // rows matching the filter
-	Page  int   `json:"page"`  // 1-based; 0 when paging by cursor
-	Limit int   `json:"limit"`
+	// TotalMore: more than Total rows match (Total is CountLimit): the
+	// disk index counts exactly only up to CountLimit.
+	TotalMore bool `json:"total_more,omitempty"`
+	Page      int  `json:"page"` // 1-based; 0 when paging by cursor
+	Limit     int  `json:"limit"`
 	// NextCursor continues after the last row; empty on the last page.
 	NextCursor string `json:"next_cursor,omitempty"`
 	// Took is how long the query took (the snapshot already refreshed).
