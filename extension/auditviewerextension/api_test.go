@@ -99,6 +99,9 @@ func startViewerHtpasswd(t testing.TB, path, htpasswd, password string) *testVie
 	require.NoError(t, cfg.Validate())
 	ext, err := NewFactory().Create(ctx, extensiontest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
+	// Tests compare answers with the archive as written: every request
+	// waits for the build, however slow the machine.
+	ext.(*viewer).requestWait = time.Hour
 	require.NoError(t, ext.Start(ctx, h))
 	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
 	v := ext.(*viewer)

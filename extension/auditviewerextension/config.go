@@ -28,10 +28,12 @@ type Config struct {
 	DefaultPageSize int `mapstructure:"default_page_size"`
 	// MaxPageSize bounds the rows per page a request may ask for.
 	MaxPageSize int `mapstructure:"max_page_size"`
-	// IndexMemoryLimitMiB bounds the index's memory: the active file and
-	// the newest rotated files that fit are searchable, older ones are left
-	// out and reported. 0: no limit.
-	IndexMemoryLimitMiB int `mapstructure:"index_memory_limit_mib"`
+	// IndexPath is the index's file (SQLite). Empty: beside the archive's
+	// active file, with ".index" appended (audit.jsonl.index).
+	IndexPath string `mapstructure:"index_path"`
+	// IndexCacheMiB is the index database's page cache per connection
+	// (up to 4 connections).
+	IndexCacheMiB int `mapstructure:"index_cache_mib"`
 }
 
 // Validate reports every problem of the configuration at once.
@@ -49,8 +51,8 @@ func (cfg *Config) Validate() error {
 	if cfg.DefaultPageSize < 1 {
 		errs = append(errs, fmt.Errorf("default_page_size: must be at least 1, got %d", cfg.DefaultPageSize))
 	}
-	if cfg.IndexMemoryLimitMiB < 0 {
-		errs = append(errs, fmt.Errorf("index_memory_limit_mib: must not be negative (0: no limit), got %d", cfg.IndexMemoryLimitMiB))
+	if cfg.IndexCacheMiB < 1 {
+		errs = append(errs, fmt.Errorf("index_cache_mib: must be at least 1, got %d", cfg.IndexCacheMiB))
 	}
 	if cfg.MaxPageSize < cfg.DefaultPageSize {
 		errs = append(errs, fmt.Errorf("max_page_size: must be at least default_page_size (%d), got %d", cfg.DefaultPageSize, cfg.MaxPageSize))

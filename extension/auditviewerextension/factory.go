@@ -18,8 +18,8 @@ const (
 	defaultPageSize          = 50
 	defaultMaxPageSize       = 1000
 	defaultReadHeaderTimeout = 10 * time.Second
-	// About 2.5 million events, 3 GB of archive lines.
-	defaultIndexMemoryLimitMiB = 256
+	// Per connection: enough for the pages a filtered query touches.
+	defaultIndexCacheMiB = 16
 )
 
 // NewFactory returns the factory of the auditviewer extension.
@@ -35,10 +35,10 @@ func createDefaultConfig() component.Config {
 	server.MaxRequestBodySize = 1 << 10
 	server.WriteTimeout = 0
 	return &Config{
-		ServerConfig:        server,
-		DefaultPageSize:     defaultPageSize,
-		MaxPageSize:         defaultMaxPageSize,
-		IndexMemoryLimitMiB: defaultIndexMemoryLimitMiB,
+		ServerConfig:    server,
+		DefaultPageSize: defaultPageSize,
+		MaxPageSize:     defaultMaxPageSize,
+		IndexCacheMiB:   defaultIndexCacheMiB,
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/sqliteindex"
 )
 
 // activeRecheck is how often the active file is read again from its start,
@@ -24,8 +26,9 @@ import (
 const activeRecheck = time.Minute
 
 // backgroundRefresh is how often the index is brought up to date between
-// requests.
-const backgroundRefresh = 20 * time.Second
+// requests (a request also brings it up to date, unless a refresh is
+// already running).
+const backgroundRefresh = 5 * time.Second
 
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
@@ -44,11 +47,19 @@ type viewer struct {
 	cancel context.CancelFunc
 
 	mu    sync.Mutex
-	index *auditquery.Index // nil until the archive exists
+	index *auditquery.DiskIndex // nil until the archive exists
+
+	// requestWait bounds how long a request waits for a running refresh.
+	requestWait time.Duration
 }
 
+// defaultRequestWait: a refresh that only reads what was appended takes
+// milliseconds; one that takes longer is a build, which a request does not
+// wait for.
+const defaultRequestWait = 2 * time.Second
+
 func newViewer(cfg *Config, set extension.Settings) *viewer {
-	return &viewer{cfg: cfg, set: set}
+	return &viewer{cfg: cfg, set: set, requestWait: defaultRequestWait}
 }
 
 // Start listens, serves in the background and starts indexing the archive
@@ -94,12 +105,12 @@ func (v *viewer) Start(ctx context.Context, host component.Host) error {
 // file.
 func (v *viewer) keepIndexed() {
 	start := time.Now()
-	snap, err := v.refresh()
+	ix, err := v.refresh(true)
 	switch {
 	case err == nil:
-		v.set.Logger.Info("Indexed the audit archive", zap.Int("files", snap.Files), zap.Int("lines", snap.Lines),
-			zap.Int("integrity_problems", snap.Problems), zap.Duration("took", time.Since(start)),
-			zap.Int("index_bytes", snap.IndexBytes))
+		st := ix.Stats()
+		v.set.Logger.Info("Indexed the audit archive", zap.Int("files", st.Files), zap.Int("lines", st.Lines),
+			zap.Int("lines_read", st.LinesRead), zap.Int("integrity_problems", st.Problems), zap.Duration("took", time.Since(start)))
 	case v.ctx.Err() == nil:
 		// Not fatal: the archive may not exist until the exporter's first write.
 		v.set.Logger.Warn("Cannot index the audit archive yet; retrying", zap.Error(err))
@@ -111,14 +122,15 @@ func (v *viewer) keepIndexed() {
 		case <-v.ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := v.refresh(); err != nil && v.ctx.Err() == nil {
+			if _, err := v.refresh(true); err != nil && v.ctx.Err() == nil {
 				v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
 			}
 		}
 	}
 }
 
-// Shutdown stops serving, abandons indexing and waits for both.
+// Shutdown stops serving, abandons indexing, waits for both and closes
+// the index.
 func (v *viewer) Shutdown(ctx context.Context) error {
 	if v.cancel != nil {
 		v.cancel()
@@ -130,32 +142,50 @@ func (v *viewer) Shutdown(ctx context.Context) error {
 		}
 	}
 	v.wg.Wait()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.index != nil {
+		err = errors.Join(err, v.index.Close())
+		v.index = nil
+	}
 	return err
 }
 
-// refresh brings the index up to date (opening it once the archive exists)
-// and returns the snapshot to answer from.
-func (v *viewer) refresh() (*auditquery.Snapshot, error) {
+// refresh brings the index up to date (opening it once the archive
+// exists) and returns it. With wait unset (a request), it waits at most
+// requestWait for a refresh already running (a first build of a large
+// archive takes minutes): the request is then answered from what is
+// indexed so far.
+func (v *viewer) refresh(wait bool) (*auditquery.DiskIndex, error) {
 	v.mu.Lock()
 	ix := v.index
 	if ix == nil {
-		var err error
-		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{
-			HMACKey:       []byte(v.cfg.HMACKey),
-			RecheckActive: activeRecheck,
-			MemoryLimit:   int64(v.cfg.IndexMemoryLimitMiB) << 20,
-			// One file at a time: building the index must leave the
-			// pipeline (the exporter above all) a core of its own.
-			Workers: 1,
-		})
+		if v.ctx.Err() != nil {
+			v.mu.Unlock()
+			return nil, v.ctx.Err()
+		}
+		l, err := archive.Discover(v.cfg.Path)
 		if err != nil {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%w: %w", errNoArchive, err)
+		}
+		path := v.cfg.IndexPath
+		if path == "" {
+			path = sqliteindex.DefaultPath(l.ActivePath())
+		}
+		ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, sqliteindex.New(path, sqliteindex.Options{CacheMiB: v.cfg.IndexCacheMiB}),
+			auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
+		if err != nil {
+			v.mu.Unlock()
+			return nil, fmt.Errorf("opening the index %s: %w", path, err)
 		}
 		v.index = ix
 	}
 	v.mu.Unlock()
 	// Refresh on the extension's context, not the request's: a client
 	// that goes away must not throw away index work others will need.
-	return ix.Refresh(v.ctx)
+	if wait {
+		return ix, ix.Refresh(v.ctx)
+	}
+	return ix, ix.RefreshWithin(v.ctx, v.requestWait)
 }

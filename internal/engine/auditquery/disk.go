@@ -56,14 +56,22 @@ type DiskOptions struct {
 // answers queries with SQL. It implements Searcher.
 type DiskIndex struct {
 	arch *archive.Archive
-	db   *sql.DB
+	db   *sql.DB // written under mu; readers load dbp
+	dbp  atomic.Pointer[sql.DB]
 	dbx  Database
 	opts DiskOptions
 
-	mu     sync.Mutex            // serializes Refresh and rebuilds; guards the fields below
+	// sem serializes Refresh, rebuilds and Close (a one-slot semaphore,
+	// so that a request can wait for it a bounded time); it guards the
+	// fields below.
+	sem    chan struct{}
 	files  map[string]*fileState // rotated files by stem
 	active *fileState
-	broken error // set when the database was found damaged: rebuilt at the next Refresh
+	// brokenFlag is set when a query found the database damaged: the next
+	// Refresh rebuilds it.
+	brokenFlag atomic.Bool
+	indexing   atomic.Bool // a refresh is running
+	closed bool
 	added  int   // rows added by the running refresh
 
 	dict dictCache
@@ -172,7 +180,7 @@ func OpenDisk(ctx context.Context, path string, db Database, opts DiskOptions) (
 	if opts.BatchRows <= 0 {
 		opts.BatchRows = 20_000
 	}
-	ix := &DiskIndex{arch: a, dbx: db, opts: opts}
+	ix := &DiskIndex{arch: a, dbx: db, opts: opts, sem: make(chan struct{}, 1)}
 	ix.view.Store(&diskView{files: map[int64]*fileRef{}})
 	if err := ix.open(ctx, false); err != nil {
 		if !db.IsCorrupt(err) {
@@ -188,13 +196,15 @@ func OpenDisk(ctx context.Context, path string, db Database, opts DiskOptions) (
 
 // Close closes the database.
 func (ix *DiskIndex) Close() error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
+	ix.sem <- struct{}{}
+	defer func() { <-ix.sem }()
+	ix.closed = true
 	if ix.db == nil {
 		return nil
 	}
 	err := ix.db.Close()
 	ix.db = nil
+	ix.dbp.Store(nil)
 	return err
 }
 
@@ -217,6 +227,7 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	if ix.db != nil {
 		ix.db.Close()
 		ix.db = nil
+		ix.dbp.Store(nil)
 	}
 	db, err := ix.dbx.Open(ctx, reset)
 	if err != nil {
@@ -271,17 +282,19 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 		}
 	}
 	ix.db = db
-	ix.files, ix.active, ix.broken = map[string]*fileState{}, nil, nil
+	ix.files, ix.active = map[string]*fileState{}, nil
+	ix.brokenFlag.Store(false)
 	if err := ix.loadFiles(ctx); err != nil {
 		ix.db = nil
 		return fail(err)
 	}
-	ix.dict = dictCache{}
+	ix.dict.reset()
 	if err := ix.dict.load(ctx, db, ix.dbx); err != nil {
 		ix.db = nil
 		return fail(err)
 	}
-	ix.publish()
+	ix.dbp.Store(db)
+	ix.publish(nil)
 	return nil
 }
 
@@ -350,29 +363,50 @@ func (ix *DiskIndex) loadFiles(ctx context.Context) error {
 // its state, so queries never see a line twice or a file half replaced. A
 // damaged database is rebuilt from the archive.
 func (ix *DiskIndex) Refresh(ctx context.Context) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
+	select {
+	case ix.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-ix.sem }()
 	return ix.refreshLocked(ctx)
 }
 
-// RefreshIfIdle refreshes unless a refresh is running; then it returns at
-// once and queries answer from what is committed.
-func (ix *DiskIndex) RefreshIfIdle(ctx context.Context) error {
-	if !ix.mu.TryLock() {
+// RefreshWithin refreshes, waiting at most wait for a refresh already
+// running (a long build): then it returns at once, and queries answer from
+// what is committed (Stats.Indexing says a refresh is running).
+func (ix *DiskIndex) RefreshWithin(ctx context.Context, wait time.Duration) error {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ix.sem <- struct{}{}:
+	case <-t.C:
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	defer ix.mu.Unlock()
+	defer func() { <-ix.sem }()
 	return ix.refreshLocked(ctx)
 }
 
 func (ix *DiskIndex) refreshLocked(ctx context.Context) error {
-	if ix.db == nil || ix.broken != nil {
-		if err := ix.open(ctx, true); err != nil {
+	if ix.closed {
+		return errors.New("the index is closed")
+	}
+	if broken := ix.brokenFlag.Load(); ix.db == nil || broken {
+		// Damaged (found by a query), or not opened: start again.
+		if err := ix.open(ctx, broken); err != nil {
 			return err
 		}
 	}
+	return ix.refreshOnce(ctx, true)
+}
+
+func (ix *DiskIndex) refreshOnce(ctx context.Context, retry bool) error {
 	start := time.Now()
 	ix.added = 0
+	ix.indexing.Store(true)
+	defer ix.indexing.Store(false)
 	var err error
 	for attempt := 1; ; attempt++ {
 		var files []archive.File
@@ -392,26 +426,31 @@ func (ix *DiskIndex) refreshLocked(ctx context.Context) error {
 			break
 		}
 	}
-	if err != nil && ix.dbx.IsCorrupt(err) {
-		ix.broken = err
+	if err != nil && ix.dbx.IsCorrupt(err) && retry {
+		// The index is a cache: build it again from the archive.
 		if oerr := ix.open(ctx, true); oerr != nil {
 			return errors.Join(err, oerr)
 		}
-		return ix.refreshLocked(ctx)
+		return ix.refreshOnce(ctx, false)
 	}
 	if err == nil && ix.added > 50_000 {
 		// Many rows: let the planner know.
 		err = ix.dbx.Optimize(ctx, ix.db)
 	}
-	ix.publish()
-	v := ix.view.Load()
-	v.stats.Refreshed = time.Now()
-	v.stats.RefreshTook = time.Since(start)
+	ix.publish(&refreshInfo{at: time.Now(), took: time.Since(start), read: ix.added})
 	return err
 }
 
-// publish replaces the view queries use.
-func (ix *DiskIndex) publish() {
+// refreshInfo describes the last refresh.
+type refreshInfo struct {
+	at   time.Time
+	took time.Duration
+	read int
+}
+
+// publish replaces the view queries use; r describes the refresh that
+// made it (nil: the last one's).
+func (ix *DiskIndex) publish(r *refreshInfo) {
 	v := &diskView{files: map[int64]*fileRef{}}
 	dir := ix.arch.Layout.Dir
 	var warnings []string
@@ -433,8 +472,10 @@ func (ix *DiskIndex) publish() {
 	}
 	v.stats.Events = v.stats.Lines - v.stats.Markers
 	v.stats.Warnings = warnings
-	if old := ix.view.Load(); old != nil {
-		v.stats.Refreshed, v.stats.RefreshTook = old.stats.Refreshed, old.stats.RefreshTook
+	if r != nil {
+		v.stats.Refreshed, v.stats.RefreshTook, v.stats.LinesRead = r.at, r.took, r.read
+	} else if old := ix.view.Load(); old != nil {
+		v.stats.Refreshed, v.stats.RefreshTook, v.stats.LinesRead = old.stats.Refreshed, old.stats.RefreshTook, old.stats.LinesRead
 	}
 	ix.view.Store(v)
 }
@@ -449,7 +490,11 @@ func (ix *DiskIndex) sortedFiles() []*fileState {
 }
 
 // Stats implements Searcher.
-func (ix *DiskIndex) Stats() Stats { return ix.view.Load().stats }
+func (ix *DiskIndex) Stats() Stats {
+	st := ix.view.Load().stats
+	st.Indexing = ix.indexing.Load()
+	return st
+}
 
 func (ix *DiskIndex) refresh(ctx context.Context, files []archive.File) error {
 	seen := map[string]bool{}

@@ -231,9 +231,7 @@ func (ix *DiskIndex) render(v *diskView, s *storedRow) Row {
 
 // reader returns the database to query and the view to render with.
 func (ix *DiskIndex) reader() (*sql.DB, *diskView, error) {
-	ix.mu.Lock()
-	db := ix.db
-	ix.mu.Unlock()
+	db := ix.dbp.Load()
 	if db == nil {
 		return nil, nil, errors.New("the index is closed")
 	}
@@ -262,9 +260,7 @@ func (ix *DiskIndex) readTx(ctx context.Context, fn func(tx *sql.Tx, v *diskView
 // damaged.
 func (ix *DiskIndex) noteCorrupt(err error) error {
 	if err != nil && ix.dbx.IsCorrupt(err) {
-		ix.mu.Lock()
-		ix.broken = err
-		ix.mu.Unlock()
+		ix.brokenFlag.Store(true)
 		return fmt.Errorf("the index is damaged and is being rebuilt from the archive: %w", err)
 	}
 	return err
@@ -278,13 +274,14 @@ func (ix *DiskIndex) Search(ctx context.Context, q Query, p PageRequest) (Page, 
 	if p.Limit <= 0 {
 		p.Limit = 50
 	}
-	out := Page{Limit: p.Limit, Archive: ix.Stats(), Rows: []Row{}}
+	out := Page{Limit: p.Limit, Rows: []Row{}}
 	err := ix.readTx(ctx, func(tx *sql.Tx, v *diskView) error {
 		w, err := ix.build(ctx, tx, q)
 		if err != nil {
 			return err
 		}
 		out.Archive = v.stats
+		out.Archive.Indexing = ix.indexing.Load()
 		if w.none {
 			if p.Cursor == "" {
 				out.Page = 1

@@ -280,3 +280,5 @@ func gzipLines(t *testing.T, path string, lines []string) {
 	require.NoError(t, zw.Close())
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
 }
+
+func newDB(path string) *sqliteindex.DB { return sqliteindex.New(path, sqliteindex.Options{}) }
