@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/sqliteindex"
 )
 
 var queryCommand = command{
@@ -48,6 +51,11 @@ Formats (--format):
           client_address, severity, message, integrity, integrity_error,
           kind, file, line, seq
 
+Index: when the archive has an index beside it (the auditviewer
+extension's, PATH.index, or the file --index names), query brings it up to
+date and answers from it, which is fast whatever the archive's size;
+otherwise (or with --no-index) it reads the whole archive.
+
 Exit status: 0 success, 1 some listed line failed its integrity check,
 2 usage error or archive not found.
 
@@ -83,6 +91,8 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", auditquery.FormatTable, "output `FORMAT`: table, json or csv")
 	keyFile := fs.String("hmac-key-file", "", "check HMACs with the key in `FILE` (one trailing newline is ignored)")
 	keyEnv := fs.String("hmac-key-env", "", "check HMACs with the key in the environment variable `NAME`")
+	indexFlag := fs.String("index", "", "the archive's index `FILE` (default: PATH.index beside the archive, used when it exists)")
+	noIndex := fs.Bool("no-index", false, "read the whole archive, not its index")
 	positional, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(stdout)
@@ -126,14 +136,15 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 
-	ix, err := auditquery.Open(positional[0], auditquery.Options{HMACKey: key})
+	if *noIndex && *indexFlag != "" {
+		return fail("--index and --no-index: choose one")
+	}
+	ctx := context.Background()
+	sn, closeIndex, err := openSearcher(ctx, positional[0], *indexFlag, *noIndex, key, stderr)
 	if err != nil {
 		return fail("%v", err)
 	}
-	sn, err := ix.Refresh(context.Background())
-	if err != nil {
-		return fail("%v", err)
-	}
+	defer closeIndex()
 	var out auditquery.Writer
 	switch *format {
 	case auditquery.FormatCSV:
@@ -147,7 +158,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	printed, flagged := 0, 0
-	err = sn.Export(context.Background(), q, *format == "json", func(r *auditquery.Row, raw []byte) error {
+	err = sn.Export(ctx, q, *format == "json", func(r *auditquery.Row, raw []byte) error {
 		if *limit > 0 && printed == *limit {
 			return errEnough
 		}
@@ -164,7 +175,12 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "auditctl query: %v\n", err)
 		return exitUsage
 	}
-	if total := sn.Count(q); printed < total {
+	total, err := sn.Count(ctx, q)
+	if err != nil {
+		fmt.Fprintf(stderr, "auditctl query: %v\n", err)
+		return exitUsage
+	}
+	if printed < total {
 		fmt.Fprintf(stderr, "auditctl query: printed the newest %d of %d matching events (--limit 0 prints all)\n", printed, total)
 	}
 	if flagged > 0 {
@@ -182,4 +198,49 @@ func flagNames(err error) string {
 		lines[i] = "--" + lines[i]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// openSearcher answers from the archive's index when there is one (named,
+// or beside the archive), brought up to date first; otherwise, or when the
+// index cannot be used, from the whole archive read into memory.
+func openSearcher(ctx context.Context, path, indexPath string, noIndex bool, key []byte, stderr io.Writer) (auditquery.Searcher, func(), error) {
+	memory := func() (auditquery.Searcher, func(), error) {
+		ix, err := auditquery.Open(path, auditquery.Options{HMACKey: key})
+		if err != nil {
+			return nil, nil, err
+		}
+		sn, err := ix.Refresh(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return auditquery.MemorySearcher{Snap: sn}, func() {}, nil
+	}
+	if noIndex {
+		return memory()
+	}
+	l, err := archive.Discover(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	named := indexPath != ""
+	if !named {
+		indexPath = sqliteindex.DefaultPath(l.ActivePath())
+		if _, err := os.Stat(indexPath); err != nil {
+			return memory() // no index: read the archive
+		}
+	}
+	ix, err := auditquery.OpenDisk(ctx, path, sqliteindex.New(indexPath, sqliteindex.Options{}), auditquery.DiskOptions{HMACKey: key})
+	if err == nil {
+		if err = ix.Refresh(ctx); err != nil {
+			ix.Close()
+		}
+	}
+	if err != nil {
+		if named {
+			return nil, nil, fmt.Errorf("--index %s: %w", indexPath, err)
+		}
+		fmt.Fprintf(stderr, "auditctl query: cannot use the index %s (%v); reading the whole archive\n", indexPath, err)
+		return memory()
+	}
+	return ix, func() { ix.Close() }, nil
 }
