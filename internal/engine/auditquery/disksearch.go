@@ -132,20 +132,29 @@ func (ix *DiskIndex) build(ctx context.Context, db queryer, q Query) (*where, er
 				dictHit = true
 			}
 		}
-		exact := "(" + w.contains("resource", q.Text) + " OR " + w.contains("COALESCE(message, '')", q.Text) + ")"
+		// Placeholders are bound in the order they appear in the text
+		// (SQLite's are positional).
+		narrow := ""
 		if !dictHit {
 			// Only the resource and the message can hold it: start from
 			// the text index's candidates when they are few.
-			if cand, ok := ix.dbx.TextCandidates(q.Text, w.bind); ok {
-				few, err := fewerThan(ctx, db, cand, w.args, candidateLimit)
+			var probeArgs []any
+			probe, ok := ix.dbx.TextCandidates(q.Text, func(v any) string {
+				probeArgs = append(probeArgs, v)
+				return ix.dbx.Bind(len(probeArgs))
+			})
+			if ok {
+				few, err := fewerThan(ctx, db, probe, probeArgs, candidateLimit)
 				if err != nil {
 					return nil, err
 				}
 				if few {
-					exact = "(id IN (" + cand + ") AND " + exact + ")"
+					cand, _ := ix.dbx.TextCandidates(q.Text, w.bind)
+					narrow = "id IN (" + cand + ") AND "
 				}
 			}
 		}
+		exact := "(" + narrow + "(" + w.contains("resource", q.Text) + " OR " + w.contains("COALESCE(message, '')", q.Text) + "))"
 		alts = append(alts, exact)
 		w.conds = append(w.conds, "("+strings.Join(alts, " OR ")+")")
 	}

@@ -81,7 +81,9 @@ type Dialect interface {
 	// Schema returns the statements that create the tables and indexes
 	// when they do not exist (see schema.go for what they must hold).
 	Schema() []string
-	// Bind returns the placeholder of the n-th argument (1-based).
+	// Bind returns the placeholder of the n-th argument (1-based). The
+	// query layer writes placeholders in the order of their arguments, so
+	// a dialect may use positional ones.
 	Bind(n int) string
 	// Contains returns a boolean SQL expression: the text expr contains
 	// the needle bound at placeholder arg, which is already lower-case.
