@@ -40,16 +40,20 @@ Filters (all optional, combined with AND):
                                     date-time (2024-01-11T09:18, 2024-01-11 09:18:32, 2024-01-11)
                                     read in --tz; --until takes in its whole last unit
   --integrity ok|problems           only sound lines, or only lines that failed their check
+  --parse failed|ok                 only records whose input was not all readable (flagged
+                                    audit.parse_error; their date is when they were received),
+                                    or only records read whole
 
 Formats (--format):
   table   aligned columns, times in --tz; a line that failed its integrity
-          check starts with !! and ends with the reason
+          check starts with !! and ends with the reason; a record flagged
+          unparsed starts with ?? and ends with what could not be read
   json    one line per event, exactly as the archive holds it (so it stays
           verifiable); a line that failed its check is written as
           {"integrity":"modified","integrity_error":…,"file":…,"line":…,"raw":"<the line>"}
   csv     a header row, then time, source, resource, action, actor,
           client_address, severity, message, integrity, integrity_error,
-          kind, file, line, seq
+          kind, file, line, seq, parse_error, time_received
 
 Index: when the archive has an index beside it (the auditviewer
 extension's, PATH.index, or the file --index names), query brings it up to
@@ -83,6 +87,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		{auditquery.ParamSince, "from this `TIME` on (inclusive)"},
 		{auditquery.ParamUntil, "up to this `TIME` (inclusive)"},
 		{auditquery.ParamIntegrity, "ok or problems (`WHICH` lines)"},
+		{auditquery.ParamParse, "failed or ok (`WHICH` records: flagged unparsed, or read whole)"},
 	} {
 		params[p.name] = fs.String(p.name, "", p.usage)
 	}

@@ -33,7 +33,7 @@ type Database interface {
 
 // schemaVersion changes whenever what the index stores changes: an index
 // of another version is rebuilt.
-const schemaVersion = "1"
+const schemaVersion = "3"
 
 // DiskOptions configure a DiskIndex.
 type DiskOptions struct {
@@ -71,8 +71,8 @@ type DiskIndex struct {
 	// Refresh rebuilds it.
 	brokenFlag atomic.Bool
 	indexing   atomic.Bool // a refresh is running
-	closed bool
-	added  int   // rows added by the running refresh
+	closed     bool
+	added      int // rows added by the running refresh
 
 	dict dictCache
 
@@ -939,6 +939,7 @@ type diskRow struct {
 	sev, status, kind int
 	flags             int
 	err               string
+	perr              string
 }
 
 func (b *batch) reset() { b.rows, b.texts = b.rows[:0], b.texts[:0] }
@@ -982,6 +983,13 @@ func (b *batch) add(e *archive.Entry) {
 	if f.alarm {
 		r.flags |= int(flagAlarm)
 	}
+	if f.received {
+		r.flags |= int(flagTimeReceived)
+	}
+	if f.parseErr != "" && f.kind == kindEvent {
+		r.flags |= int(flagParseError)
+		r.perr, _ = clipText(f.parseErr)
+	}
 	cutCols := false
 	var text strings.Builder
 	for c := range f.cols {
@@ -1002,10 +1010,12 @@ func (b *batch) add(e *archive.Entry) {
 	if !r.hasMessage {
 		r.flags |= int(flagMsgIsAction)
 	}
+	// The text index holds what only it can find: the dictionary columns
+	// are matched by their distinct values.
 	text.WriteString(r.resource)
-	for _, s := range []string{msg, r.dict[colAction], r.dict[colActor], r.dict[colAddress]} {
+	if r.hasMessage {
 		text.WriteByte('\n')
-		text.WriteString(s)
+		text.WriteString(msg)
 	}
 	r.sev = f.sev
 	if e.Status != archive.StatusOK {
@@ -1029,9 +1039,9 @@ func (b *batch) add(e *archive.Entry) {
 
 // lineColumns are the lines table's columns in the order batch.insert
 // binds them.
-const lineColumns = "file_id, line, ts, seq, sub, off, size, fp, source_id, action_id, actor_id, address_id, resource, message, sev, status, kind, flags, err"
+const lineColumns = "file_id, line, ts, seq, sub, off, size, fp, source_id, action_id, actor_id, address_id, resource, message, sev, status, kind, flags, err, perr"
 
-const lineColumnCount = 19
+const lineColumnCount = 20
 
 // insertRows is how many rows one INSERT carries.
 const insertRows = 100
@@ -1062,7 +1072,7 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx) error {
 			}
 			args = append(args, b.st.ID, r.line, r.ts, int64(r.seq), int64(r.sub), r.off, r.size, int64(r.fp),
 				dictIDs[colSource], dictIDs[colAction], dictIDs[colActor], dictIDs[colAddress],
-				r.resource, msg, r.sev, r.status, r.kind, r.flags, nullString(r.err))
+				r.resource, msg, r.sev, r.status, r.kind, r.flags, nullString(r.err), nullString(r.perr))
 		}
 		q := insertSQL(ix.dbx, len(chunk))
 		rows, err := tx.QueryContext(ctx, q, args...)

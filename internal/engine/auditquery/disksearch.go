@@ -100,7 +100,11 @@ func (ix *DiskIndex) build(ctx context.Context, db queryer, q Query) (*where, er
 		w.matchIDs("actor_id", ix.dict.match(colActor, newFoldNeedle(q.Actor).in))
 	}
 	if q.Resource != "" {
-		w.conds = append(w.conds, w.contains("resource", q.Resource))
+		narrow, err := ix.narrow(ctx, db, w, q.Resource)
+		if err != nil {
+			return nil, err
+		}
+		w.conds = append(w.conds, "("+narrow+w.contains("resource", q.Resource)+")")
 	}
 	if q.HasSeverity {
 		var sevs []int64
@@ -119,6 +123,12 @@ func (ix *DiskIndex) build(ctx context.Context, db queryer, q Query) (*where, er
 	case IntegrityProblems:
 		w.conds = append(w.conds, fmt.Sprintf("(status <> 0 OR (flags & %d) <> 0)", flagAlarm))
 	}
+	switch q.Parse {
+	case ParseFailed:
+		w.conds = append(w.conds, fmt.Sprintf("(flags & %d) <> 0", flagParseError))
+	case ParseOK:
+		w.conds = append(w.conds, fmt.Sprintf("(flags & %d) = 0", flagParseError))
+	}
 	if q.Text != "" {
 		n := newFoldNeedle(q.Text)
 		var alts []string
@@ -132,26 +142,12 @@ func (ix *DiskIndex) build(ctx context.Context, db queryer, q Query) (*where, er
 				dictHit = true
 			}
 		}
-		// Placeholders are bound in the order they appear in the text
-		// (SQLite's are positional).
 		narrow := ""
 		if !dictHit {
-			// Only the resource and the message can hold it: start from
-			// the text index's candidates when they are few.
-			var probeArgs []any
-			probe, ok := ix.dbx.TextCandidates(q.Text, func(v any) string {
-				probeArgs = append(probeArgs, v)
-				return ix.dbx.Bind(len(probeArgs))
-			})
-			if ok {
-				few, err := fewerThan(ctx, db, probe, probeArgs, candidateLimit)
-				if err != nil {
-					return nil, err
-				}
-				if few {
-					cand, _ := ix.dbx.TextCandidates(q.Text, w.bind)
-					narrow = "id IN (" + cand + ") AND "
-				}
+			// Only the resource and the message can hold it.
+			var err error
+			if narrow, err = ix.narrow(ctx, db, w, q.Text); err != nil {
+				return nil, err
 			}
 		}
 		exact := "(" + narrow + "(" + w.contains("resource", q.Text) + " OR " + w.contains("COALESCE(message, '')", q.Text) + "))"
@@ -159,6 +155,28 @@ func (ix *DiskIndex) build(ctx context.Context, db queryer, q Query) (*where, er
 		w.conds = append(w.conds, "("+strings.Join(alts, " OR ")+")")
 	}
 	return w, nil
+}
+
+// narrow returns "id IN (candidates) AND " when the text index finds fewer
+// than candidateLimit lines whose resource or message may hold needle (the
+// query then starts from them), else "" (the needle is common: walking the
+// rows newest first finds a page sooner). Placeholders are bound in the
+// order they appear in the text (SQLite's are positional).
+func (ix *DiskIndex) narrow(ctx context.Context, db queryer, w *where, needle string) (string, error) {
+	var probeArgs []any
+	probe, ok := ix.dbx.TextCandidates(needle, func(v any) string {
+		probeArgs = append(probeArgs, v)
+		return ix.dbx.Bind(len(probeArgs))
+	})
+	if !ok {
+		return "", nil
+	}
+	few, err := fewerThan(ctx, db, probe, probeArgs, candidateLimit)
+	if err != nil || !few {
+		return "", err
+	}
+	cand, _ := ix.dbx.TextCandidates(needle, w.bind)
+	return "id IN (" + cand + ") AND ", nil
 }
 
 type queryer interface {
@@ -174,7 +192,7 @@ func fewerThan(ctx context.Context, db queryer, query string, args []any, n int)
 }
 
 // rowColumns are what a result row reads, in scanRow's order.
-const rowColumns = "id, file_id, line, ts, seq, sub, off, size, fp, source_id, action_id, actor_id, address_id, resource, message, sev, status, kind, flags, err"
+const rowColumns = "id, file_id, line, ts, seq, sub, off, size, fp, source_id, action_id, actor_id, address_id, resource, message, sev, status, kind, flags, err, perr"
 
 // order is the result order: newest first, as the in-memory index orders.
 const orderBy = " ORDER BY ts DESC, seq DESC, sub DESC, id DESC"
@@ -187,14 +205,14 @@ type storedRow struct {
 	fp                             int64
 	source, action, actor, address int64
 	resource                       string
-	message, errText               sql.NullString
+	message, errText, perr         sql.NullString
 	sev, status, kind, flags       int
 }
 
 func scanRow(rows *sql.Rows) (storedRow, error) {
 	var r storedRow
 	err := rows.Scan(&r.id, &r.fileID, &r.line, &r.ts, &r.seq, &r.sub, &r.off, &r.size, &r.fp,
-		&r.source, &r.action, &r.actor, &r.address, &r.resource, &r.message, &r.sev, &r.status, &r.kind, &r.flags, &r.errText)
+		&r.source, &r.action, &r.actor, &r.address, &r.resource, &r.message, &r.sev, &r.status, &r.kind, &r.flags, &r.errText, &r.perr)
 	return r, err
 }
 
@@ -209,6 +227,8 @@ func (ix *DiskIndex) render(v *diskView, s *storedRow) Row {
 		Actor:         ix.dict.value(s.actor),
 		ClientAddress: ix.dict.value(s.address),
 		Truncated:     uint8(s.flags)&flagTruncated != 0,
+		TimeReceived:  uint8(s.flags)&flagTimeReceived != 0,
+		ParseError:    s.perr.String,
 		Kind:          kindNames[min(s.kind, len(kindNames)-1)],
 		Alarm:         uint8(s.flags)&flagAlarm != 0,
 		Line:          s.line,

@@ -30,6 +30,13 @@ type Row struct {
 	// Truncated: a column was cut to MaxFieldBytes for the table; the
 	// export formats carry the whole line.
 	Truncated bool `json:"truncated,omitempty"`
+	// TimeReceived: the event had no time of its own (missing or
+	// unreadable), so Time is when the collector received it.
+	TimeReceived bool `json:"time_received,omitempty"`
+	// ParseError is the record's audit.parse_error: its input was not all
+	// readable (what could not be read; the raw text is kept in the
+	// message or attributes). Empty for a record read whole.
+	ParseError string `json:"parse_error,omitempty"`
 	// Kind is "event", "marker" (a line the writer recorded about the
 	// archive: Action is its kind, Message its detail) or "broken" (a line
 	// that could not be decoded).
@@ -63,6 +70,8 @@ func (sn *Snapshot) row(k int, i uint32) Row {
 		ClientAddress: s.dicts[colAddress].get(s.cols[colAddress][i]),
 		Message:       s.message(i),
 		Truncated:     s.flags[i]&flagTruncated != 0,
+		TimeReceived:  s.flags[i]&flagTimeReceived != 0,
+		ParseError:    s.perrs[i],
 		Kind:          kindNames[s.kind[i]],
 		Alarm:         s.flags[i]&flagAlarm != 0,
 		File:          s.file.Name,
@@ -274,6 +283,9 @@ func (sn *Snapshot) filterSegment(k int, q *Query) []uint32 {
 			if (q.SeverityExact && l != q.Severity) || (!q.SeverityExact && l > q.Severity) {
 				continue
 			}
+		}
+		if q.Parse != ParseAll && (s.flags[i]&flagParseError != 0) != (q.Parse == ParseFailed) {
+			continue
 		}
 		if q.Integrity != IntegrityAll {
 			st, _ := sn.status(k, i)

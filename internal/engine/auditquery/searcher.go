@@ -95,7 +95,7 @@ type Dialect interface {
 	// false when the text index cannot narrow this needle (too short).
 	TextCandidates(needle string, bind func(any) string) (query string, ok bool)
 	// IndexText adds lines to the text index (id, and the line's text:
-	// resource, message, action, actor, address joined by newlines).
+	// its resource and message joined by a newline).
 	IndexText(ctx context.Context, tx *sql.Tx, ids []int64, texts []string) error
 	// UnindexText removes the lines of one file from the text index; it
 	// runs before the lines themselves are deleted.

@@ -128,6 +128,9 @@ var parityQueries = []string{
 	"integrity=ok",
 	"integrity=problems",
 	"integrity=problems&text=inserted",
+	"parse=failed",
+	"parse=ok&source=ctreplay",
+	"parse=failed&text=mallory",
 }
 
 // assertParity checks that the disk index answers every query as the
@@ -257,6 +260,33 @@ func TestParityDamagedArchive(t *testing.T) {
 	disk.Close()
 	again := openDisk(t, path, filepath.Join(t.TempDir(), "index"), nil)
 	assertParity(t, memory(t, path, nil), again)
+}
+
+// Records flagged as not all readable: shown marked, with the time they
+// were received, found by the parse filter, by both engines alike.
+func TestParityParseFlagged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: path, MaxSize: 96 << 10, Compress: true})
+	require.NoError(t, err)
+	g := auditquerytest.NewGenerator(3, time.Second)
+	ctx := context.Background()
+	require.NoError(t, p.Write(ctx, g.Next(400)))
+	require.NoError(t, p.Write(ctx, auditquerytest.Unparsed(6, auditquerytest.Start.Add(100*time.Second))))
+	require.NoError(t, p.Write(ctx, g.Next(400)))
+	require.NoError(t, p.Close())
+
+	disk := openDisk(t, path, filepath.Join(t.TempDir(), "index"), nil)
+	mem := memory(t, path, nil)
+	q, _ := parse(t, "parse=failed")
+	flagged := every(t, disk, q)
+	require.Len(t, flagged, 6)
+	for _, r := range flagged {
+		assert.NotEmpty(t, r.ParseError)
+		assert.True(t, r.TimeReceived, "the Date is when it was received")
+		assert.Equal(t, "ok", r.Integrity, "sound archive lines: the input was bad, not the archive")
+	}
+	assertParity(t, mem, disk)
 }
 
 func readLines(t *testing.T, path string) []string {

@@ -136,9 +136,10 @@ func (d *DB) Schema() []string {
 			off INTEGER NOT NULL, size INTEGER NOT NULL, fp INTEGER NOT NULL,
 			source_id INTEGER NOT NULL, action_id INTEGER NOT NULL, actor_id INTEGER NOT NULL, address_id INTEGER NOT NULL,
 			resource TEXT NOT NULL, message TEXT,
-			sev INTEGER NOT NULL, status INTEGER NOT NULL, kind INTEGER NOT NULL, flags INTEGER NOT NULL, err TEXT)`,
+			sev INTEGER NOT NULL, status INTEGER NOT NULL, kind INTEGER NOT NULL, flags INTEGER NOT NULL, err TEXT, perr TEXT)`,
 		`CREATE INDEX IF NOT EXISTS lines_order ON lines (ts, seq, sub)`,
 		`CREATE INDEX IF NOT EXISTS lines_action ON lines (action_id, source_id, ts)`,
+		`CREATE INDEX IF NOT EXISTS lines_actor ON lines (actor_id, ts)`,
 		`CREATE INDEX IF NOT EXISTS lines_file ON lines (file_id, line)`,
 		`CREATE VIRTUAL TABLE IF NOT EXISTS lines_text USING fts5(t, content='', contentless_delete=1, tokenize='trigram', detail='none')`,
 	}
