@@ -12,9 +12,9 @@ const state = { page: 1, last: false, limit: 50, utc: false, rows: [], hints: nu
 // http://user:pass@host/ has credentials in its address, and fetch()
 // refuses a URL that carries them (the browser sends the credentials it
 // was given anyway).
-function apiURL(path) {
-  const dir = location.pathname.replace(/[^/]*$/, '');
-  return location.origin + dir + path;
+function apiURL(path, loc = location) {
+  const dir = loc.pathname.replace(/[^/]*$/, '');
+  return loc.origin + dir + path;
 }
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
