@@ -33,7 +33,7 @@ type Database interface {
 
 // schemaVersion changes whenever what the index stores changes: an index
 // of another version is rebuilt.
-const schemaVersion = "3"
+const schemaVersion = "4"
 
 // DiskOptions configure a DiskIndex.
 type DiskOptions struct {
@@ -48,6 +48,12 @@ type DiskOptions struct {
 	// 20 000): a long build commits as it goes, so a restart continues it
 	// and queries see it grow.
 	BatchRows int
+	// Collector names this collector in a database that several
+	// collectors share (PostgreSQL): each indexes its own archive into
+	// it, under its name, and every collector's queries see every
+	// collector's rows, each naming the collector and archive it lives
+	// in. Empty: the database is this archive's alone (SQLite beside it).
+	Collector string
 }
 
 // DiskIndex is the archive's index in a database: it follows the archive
@@ -70,6 +76,10 @@ type DiskIndex struct {
 	// brokenFlag is set when a query found the database damaged: the next
 	// Refresh rebuilds it.
 	brokenFlag atomic.Bool
+	// reload is set when a refresh failed (a shared database went away
+	// mid-transaction): what is in memory may be ahead of what was
+	// committed, so the next refresh reads the files' states again.
+	reload bool
 	indexing   atomic.Bool // a refresh is running
 	closed     bool
 	added      int // rows added by the running refresh
@@ -86,6 +96,9 @@ type diskView struct {
 	stats Stats
 }
 
+// shared reports whether the database is shared by several collectors.
+func (ix *DiskIndex) shared() bool { return ix.opts.Collector != "" }
+
 // fileRef is what reading a line back needs.
 type fileRef struct {
 	id         int64
@@ -93,6 +106,10 @@ type fileRef struct {
 	path       string
 	compressed bool
 	dev, ino   uint64
+	// collector and archive name where the file lives; remote: another
+	// collector's (in a shared database), not readable here.
+	collector, archive string
+	remote             bool
 }
 
 // fileState is what the index knows about one data file, kept in the
@@ -139,6 +156,15 @@ type fileState struct {
 func (st *fileState) ref(dir string) *fileRef {
 	return &fileRef{id: st.ID, stem: st.Stem, name: st.Name, path: dir + string(os.PathSeparator) + st.Name,
 		compressed: st.Compressed, dev: st.Dev, ino: st.Ino}
+}
+
+// metaKey is meta's key k of this index: in a shared database the
+// archive and key are each collector's own.
+func (ix *DiskIndex) metaKey(k string) string {
+	if !ix.shared() || k == "schema" {
+		return k
+	}
+	return k + "@" + ix.opts.Collector
 }
 
 func (st *fileState) pred() *archive.Seal {
@@ -239,13 +265,19 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	}
 	for _, s := range ix.dbx.Schema() {
 		if _, err := db.ExecContext(ctx, s); err != nil {
+			if !reset && !ix.shared() {
+				// A file of an older version whose tables differ: it is a
+				// cache, start it again.
+				db.Close()
+				return ix.open(ctx, true)
+			}
 			return fail(fmt.Errorf("creating the index's schema: %w", err))
 		}
 	}
 	want := map[string]string{
-		"schema":  schemaVersion,
-		"archive": ix.arch.Layout.ActivePath(),
-		"key":     ix.keyID(),
+		"schema":                schemaVersion,
+		ix.metaKey("archive"): ix.arch.Layout.ActivePath(),
+		ix.metaKey("key"):     ix.keyID(),
 	}
 	have := map[string]string{}
 	rows, err := db.QueryContext(ctx, "SELECT k, v FROM meta")
@@ -263,6 +295,11 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fail(err)
 	}
+	if v := have["schema"]; v != "" && v != schemaVersion && !reset && !ix.shared() {
+		// Tables of another version: a cache, start it again.
+		db.Close()
+		return ix.open(ctx, true)
+	}
 	stale := false
 	for k, v := range want {
 		if have[k] != v {
@@ -270,8 +307,9 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 		}
 	}
 	if stale {
-		// Another version, archive or key: start again.
-		if err := emptyIndex(ctx, db, ix.dbx); err != nil {
+		// Another version, archive or key: start again (in a shared
+		// database, this collector's rows only).
+		if err := emptyIndex(ctx, db, ix.dbx, ix.opts.Collector); err != nil {
 			return fail(err)
 		}
 		for k, v := range want {
@@ -284,6 +322,7 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	ix.db = db
 	ix.files, ix.active = map[string]*fileState{}, nil
 	ix.brokenFlag.Store(false)
+	ix.reload = false
 	if err := ix.loadFiles(ctx); err != nil {
 		ix.db = nil
 		return fail(err)
@@ -298,13 +337,26 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	return nil
 }
 
-// emptyIndex deletes every row (another archive, version or key).
-func emptyIndex(ctx context.Context, db *sql.DB, d Dialect) error {
+// emptyIndex deletes every row (another archive, version or key); in a
+// database shared by collectors (collector set), that collector's rows.
+func emptyIndex(ctx context.Context, db *sql.DB, d Dialect, collector string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if collector != "" {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM lines WHERE file_id IN (SELECT id FROM files WHERE collector = "+d.Bind(1)+")", collector); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM files WHERE collector = "+d.Bind(1), collector); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM meta WHERE k LIKE "+d.Bind(1), "%@"+collector); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
 	rows, err := tx.QueryContext(ctx, "SELECT id FROM files")
 	if err != nil {
 		return err
@@ -333,7 +385,7 @@ func emptyIndex(ctx context.Context, db *sql.DB, d Dialect) error {
 }
 
 func (ix *DiskIndex) loadFiles(ctx context.Context) error {
-	rows, err := ix.db.QueryContext(ctx, "SELECT id, stem, state FROM files")
+	rows, err := ix.db.QueryContext(ctx, "SELECT id, stem, state FROM files WHERE collector = "+ix.dbx.Bind(1), ix.opts.Collector)
 	if err != nil {
 		return err
 	}
@@ -393,7 +445,7 @@ func (ix *DiskIndex) refreshLocked(ctx context.Context) error {
 	if ix.closed {
 		return errors.New("the index is closed")
 	}
-	if broken := ix.brokenFlag.Load(); ix.db == nil || broken {
+	if broken := ix.brokenFlag.Load(); ix.db == nil || broken || ix.reload {
 		// Damaged (found by a query), or not opened: start again.
 		if err := ix.open(ctx, broken); err != nil {
 			return err
@@ -433,6 +485,10 @@ func (ix *DiskIndex) refreshOnce(ctx context.Context, retry bool) error {
 		}
 		return ix.refreshOnce(ctx, false)
 	}
+	if err != nil {
+		// What is in memory may be ahead of what was committed.
+		ix.reload = true
+	}
 	if err == nil && ix.added > 50_000 {
 		// Many rows: let the planner know.
 		err = ix.dbx.Optimize(ctx, ix.db)
@@ -455,7 +511,11 @@ func (ix *DiskIndex) publish(r *refreshInfo) {
 	dir := ix.arch.Layout.Dir
 	var warnings []string
 	add := func(st *fileState) {
-		v.files[st.ID] = st.ref(dir)
+		ref := st.ref(dir)
+		if ix.shared() {
+			ref.collector, ref.archive = ix.opts.Collector, ix.arch.Layout.ActivePath()
+		}
+		v.files[st.ID] = ref
 		v.stats.Files++
 		v.stats.Lines += st.Lines
 		v.stats.Markers += st.Markers
@@ -762,8 +822,9 @@ func (ix *DiskIndex) saveState(ctx context.Context, tx *sql.Tx, st *fileState) e
 	}
 	d := ix.dbx
 	if st.ID == 0 {
-		return tx.QueryRowContext(ctx, fmt.Sprintf("INSERT INTO files (stem, state) VALUES (%s, %s) RETURNING id", d.Bind(1), d.Bind(2)),
-			st.Stem, string(b)).Scan(&st.ID)
+		return tx.QueryRowContext(ctx, fmt.Sprintf("INSERT INTO files (collector, archive, stem, state) VALUES (%s, %s, %s, %s) RETURNING id",
+			d.Bind(1), d.Bind(2), d.Bind(3), d.Bind(4)),
+			ix.opts.Collector, ix.arch.Layout.ActivePath(), st.Stem, string(b)).Scan(&st.ID)
 	}
 	_, err = tx.ExecContext(ctx, fmt.Sprintf("UPDATE files SET stem = %s, state = %s WHERE id = %s", d.Bind(1), d.Bind(2), d.Bind(3)),
 		st.Stem, string(b), st.ID)
@@ -1207,6 +1268,12 @@ func (c *dictCache) id(ctx context.Context, tx *sql.Tx, d Dialect, col int, v st
 	c.max = max(c.max, id)
 	c.mu.Unlock()
 	return id, nil
+}
+
+func (c *dictCache) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.vals)
 }
 
 func (c *dictCache) value(id int64) string {

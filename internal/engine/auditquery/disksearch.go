@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -239,7 +240,7 @@ func (ix *DiskIndex) render(v *diskView, s *storedRow) Row {
 		r.Message = r.Action
 	}
 	if f := v.files[s.fileID]; f != nil {
-		r.File = f.name
+		r.File, r.Collector, r.Archive = f.name, f.collector, f.archive
 	}
 	if s.ts != 0 {
 		r.Time = time.Unix(0, s.ts).UTC().Format(archive.TimeLayout)
@@ -282,7 +283,61 @@ func (ix *DiskIndex) readTx(ctx context.Context, fn func(tx *sql.Tx, v *diskView
 		return ix.noteCorrupt(err)
 	}
 	defer tx.Rollback()
+	if ix.shared() {
+		if v, err = ix.withOthers(ctx, tx, v); err != nil {
+			return err
+		}
+	}
 	return ix.noteCorrupt(fn(tx, v))
+}
+
+// withOthers returns v with the files of the other collectors sharing the
+// database (read in tx, so that they match the rows the queries see), and
+// the totals over all of them; it reloads the dictionary when another
+// collector added values this one has not seen (ids are not committed in
+// their order, so a load from the highest id known can miss some).
+func (ix *DiskIndex) withOthers(ctx context.Context, tx *sql.Tx, v *diskView) (*diskView, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM dict").Scan(&n); err != nil {
+		return nil, err
+	}
+	if n != ix.dict.size() {
+		ix.dict.reset()
+		if err := ix.dict.load(ctx, tx, ix.dbx); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id, collector, archive, stem, state FROM files WHERE collector <> "+ix.dbx.Bind(1), ix.opts.Collector)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := &diskView{files: make(map[int64]*fileRef, len(v.files)), stats: v.stats}
+	for id, f := range v.files {
+		out.files[id] = f
+	}
+	out.stats.Warnings = slices.Clone(v.stats.Warnings)
+	for rows.Next() {
+		var st fileState
+		var collector, arch, state string
+		if err := rows.Scan(&st.ID, &collector, &arch, &st.Stem, &state); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(state), &st); err != nil {
+			return nil, fmt.Errorf("index file state of %s's %s: %w", collector, st.Stem, err)
+		}
+		out.files[st.ID] = &fileRef{id: st.ID, stem: st.Stem, name: st.Name, compressed: st.Compressed,
+			collector: collector, archive: arch, remote: true}
+		out.stats.Files++
+		out.stats.Lines += st.Lines
+		out.stats.Markers += st.Markers
+		out.stats.Events += st.Lines - st.Markers
+		out.stats.Problems += st.Problems
+		if st.Warning != "" {
+			out.stats.Warnings = append(out.stats.Warnings, collector+": "+st.Warning)
+		}
+	}
+	return out, rows.Err()
 }
 
 // noteCorrupt marks the index for a rebuild when err says the database is
@@ -428,7 +483,7 @@ func (ix *DiskIndex) Export(ctx context.Context, q Query, raw bool, fn func(*Row
 			s := &chunk[i]
 			f := view.files[s.fileID]
 			row := ix.render(view, s)
-			if raw || row.Truncated || (f != nil && !f.compressed) {
+			if (f == nil || !f.remote) && (raw || row.Truncated || (f != nil && !f.compressed)) {
 				lr.want(s)
 			}
 		}
@@ -473,9 +528,18 @@ func (ix *DiskIndex) Line(ctx context.Context, file string, line int) (Row, []by
 	)
 	err := ix.readTx(ctx, func(tx *sql.Tx, v *diskView) error {
 		view = v
+		// A file of this collector first; another collector's by its
+		// name alone when no other has it, or as collector/name.
 		for _, f := range v.files {
-			if f.name == file || f.stem == file {
+			if (f.name == file || f.stem == file) && (found == nil || found.remote) && !f.remote {
 				found = f
+			}
+		}
+		if found == nil {
+			for _, f := range v.files {
+				if f.remote && (f.name == file || f.stem == file || f.collector+"/"+f.name == file || f.collector+"/"+f.stem == file) {
+					found = f
+				}
 			}
 		}
 		if found == nil {
@@ -503,6 +567,11 @@ func (ix *DiskIndex) Line(ctx context.Context, file string, line int) (Row, []by
 		return Row{}, nil, err
 	}
 	row := ix.render(view, &s)
+	if found.remote {
+		// In another collector's archive, on its machine: the row as
+		// indexed (that collector's viewer reads the line back).
+		return row, nil, nil
+	}
 	lr := newDiskLines(ix, view)
 	defer lr.close()
 	lr.want(&s)

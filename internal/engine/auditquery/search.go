@@ -50,6 +50,11 @@ type Row struct {
 	Alarm bool   `json:"alarm,omitempty"`
 	File  string `json:"file"`
 	Line  int    `json:"line"`
+	// Collector and Archive name the collector whose archive holds the
+	// line, and that archive (its active file's path on that collector),
+	// in an index several collectors share; empty otherwise.
+	Collector string `json:"collector,omitempty"`
+	Archive   string `json:"archive,omitempty"`
 	Seq   uint64 `json:"seq,omitempty"`
 }
 

@@ -127,7 +127,7 @@ func (d *DB) Name() string { return "sqlite" }
 func (d *DB) Schema() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, stem TEXT NOT NULL UNIQUE, state TEXT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS files (id INTEGER PRIMARY KEY, collector TEXT NOT NULL, archive TEXT NOT NULL, stem TEXT NOT NULL, state TEXT NOT NULL, UNIQUE (collector, stem))`,
 		`CREATE TABLE IF NOT EXISTS dict (id INTEGER PRIMARY KEY, col INTEGER NOT NULL, value TEXT NOT NULL, UNIQUE (col, value))`,
 		`CREATE TABLE IF NOT EXISTS lines (
 			id INTEGER PRIMARY KEY,
