@@ -31,6 +31,18 @@ type Database interface {
 	Open(ctx context.Context, reset bool) (*sql.DB, error)
 }
 
+// TextCleaner is implemented by a Database whose text type cannot hold
+// every valid string (PostgreSQL's cannot hold NUL): the index stores
+// CleanText of each text value.
+type TextCleaner interface{ CleanText(string) string }
+
+func cleanText(d Dialect, s string) string {
+	if c, ok := d.(TextCleaner); ok {
+		return c.CleanText(s)
+	}
+	return s
+}
+
 // schemaVersion changes whenever what the index stores changes: an index
 // of another version is rebuilt.
 const schemaVersion = "4"
@@ -1129,11 +1141,11 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx) error {
 			}
 			var msg any
 			if r.hasMessage {
-				msg = r.message
+				msg = cleanText(ix.dbx, r.message)
 			}
 			args = append(args, b.st.ID, r.line, r.ts, int64(r.seq), int64(r.sub), r.off, r.size, int64(r.fp),
 				dictIDs[colSource], dictIDs[colAction], dictIDs[colActor], dictIDs[colAddress],
-				r.resource, msg, r.sev, r.status, r.kind, r.flags, nullString(r.err), nullString(r.perr))
+				cleanText(ix.dbx, r.resource), msg, r.sev, r.status, r.kind, r.flags, nullString(cleanText(ix.dbx, r.err)), nullString(cleanText(ix.dbx, r.perr)))
 		}
 		q := insertSQL(ix.dbx, len(chunk))
 		rows, err := tx.QueryContext(ctx, q, args...)
@@ -1258,7 +1270,7 @@ func (c *dictCache) id(ctx context.Context, tx *sql.Tx, d Dialect, col int, v st
 		return c.id(ctx, tx, d, col, v)
 	}
 	err := tx.QueryRowContext(ctx, fmt.Sprintf("INSERT INTO dict (col, value) VALUES (%s, %s) ON CONFLICT (col, value) DO UPDATE SET value = excluded.value RETURNING id",
-		d.Bind(1), d.Bind(2)), col, v).Scan(&id)
+		d.Bind(1), d.Bind(2)), col, cleanText(d, v)).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
