@@ -92,6 +92,9 @@ type DiskIndex struct {
 	// mid-transaction): what is in memory may be ahead of what was
 	// committed, so the next refresh reads the files' states again.
 	reload bool
+	// failing is set while refreshes fail (a shared database down): the
+	// index is behind the archive, and Stats says so.
+	failing atomic.Pointer[refreshFailure]
 	indexing   atomic.Bool // a refresh is running
 	closed     bool
 	added      int // rows added by the running refresh
@@ -453,7 +456,68 @@ func (ix *DiskIndex) RefreshWithin(ctx context.Context, wait time.Duration) erro
 	return ix.refreshLocked(ctx)
 }
 
+// refreshFailure: refreshes have failed since.
+type refreshFailure struct {
+	since time.Time
+	err   string
+}
+
+// noteRefresh records whether a refresh failed.
+func (ix *DiskIndex) noteRefresh(ctx context.Context, err error) {
+	switch {
+	case err == nil:
+		ix.failing.Store(nil)
+	case ctx.Err() == nil:
+		f := &refreshFailure{since: time.Now(), err: err.Error()}
+		if old := ix.failing.Load(); old != nil {
+			f.since = old.since
+		}
+		ix.failing.Store(f)
+	}
+}
+
+// withFailure adds to st the warning that the index is behind, if it is.
+func (ix *DiskIndex) withFailure(st Stats) Stats {
+	if f := ix.failing.Load(); f != nil {
+		st.Warnings = append(slices.Clone(st.Warnings), fmt.Sprintf("the index is behind the archive: bringing it up to date has failed since %s (%s); retrying",
+			f.since.UTC().Format(time.RFC3339), f.err))
+	}
+	return st
+}
+
+// Rebuild deletes the index's rows (in a shared database, this
+// collector's only) and reads the archive again.
+func (ix *DiskIndex) Rebuild(ctx context.Context) error {
+	select {
+	case ix.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-ix.sem }()
+	if ix.closed {
+		return errors.New("the index is closed")
+	}
+	if ix.db == nil {
+		if err := ix.open(ctx, false); err != nil {
+			return err
+		}
+	}
+	if err := emptyIndex(ctx, ix.db, ix.dbx, ix.opts.Collector); err != nil {
+		return err
+	}
+	if err := ix.open(ctx, false); err != nil {
+		return err
+	}
+	return ix.refreshOnce(ctx, true)
+}
+
 func (ix *DiskIndex) refreshLocked(ctx context.Context) error {
+	err := ix.refreshLocked1(ctx)
+	ix.noteRefresh(ctx, err)
+	return err
+}
+
+func (ix *DiskIndex) refreshLocked1(ctx context.Context) error {
 	if ix.closed {
 		return errors.New("the index is closed")
 	}
@@ -565,7 +629,7 @@ func (ix *DiskIndex) sortedFiles() []*fileState {
 func (ix *DiskIndex) Stats() Stats {
 	st := ix.view.Load().stats
 	st.Indexing = ix.indexing.Load()
-	return st
+	return ix.withFailure(st)
 }
 
 func (ix *DiskIndex) refresh(ctx context.Context, files []archive.File) error {

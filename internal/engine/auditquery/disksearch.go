@@ -364,7 +364,7 @@ func (ix *DiskIndex) Search(ctx context.Context, q Query, p PageRequest) (Page, 
 		if err != nil {
 			return err
 		}
-		out.Archive = v.stats
+		out.Archive = ix.withFailure(v.stats)
 		out.Archive.Indexing = ix.indexing.Load()
 		if w.none {
 			if p.Cursor == "" {

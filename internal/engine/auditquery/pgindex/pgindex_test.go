@@ -222,3 +222,110 @@ func TestParityDamagedArchive(t *testing.T) {
 
 	assertParity(t, openSQLite(t, path, key), openPG(t, path, pg.DSN(), "c1", key))
 }
+
+// Two collectors index their own archives into one database: each one's
+// queries see both archives' rows, each naming its collector and archive;
+// a line of the other collector is shown as indexed (its file is on the
+// other machine); rebuilding one collector's rows leaves the other's.
+func TestTwoCollectorsOneDatabase(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	pathA := genArchive(t, t.TempDir(), 7, 1500, 96<<10, true)
+	pathB := genArchive(t, t.TempDir(), 8, 1200, 0, false)
+	a := openPG(t, pathA, pg.DSN(), "collector-a", nil)
+	b := openPG(t, pathB, pg.DSN(), "collector-b", nil)
+	require.NoError(t, a.Refresh(ctx))
+	sqA, sqB := openSQLite(t, pathA, nil), openSQLite(t, pathB, nil)
+	wantA, wantB := every(t, sqA, auditquery.Query{}), every(t, sqB, auditquery.Query{})
+	for _, ix := range []*auditquery.DiskIndex{a, b} {
+		rows := every(t, ix, auditquery.Query{})
+		require.Len(t, rows, len(wantA)+len(wantB))
+		var gotA, gotB []auditquery.Row
+		for _, r := range rows {
+			switch r.Collector {
+			case "collector-a":
+				assert.Equal(t, pathA, r.Archive)
+				gotA = append(gotA, r)
+			case "collector-b":
+				assert.Equal(t, pathB, r.Archive)
+				gotB = append(gotB, r)
+			default:
+				t.Fatalf("row of no collector: %+v", r)
+			}
+		}
+		assert.Equal(t, wantA, local(gotA))
+		assert.Equal(t, wantB, local(gotB))
+		n, err := ix.Count(ctx, parse(t, "source=sippy"))
+		require.NoError(t, err)
+		na, _ := sqA.Count(ctx, parse(t, "source=sippy"))
+		nb, _ := sqB.Count(ctx, parse(t, "source=sippy"))
+		assert.Equal(t, na+nb, n)
+		assert.Equal(t, sqA.Stats().Lines+sqB.Stats().Lines, func() int {
+			pg, err := ix.Search(ctx, auditquery.Query{}, auditquery.PageRequest{Limit: 1})
+			require.NoError(t, err)
+			return pg.Archive.Lines
+		}())
+	}
+	// A line of the other collector: as indexed, without its text.
+	r := wantB[3]
+	row, raw, err := a.Line(ctx, "collector-b/"+r.File, r.Line)
+	require.NoError(t, err)
+	assert.Nil(t, raw)
+	assert.Equal(t, "collector-b", row.Collector)
+	assert.Equal(t, r, local([]auditquery.Row{row})[0])
+
+	// Rebuild B's rows from its archive: A's are untouched, B's the same.
+	require.NoError(t, b.Rebuild(ctx))
+	assert.Equal(t, wantB, local(filter(every(t, a, auditquery.Query{}), "collector-b")))
+	assert.Equal(t, wantA, local(filter(every(t, b, auditquery.Query{}), "collector-a")))
+}
+
+func filter(rows []auditquery.Row, collector string) []auditquery.Row {
+	var out []auditquery.Row
+	for _, r := range rows {
+		if r.Collector == collector {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// PostgreSQL stopped and killed while a live archive grows and its index
+// follows it: refreshes fail meanwhile, then catch up; every line is
+// indexed once.
+func TestDatabaseDownWhileIndexing(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: path, MaxSize: 64 << 10, Compress: true})
+	require.NoError(t, err)
+	g := auditquerytest.NewGenerator(5, time.Second)
+	require.NoError(t, p.Write(ctx, g.Next(200)))
+	ix := openPG(t, path, pg.DSN(), "c1", nil)
+	failures := 0
+	for round := range 12 {
+		require.NoError(t, p.Write(ctx, g.Next(150)))
+		switch round {
+		case 2:
+			pg.Stop()
+		case 5:
+			pg.Start()
+		case 7:
+			pg.Kill()
+		case 9:
+			pg.Start()
+		}
+		if err := ix.Refresh(ctx); err != nil {
+			failures++
+			assert.NotEmpty(t, ix.Stats().Warnings, "the index says it is behind")
+		}
+	}
+	require.NoError(t, p.Close())
+	assert.GreaterOrEqual(t, failures, 4, "refreshes while the database was down")
+	require.NoError(t, ix.Refresh(ctx))
+	assert.Empty(t, ix.Stats().Warnings)
+	want := every(t, openSQLite(t, path, nil), auditquery.Query{})
+	got := every(t, ix, auditquery.Query{})
+	require.Len(t, got, len(want), "every line once")
+	assert.Equal(t, want, local(got))
+}
