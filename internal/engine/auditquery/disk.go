@@ -94,10 +94,10 @@ type DiskIndex struct {
 	reload bool
 	// failing is set while refreshes fail (a shared database down): the
 	// index is behind the archive, and Stats says so.
-	failing atomic.Pointer[refreshFailure]
-	indexing   atomic.Bool // a refresh is running
-	closed     bool
-	added      int // rows added by the running refresh
+	failing  atomic.Pointer[refreshFailure]
+	indexing atomic.Bool // a refresh is running
+	closed   bool
+	added    int // rows added by the running refresh
 
 	dict dictCache
 
@@ -290,7 +290,7 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 		}
 	}
 	want := map[string]string{
-		"schema":                schemaVersion,
+		"schema":              schemaVersion,
 		ix.metaKey("archive"): ix.arch.Layout.ActivePath(),
 		ix.metaKey("key"):     ix.keyID(),
 	}
@@ -931,41 +931,67 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 	st.Name, st.Compressed = f.Name, f.Compressed
 	st.setInfo(info)
 	st.Warning = ""
-	b := &batch{ix: ix, st: st}
-	var pred *archive.Seal = st.pred()
-	n := 0
-	flush := func(final bool) error {
-		if final && whole {
-			st.Done = true
-		}
-		err := ix.inTx(ctx, func(tx *sql.Tx) error {
-			for _, d := range drop {
-				if err := ix.dropFile(ctx, tx, d); err != nil {
-					return err
-				}
-			}
-			if st.ID == 0 {
-				if err := ix.saveState(ctx, tx, st); err != nil {
-					return err
-				}
-			}
-			if err := b.insert(ctx, tx); err != nil {
-				return err
-			}
-			return ix.saveState(ctx, tx, st)
-		})
-		if err != nil {
-			ix.dict.reset() // ids assigned in a rolled back transaction
-			return err
-		}
-		drop = nil
-		ix.added += len(b.rows)
-		b.reset()
-		return nil
+	// Reading (decompressing, checking hashes, decoding) and writing to the
+	// database run side by side: one batch is written while the next is
+	// read. Each batch carries a copy of the file's state as of its last
+	// line, saved with its rows.
+	type work struct {
+		b     *batch
+		state fileState
 	}
-	for e := range ix.arch.FileEntries(f, st.End, st.Lines, pred) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan work, 1)
+	done := make(chan error, 1)
+	id := st.ID
+	go func() {
+		var failed error
+		for w := range ch {
+			if failed != nil {
+				continue // drain
+			}
+			w.state.ID = id
+			err := ix.inTx(ctx, func(tx *sql.Tx) error {
+				for _, d := range drop {
+					if err := ix.dropFile(ctx, tx, d); err != nil {
+						return err
+					}
+				}
+				if w.state.ID == 0 {
+					if err := ix.saveState(ctx, tx, &w.state); err != nil {
+						return err
+					}
+				}
+				if err := w.b.insert(ctx, tx, w.state.ID); err != nil {
+					return err
+				}
+				return ix.saveState(ctx, tx, &w.state)
+			})
+			if err != nil {
+				ix.dict.reset() // ids assigned in a rolled back transaction
+				failed = err
+				cancel()
+				continue
+			}
+			id = w.state.ID
+			drop = nil
+			ix.added += len(w.b.rows)
+		}
+		done <- failed
+	}()
+	send := func(b *batch) bool {
+		select {
+		case ch <- work{b: b, state: *st}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	b := &batch{ix: ix, st: st}
+	n := 0
+	for e := range ix.arch.FileEntries(f, st.End, st.Lines, st.pred()) {
 		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			break
 		}
 		if !whole && (e.Status == archive.StatusIncomplete || e.Status == archive.StatusUnreadable) {
 			if e.Status == archive.StatusUnreadable {
@@ -975,15 +1001,25 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 		}
 		b.add(&e)
 		if len(b.rows) >= ix.opts.BatchRows {
-			if err := flush(false); err != nil {
-				return err
+			if !send(b) {
+				break
 			}
+			b = &batch{ix: ix, st: st}
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	if ctx.Err() == nil {
+		if whole {
+			st.Done = true
+		}
+		send(b)
+	}
+	close(ch)
+	err := <-done
+	st.ID = id
+	if err != nil {
 		return err
 	}
-	return flush(true)
+	return ctx.Err()
 }
 
 // link checks each file's first sealed line against the last sealed line
@@ -1180,16 +1216,28 @@ const lineColumns = "file_id, line, ts, seq, sub, off, size, fp, source_id, acti
 
 const lineColumnCount = 20
 
-// insertRows is how many rows one INSERT carries.
-const insertRows = 100
+// insertRows is how many rows one INSERT carries (20 parameters each;
+// SQLite allows 32 766).
+const insertRows = 500
 
-func (b *batch) insert(ctx context.Context, tx *sql.Tx) error {
+func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 	if len(b.rows) == 0 {
 		return nil
 	}
 	ix := b.ix
+	if err := ix.dict.addMissing(ctx, tx, ix.dbx, b.rows); err != nil {
+		return err
+	}
 	ids := make([]int64, len(b.rows))
 	var args []any
+	// One statement prepared for the full chunks: parsing thousands of
+	// placeholders once, not per chunk.
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
 	for start := 0; start < len(b.rows); start += insertRows {
 		chunk := b.rows[start:min(start+insertRows, len(b.rows))]
 		args = args[:0]
@@ -1207,12 +1255,22 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx) error {
 			if r.hasMessage {
 				msg = cleanText(ix.dbx, r.message)
 			}
-			args = append(args, b.st.ID, r.line, r.ts, int64(r.seq), int64(r.sub), r.off, r.size, int64(r.fp),
+			args = append(args, fileID, r.line, r.ts, int64(r.seq), int64(r.sub), r.off, r.size, int64(r.fp),
 				dictIDs[colSource], dictIDs[colAction], dictIDs[colActor], dictIDs[colAddress],
 				cleanText(ix.dbx, r.resource), msg, r.sev, r.status, r.kind, r.flags, nullString(cleanText(ix.dbx, r.err)), nullString(cleanText(ix.dbx, r.perr)))
 		}
-		q := insertSQL(ix.dbx, len(chunk))
-		rows, err := tx.QueryContext(ctx, q, args...)
+		var rows *sql.Rows
+		var err error
+		if len(chunk) == insertRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertSQL(ix.dbx, insertRows)); err != nil {
+					return err
+				}
+			}
+			rows, err = full.QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, insertSQL(ix.dbx, len(chunk)), args...)
+		}
 		if err != nil {
 			return err
 		}
@@ -1350,6 +1408,77 @@ func (c *dictCache) size() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.vals)
+}
+
+// addMissing adds the values of rows not yet in the dictionary, many per
+// statement.
+func (c *dictCache) addMissing(ctx context.Context, tx *sql.Tx, d Dialect, rows []diskRow) error {
+	c.mu.RLock()
+	loaded := c.vals != nil
+	c.mu.RUnlock()
+	if !loaded {
+		if err := c.load(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	type key struct {
+		col int
+		v   string
+	}
+	seen := map[key]bool{}
+	var missing []key
+	c.mu.RLock()
+	for i := range rows {
+		for _, col := range dictColumns {
+			// Values are sent as the database stores them (see
+			// TextCleaner); one that cleaning changed is looked up by id
+			// after, under its own value.
+			k := key{col, cleanText(d, rows[i].dict[col])}
+			if _, ok := c.ids[col][k.v]; !ok && !seen[k] {
+				seen[k] = true
+				missing = append(missing, k)
+			}
+		}
+	}
+	c.mu.RUnlock()
+	const perInsert = 1000
+	for start := 0; start < len(missing); start += perInsert {
+		chunk := missing[start:min(start+perInsert, len(missing))]
+		var sb strings.Builder
+		args := make([]any, 0, 2*len(chunk))
+		sb.WriteString("INSERT INTO dict (col, value) VALUES ")
+		for i, k := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(" + d.Bind(2*i+1) + "," + d.Bind(2*i+2) + ")")
+			args = append(args, k.col, k.v)
+		}
+		sb.WriteString(" ON CONFLICT (col, value) DO UPDATE SET value = excluded.value RETURNING id, col, value")
+		res, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		for res.Next() {
+			var id int64
+			var col int
+			var v string
+			if err := res.Scan(&id, &col, &v); err != nil {
+				c.mu.Unlock()
+				res.Close()
+				return err
+			}
+			c.ids[col][v] = id
+			c.vals[id] = v
+			c.max = max(c.max, id)
+		}
+		c.mu.Unlock()
+		if err := errors.Join(res.Err(), res.Close()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *dictCache) value(id int64) string {

@@ -55,7 +55,7 @@ type Row struct {
 	// in an index several collectors share; empty otherwise.
 	Collector string `json:"collector,omitempty"`
 	Archive   string `json:"archive,omitempty"`
-	Seq   uint64 `json:"seq,omitempty"`
+	Seq       uint64 `json:"seq,omitempty"`
 }
 
 // Flagged reports whether the row must be shown marked: its integrity check

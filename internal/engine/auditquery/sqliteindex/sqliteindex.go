@@ -196,7 +196,9 @@ func (d *DB) TextCandidates(needle string, bind func(any) string) (string, bool)
 
 // IndexText implements auditquery.Dialect.
 func (d *DB) IndexText(ctx context.Context, tx *sql.Tx, ids []int64, texts []string) error {
-	const perInsert = 200
+	// FTS5 writes what it holds in memory as a new segment at the start
+	// of each statement: few large statements make few segments to merge.
+	const perInsert = 10_000
 	args := make([]any, 0, 2*perInsert)
 	for start := 0; start < len(ids); start += perInsert {
 		end := min(start+perInsert, len(ids))
