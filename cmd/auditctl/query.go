@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/pgindex"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/sqliteindex"
 )
 
@@ -22,6 +24,7 @@ var queryCommand = command{
 }
 
 const queryHelp = `Usage: auditctl query [flags] PATH
+       auditctl query [flags] --db DSN
 
 Lists the events of the archive the auditfile exporter writes at PATH (its
 "path", the active file, or the directory holding it), rotated and gzipped
@@ -59,6 +62,14 @@ Index: when the archive has an index beside it (the auditviewer
 extension's, PATH.index, or the file --index names), query brings it up to
 date and answers from it, which is fast whatever the archive's size;
 otherwise (or with --no-index) it reads the whole archive.
+
+Shared index: with --db DSN, query answers from the PostgreSQL index that
+several collectors share (the auditviewer extension's index.postgres), from
+any machine, without an archive: every collector's events, each naming its
+collector (the table's and CSV's file column reads COLLECTOR/FILE; --format
+json writes each row's columns with "collector" and "archive", since the
+lines themselves are in each collector's archive). Give the password in
+PGPASSWORD rather than in the DSN, which other users can see in ps.
 
 Exit status: 0 success, 1 some listed line failed its integrity check,
 2 usage error or archive not found.
@@ -98,6 +109,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	keyEnv := fs.String("hmac-key-env", "", "check HMACs with the key in the environment variable `NAME`")
 	indexFlag := fs.String("index", "", "the archive's index `FILE` (default: PATH.index beside the archive, used when it exists)")
 	noIndex := fs.Bool("no-index", false, "read the whole archive, not its index")
+	dsn := fs.String("db", "", "query the PostgreSQL index collectors share at `DSN` (postgres://user@host:5432/db), without PATH")
 	positional, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(stdout)
@@ -110,6 +122,12 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	fail := func(format string, args ...any) int {
 		fmt.Fprintf(stderr, "auditctl query: "+format+"\n", args...)
 		return exitUsage
+	}
+	if *dsn != "" {
+		if len(positional) != 0 || *noIndex || *indexFlag != "" {
+			return fail("--db: queries the shared index alone: give no PATH, --index or --no-index")
+		}
+		positional = []string{"--db"}
 	}
 	if len(positional) != 1 {
 		fmt.Fprintf(stderr, "auditctl query: want exactly one PATH, got %d\n", len(positional))
@@ -145,7 +163,15 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		return fail("--index and --no-index: choose one")
 	}
 	ctx := context.Background()
-	sn, closeIndex, err := openSearcher(ctx, positional[0], *indexFlag, *noIndex, key, stderr)
+	var (
+		sn         auditquery.Searcher
+		closeIndex func()
+	)
+	if *dsn != "" {
+		sn, closeIndex, err = openShared(ctx, *dsn)
+	} else {
+		sn, closeIndex, err = openSearcher(ctx, positional[0], *indexFlag, *noIndex, key, stderr)
+	}
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -171,6 +197,21 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		if r.Flagged() {
 			flagged++
 		}
+		if r.Collector != "" && raw == nil {
+			// A row of a shared index: its line is in its collector's
+			// archive.
+			if *format == "json" {
+				b, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(stdout, "%s\n", b)
+				return err
+			}
+			c := *r
+			c.File = r.Collector + "/" + r.File
+			return out.Write(&c, nil)
+		}
 		return out.Write(r, raw)
 	})
 	if err == nil || errors.Is(err, errEnough) {
@@ -189,7 +230,11 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "auditctl query: printed the newest %d of %d matching events (--limit 0 prints all)\n", printed, total)
 	}
 	if flagged > 0 {
-		fmt.Fprintf(stderr, "auditctl query: %d of the events printed failed their integrity check (marked); run auditctl verify %s\n", flagged, positional[0])
+		where := positional[0]
+		if *dsn != "" {
+			where = "on each one's collector's archive"
+		}
+		fmt.Fprintf(stderr, "auditctl query: %d of the events printed failed their integrity check (marked); run auditctl verify %s\n", flagged, where)
 		return exitProblem
 	}
 	return exitOK
@@ -203,6 +248,19 @@ func flagNames(err error) string {
 		lines[i] = "--" + lines[i]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// openShared opens the shared PostgreSQL index at dsn to read it.
+func openShared(ctx context.Context, dsn string) (auditquery.Searcher, func(), error) {
+	db, err := pgindex.New(pgindex.Options{DSN: dsn})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--db: %w", err)
+	}
+	ix, err := auditquery.OpenSharedReader(ctx, db)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--db: the shared index: %w", err)
+	}
+	return ix, func() { ix.Close() }, nil
 }
 
 // openSearcher answers from the archive's index when there is one (named,

@@ -112,7 +112,31 @@ type diskView struct {
 }
 
 // shared reports whether the database is shared by several collectors.
-func (ix *DiskIndex) shared() bool { return ix.opts.Collector != "" }
+func (ix *DiskIndex) shared() bool { return ix.opts.Collector != "" || ix.arch == nil }
+
+// errReader: an index opened by OpenSharedReader has no archive to read.
+var errReader = errors.New("a reader of a shared index has no archive to index")
+
+// OpenSharedReader opens a database that collectors share (see
+// DiskOptions.Collector) to query it, as `auditctl query -db` does from
+// any machine: every row is another collector's (Line and Export give the
+// rows as indexed, not the lines, which are on their collectors'
+// machines), and it never writes (Refresh and Rebuild fail).
+func OpenSharedReader(ctx context.Context, db Database) (*DiskIndex, error) {
+	sdb, err := db.Open(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	ix := &DiskIndex{dbx: db, db: sdb, sem: make(chan struct{}, 1)}
+	ix.view.Store(&diskView{files: map[int64]*fileRef{}})
+	ix.dict.reset()
+	if err := ix.dict.load(ctx, sdb, db); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	ix.dbp.Store(sdb)
+	return ix, nil
+}
 
 // fileRef is what reading a line back needs.
 type fileRef struct {
@@ -497,6 +521,9 @@ func (ix *DiskIndex) Rebuild(ctx context.Context) error {
 	if ix.closed {
 		return errors.New("the index is closed")
 	}
+	if ix.arch == nil {
+		return errReader
+	}
 	if ix.db == nil {
 		if err := ix.open(ctx, false); err != nil {
 			return err
@@ -520,6 +547,9 @@ func (ix *DiskIndex) refreshLocked(ctx context.Context) error {
 func (ix *DiskIndex) refreshLocked1(ctx context.Context) error {
 	if ix.closed {
 		return errors.New("the index is closed")
+	}
+	if ix.arch == nil {
+		return errReader
 	}
 	if broken := ix.brokenFlag.Load(); ix.db == nil || broken || ix.reload {
 		// Damaged (found by a query), or not opened: start again.
