@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/metadata"
@@ -20,6 +21,11 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	// Per connection: enough for the pages a filtered query touches.
 	defaultIndexCacheMiB = 16
+	// The shared index (index.postgres).
+	defaultPGRefreshInterval  = time.Second
+	defaultPGMaxRetryInterval = 30 * time.Second
+	defaultPGConnectTimeout   = 5 * time.Second
+	defaultPGMaxConns         = 4
 )
 
 // NewFactory returns the factory of the auditviewer extension.
@@ -39,6 +45,12 @@ func createDefaultConfig() component.Config {
 		DefaultPageSize: defaultPageSize,
 		MaxPageSize:     defaultMaxPageSize,
 		IndexCacheMiB:   defaultIndexCacheMiB,
+		Index: IndexConfig{Postgres: configoptional.Default(PostgresIndexConfig{
+			RefreshInterval:  defaultPGRefreshInterval,
+			MaxRetryInterval: defaultPGMaxRetryInterval,
+			ConnectTimeout:   defaultPGConnectTimeout,
+			MaxConns:         defaultPGMaxConns,
+		})},
 	}
 }
 

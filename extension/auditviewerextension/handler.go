@@ -118,6 +118,11 @@ func (v *viewer) searcher(w http.ResponseWriter) (*auditquery.DiskIndex, bool) {
 			w.Header().Set("Retry-After", "10")
 		}
 		v.set.Logger.Debug("Cannot read the audit archive", zap.Error(err))
+		if errors.Is(err, errIndexUnavailable) {
+			w.Header().Set("Retry-After", "10")
+			writeError(w, http.StatusServiceUnavailable, err.Error()+" (delivery and the archive are not affected; the index catches up when the database answers)")
+			return nil, false
+		}
 		writeError(w, status, "cannot read the audit archive at "+v.cfg.Path+": "+err.Error())
 		return nil, false
 	}

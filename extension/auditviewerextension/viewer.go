@@ -17,6 +17,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/pgindex"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/sqliteindex"
 )
 
@@ -32,6 +33,17 @@ const backgroundRefresh = 5 * time.Second
 
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
+
+// errIndexUnavailable: the shared index's database cannot be reached.
+var errIndexUnavailable = errors.New("the shared index is unavailable")
+
+// pg is the shared index's configuration, nil for the SQLite file.
+func (v *viewer) pg() *PostgresIndexConfig {
+	if !v.cfg.Index.Postgres.HasValue() {
+		return nil
+	}
+	return v.cfg.Index.Postgres.Get()
+}
 
 // viewer is the extension: an HTTP server over an index of the archive.
 type viewer struct {
@@ -115,6 +127,10 @@ func (v *viewer) keepIndexed() {
 		// Not fatal: the archive may not exist until the exporter's first write.
 		v.set.Logger.Warn("Cannot index the audit archive yet; retrying", zap.Error(err))
 	}
+	if pg := v.pg(); pg != nil {
+		v.followShared(pg, err)
+		return
+	}
 	tick := time.NewTicker(backgroundRefresh)
 	defer tick.Stop()
 	for {
@@ -126,6 +142,39 @@ func (v *viewer) keepIndexed() {
 				v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
 			}
 		}
+	}
+}
+
+// followShared keeps the shared index up to date: every refresh_interval
+// while the database answers; while it does not, attempts back off
+// (doubling up to max_retry_interval) and the index catches up when it
+// returns. Delivery never waits for any of this: the archive is written
+// by the exporter, the index follows it.
+func (v *viewer) followShared(pg *PostgresIndexConfig, err error) {
+	wait, failing := pg.RefreshInterval, err != nil
+	for {
+		if failing {
+			wait = min(wait*2, pg.MaxRetryInterval)
+		} else {
+			wait = pg.RefreshInterval
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-v.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		_, err := v.refresh(true)
+		switch {
+		case v.ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			v.set.Logger.Warn("Cannot bring the shared index up to date; retrying with back-off (delivery and the archive are not affected)", zap.Error(err))
+		case err == nil && failing:
+			v.set.Logger.Info("The shared index is up to date again")
+		}
+		failing = err != nil
 	}
 }
 
@@ -169,19 +218,37 @@ func (v *viewer) refresh(wait bool) (*auditquery.DiskIndex, error) {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%w: %w", errNoArchive, err)
 		}
-		path := v.cfg.IndexPath
-		if path == "" {
-			path = sqliteindex.DefaultPath(l.ActivePath())
-		}
-		ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, sqliteindex.New(path, sqliteindex.Options{CacheMiB: v.cfg.IndexCacheMiB}),
-			auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
-		if err != nil {
-			v.mu.Unlock()
-			return nil, fmt.Errorf("opening the index %s: %w", path, err)
+		if pg := v.pg(); pg != nil {
+			db, err := pgindex.New(pgindex.Options{DSN: string(pg.DSN), ConnectTimeout: pg.ConnectTimeout, MaxConns: pg.MaxConns})
+			if err == nil {
+				ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, db,
+					auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck, Collector: pg.CollectorName})
+			}
+			if err != nil {
+				v.mu.Unlock()
+				return nil, fmt.Errorf("%w: %w", errIndexUnavailable, err)
+			}
+		} else {
+			path := v.cfg.IndexPath
+			if path == "" {
+				path = sqliteindex.DefaultPath(l.ActivePath())
+			}
+			ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, sqliteindex.New(path, sqliteindex.Options{CacheMiB: v.cfg.IndexCacheMiB}),
+				auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
+			if err != nil {
+				v.mu.Unlock()
+				return nil, fmt.Errorf("opening the index %s: %w", path, err)
+			}
 		}
 		v.index = ix
 	}
 	v.mu.Unlock()
+	if !wait && v.pg() != nil {
+		// The shared index is kept up to date in the background only: a
+		// request answers from what is committed, whether or not the
+		// database can be written just now (Stats says when it is behind).
+		return ix, nil
+	}
 	// Refresh on the extension's context, not the request's: a client
 	// that goes away must not throw away index work others will need.
 	if wait {

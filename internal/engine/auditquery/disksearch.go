@@ -531,7 +531,8 @@ func (ix *DiskIndex) Line(ctx context.Context, file string, line int) (Row, []by
 		// A file of this collector first; another collector's by its
 		// name alone when no other has it, or as collector/name.
 		for _, f := range v.files {
-			if (f.name == file || f.stem == file) && (found == nil || found.remote) && !f.remote {
+			own := f.name == file || f.stem == file || (f.collector != "" && (f.collector+"/"+f.name == file || f.collector+"/"+f.stem == file))
+			if own && !f.remote {
 				found = f
 			}
 		}

@@ -125,6 +125,10 @@ function render() {
     tbody.appendChild(tr);
     return;
   }
+  // A shared index (several collectors): a column names each row's
+  // collector; one collector's own index has none.
+  const shared = state.rows.some((r) => r.collector);
+  $('#col-collector').hidden = !shared;
   state.rows.forEach((r, i) => {
     const tr = document.createElement('tr');
     const f = flagOf(r);
@@ -144,6 +148,7 @@ function render() {
     cell(tr, 'client_address', r.client_address, hintFor(r, 'client_address'));
     cell(tr, 'severity sev-' + r.severity, r.severity, hintFor(r, 'severity'));
     cell(tr, 'message', r.message + (r.truncated ? ' \u2026' : ''), f.why || (r.truncated ? 'Cut for the table: the downloads and the detail view carry all of it' : ''));
+    if (shared) cell(tr, 'collector', r.collector || '', r.archive ? `In ${r.collector}'s archive ${r.archive}` : '');
     if (f.why) tr.title = f.why;
     tbody.appendChild(tr);
   });
@@ -224,6 +229,7 @@ async function load(select) {
       (a.indexing ? ' \u00b7 indexing the archive: the newest lines may not be searchable yet' : '');
     const banner = $('#problems-banner');
     const notes = [];
+    for (const w of a.warnings || []) if (w.startsWith('the index is behind')) notes.push('\u23f3 ' + w);
     if (a.problems) notes.push(`\u26a0 ${a.problems} line(s) of the archive failed their integrity check or record damage. Tick "Integrity problems only" to list them.`);
     banner.hidden = notes.length === 0;
     banner.textContent = notes.join(' ');
@@ -248,6 +254,8 @@ const detailFields = [
   ['Message', (r) => r.message],
   ['Unparsed input', (r) => r.parse_error],
   ['Kind', (r) => r.kind],
+  ['Collector', (r) => r.collector],
+  ['Archive', (r) => r.archive],
   ['File and line', (r) => `${r.file}:${r.line}`],
   ['Chain seq', (r) => r.seq ? String(r.seq) : ''],
 ];
@@ -294,7 +302,8 @@ async function showSelected() {
   $('#detail-line').textContent = '';
   const want = state.selected;
   try {
-    const d = await getJSON(`api/line?file=${encodeURIComponent(r.file)}&line=${encodeURIComponent(r.line)}`);
+    const file = r.collector ? `${r.collector}/${r.file}` : r.file;
+    const d = await getJSON(`api/line?file=${encodeURIComponent(file)}&line=${encodeURIComponent(r.line)}`);
     if (state.selected !== want) return; // moved on meanwhile
     const integ = $('#detail-integrity');
     const bad = d.row.integrity !== 'ok';
@@ -302,6 +311,7 @@ async function showSelected() {
     integ.textContent = bad ? `\u26a0 Integrity ${d.row.integrity}: ${d.row.integrity_error}` : 'Integrity ok: the line matches its hash and follows the line before it.';
     let text = d.line;
     try { text = JSON.stringify(JSON.parse(d.line), null, 2); } catch { /* shown as it is */ }
+    if (!d.line && r.collector) text = `The line itself is in ${r.collector}'s archive (${r.archive}), on that collector's machine: its viewer shows it, and auditctl verify proves it there. Above: the line as that collector indexed it.`;
     $('#detail-line').textContent = text;
   } catch (err) {
     showError('Could not load the line: ' + err.message);
