@@ -142,6 +142,11 @@ func assertParity(t *testing.T, mem auditquery.MemorySearcher, disk *auditquery.
 	assertParityOf(t, mem, disk, parityQueries)
 }
 
+// exported are the queries whose downloads are compared byte for byte
+// (every row read back from its file, gzipped ones decompressed: the
+// costliest check, kept to a few queries that cover each kind of row).
+var exported = map[string]bool{"": true, "integrity=problems": true, "text=recording": true, "source=sippy&action=U,A&resource=accounts": true, "parse=failed": true}
+
 // quickQueries are the few the lifecycle tests check after each step: every
 // row, a dictionary filter, the text index, integrity and time.
 var quickQueries = []string{"", "source=sippy&action=AUTH_FAIL,Login", "text=recording", "resource=accounts", "integrity=problems", "since=2025-03-01T08:20:00Z"}
@@ -198,8 +203,10 @@ func assertParityOf(t *testing.T, mem auditquery.MemorySearcher, disk *auditquer
 			assert.Equal(t, wl.Page, dl.Page, "last page's number")
 			assert.Equal(t, wl.Rows, dl.Rows, "last page")
 
-			assert.Equal(t, export(t, mem, q, auditquery.FormatCSV), export(t, disk, q, auditquery.FormatCSV), "CSV download")
-			assert.Equal(t, export(t, mem, q, auditquery.FormatJSONL), export(t, disk, q, auditquery.FormatJSONL), "JSONL download")
+			if exported[raw] {
+				assert.Equal(t, export(t, mem, q, auditquery.FormatCSV), export(t, disk, q, auditquery.FormatCSV), "CSV download")
+				assert.Equal(t, export(t, mem, q, auditquery.FormatJSONL), export(t, disk, q, auditquery.FormatJSONL), "JSONL download")
+			}
 		})
 	}
 	// Single lines, as the detail view asks for them.
