@@ -94,7 +94,10 @@ type DiskIndex struct {
 	reload bool
 	// failing is set while refreshes fail (a shared database down): the
 	// index is behind the archive, and Stats says so.
-	failing  atomic.Pointer[refreshFailure]
+	failing atomic.Pointer[refreshFailure]
+	// txConns: the connection of each write transaction open for a
+	// BulkInserter (*sql.Tx -> *sql.Conn).
+	txConns  sync.Map
 	indexing atomic.Bool // a refresh is running
 	closed   bool
 	added    int // rows added by the running refresh
@@ -910,6 +913,25 @@ func (ix *DiskIndex) activeUnchanged(ctx context.Context, st *fileState, f archi
 
 // inTx runs fn in a transaction.
 func (ix *DiskIndex) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if _, ok := ix.dbx.(BulkInserter); ok {
+		// On a connection of its own, which the bulk load uses too.
+		conn, err := ix.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		ix.txConns.Store(tx, conn)
+		defer ix.txConns.Delete(tx)
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}
 	tx, err := ix.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -919,6 +941,15 @@ func (ix *DiskIndex) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 		return err
 	}
 	return tx.Commit()
+}
+
+// BulkInserter is implemented by a Database that loads many rows faster
+// through a bulk path than by INSERT (PostgreSQL's COPY) and keeps no
+// text index of its own (IndexText does nothing: the rows' ids are not
+// needed back). InsertBulk adds rows (values in columns' order) to table
+// within the transaction open on conn.
+type BulkInserter interface {
+	InsertBulk(ctx context.Context, conn *sql.Conn, table string, columns []string, rows [][]any) error
 }
 
 func (ix *DiskIndex) saveState(ctx context.Context, tx *sql.Tx, st *fileState) error {
@@ -1258,6 +1289,11 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 	if err := ix.dict.addMissing(ctx, tx, ix.dbx, b.rows); err != nil {
 		return err
 	}
+	if bi, ok := ix.dbx.(BulkInserter); ok {
+		if conn, ok := ix.txConns.Load(tx); ok {
+			return b.insertBulk(ctx, tx, bi, conn.(*sql.Conn), fileID)
+		}
+	}
 	ids := make([]int64, len(b.rows))
 	var args []any
 	// One statement prepared for the full chunks: parsing thousands of
@@ -1320,6 +1356,35 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 	}
 	return ix.dbx.IndexText(ctx, tx, ids, b.texts)
 }
+
+// insertBulk adds the batch's rows through the database's bulk path.
+func (b *batch) insertBulk(ctx context.Context, tx *sql.Tx, bi BulkInserter, conn *sql.Conn, fileID int64) error {
+	ix := b.ix
+	rows := make([][]any, len(b.rows))
+	for i := range b.rows {
+		r := &b.rows[i]
+		var dictIDs [numCols]int64
+		for _, c := range dictColumns {
+			id, err := ix.dict.id(ctx, tx, ix.dbx, c, r.dict[c])
+			if err != nil {
+				return err
+			}
+			dictIDs[c] = id
+		}
+		var msg any
+		if r.hasMessage {
+			msg = cleanText(ix.dbx, r.message)
+		}
+		rows[i] = []any{fileID, int32(r.line), r.ts, int64(r.seq), int64(r.sub), r.off, int32(r.size), int64(r.fp),
+			dictIDs[colSource], dictIDs[colAction], dictIDs[colActor], dictIDs[colAddress],
+			cleanText(ix.dbx, r.resource), msg, int32(r.sev), int32(r.status), int32(r.kind), int32(r.flags),
+			nullString(cleanText(ix.dbx, r.err)), nullString(cleanText(ix.dbx, r.perr))}
+	}
+	return bi.InsertBulk(ctx, conn, "lines", lineColumnList, rows)
+}
+
+// lineColumnList is lineColumns as a list.
+var lineColumnList = strings.Split(strings.ReplaceAll(lineColumns, " ", ""), ",")
 
 var insertSQLCache sync.Map // "dialect/n" -> string
 
