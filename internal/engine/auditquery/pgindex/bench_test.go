@@ -2,15 +2,19 @@ package pgindex_test
 
 import (
 	"context"
+	"database/sql"
+	"net/url"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/pgindex"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/pgtest"
 )
 
@@ -20,13 +24,17 @@ const benchEvents = 100_000
 // ingest indexes each archive, concurrently, into one database as a
 // collector of its own (new each round: the table grows as in use), from
 // nothing, and returns the lines indexed.
-func ingest(b *testing.B, dsn string, paths []string, round int) int {
+func ingest(b *testing.B, dsn string, unlogged bool, paths []string, round int) int {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	counts := make([]int, len(paths))
 	for i, path := range paths {
 		wg.Go(func() {
-			ix, err := auditquery.OpenDisk(ctx, path, newPG(b, dsn), auditquery.DiskOptions{Collector: fmt.Sprintf("c%d-%d", round, i)})
+			ix, err := auditquery.OpenDisk(ctx, path, func() *pgindex.DB {
+				db, err := pgindex.New(pgindex.Options{DSN: dsn, Unlogged: unlogged})
+				require.NoError(b, err)
+				return db
+			}(), auditquery.DiskOptions{Collector: fmt.Sprintf("c%d-%d", round, i)})
 			require.NoError(b, err)
 			require.NoError(b, ix.Refresh(ctx))
 			counts[i] = ix.Stats().Lines
@@ -56,8 +64,24 @@ func BenchmarkIngest(b *testing.B) {
 	if pg != nil {
 		dsn, port = pg.DSN(), pg.Port()
 	}
-	for _, n := range []int{1, 2} {
-		name := map[int]string{1: "one-collector", 2: "two-collectors"}[n]
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(b, err)
+	defer admin.Close()
+	for _, mode := range []struct {
+		n        int
+		unlogged bool
+	}{{1, false}, {2, false}, {1, true}, {2, true}} {
+		name := map[int]string{1: "one-collector", 2: "two-collectors"}[mode.n]
+		db := "bench_logged"
+		if mode.unlogged {
+			name += "-unlogged"
+			db = "bench_unlogged"
+		}
+		admin.Exec("CREATE DATABASE " + db)
+		u, err := url.Parse(dsn)
+		require.NoError(b, err)
+		u.Path = "/" + db
+		dsn, n := u.String(), mode.n
 		b.Run(name, func(b *testing.B) {
 			lines := 0
 			var server, client time.Duration
@@ -65,7 +89,7 @@ func BenchmarkIngest(b *testing.B) {
 			for b.Loop() {
 				round++
 				s0, c0 := serverCPU(port), selfCPU()
-				lines += ingest(b, dsn, paths[:n], n*1000+round)
+				lines += ingest(b, dsn, mode.unlogged, paths[:n], n*1000+round)
 				server, client = server+serverCPU(port)-s0, client+selfCPU()-c0
 			}
 			b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "events/s")
