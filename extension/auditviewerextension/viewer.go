@@ -222,7 +222,10 @@ func (v *viewer) refresh(wait bool) (*auditquery.DiskIndex, error) {
 			db, err := pgindex.New(pgindex.Options{DSN: string(pg.DSN), ConnectTimeout: pg.ConnectTimeout, MaxConns: pg.MaxConns})
 			if err == nil {
 				ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, db,
-					auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck, Collector: pg.CollectorName})
+					auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck, Collector: pg.CollectorName,
+						// Smaller transactions than SQLite's 20 000 rows: the rows wait in
+						// memory until COPY, and a peak of load should not grow the heap.
+						BatchRows: 5000})
 			}
 			if err != nil {
 				v.mu.Unlock()
