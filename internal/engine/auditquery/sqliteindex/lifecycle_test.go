@@ -195,3 +195,17 @@ func testFollow(t *testing.T, maxBackups int) {
 	}
 	assertParityOf(t, mem, ix, quickQueries)
 }
+
+// The index holds audit data: its files are the collector user's only.
+func TestIndexFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 50, 0, false)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	ix := openDisk(t, path, indexPath, nil)
+	for _, p := range []string{indexPath, indexPath + "-wal", indexPath + "-shm"} {
+		info, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), p)
+	}
+	require.NoError(t, ix.Close())
+}
