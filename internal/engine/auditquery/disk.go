@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,7 +245,7 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	}
 	want := map[string]string{
 		"schema":  schemaVersion,
-		"archive": ix.arch.Layout.ActivePath(),
+		"archive": absPath(ix.arch.Layout.ActivePath()),
 		"key":     ix.keyID(),
 	}
 	have := map[string]string{}
@@ -265,7 +266,13 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	}
 	stale := false
 	for k, v := range want {
-		if have[k] != v {
+		if k == "archive" {
+			// The same archive however it was named (relative to the
+			// working directory, through the directory or the file).
+			if absPath(have[k]) != v {
+				stale = true
+			}
+		} else if have[k] != v {
 			stale = true
 		}
 	}
@@ -296,6 +303,17 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	ix.dbp.Store(db)
 	ix.publish(nil)
 	return nil
+}
+
+// absPath is p made absolute (as it is when that fails).
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // emptyIndex deletes every row (another archive, version or key).

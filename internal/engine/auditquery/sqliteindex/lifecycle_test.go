@@ -209,3 +209,20 @@ func TestIndexFilesArePrivate(t *testing.T) {
 	}
 	require.NoError(t, ix.Close())
 }
+
+// The same archive named another way (its directory, a relative path) is
+// the same index: nothing is read again.
+func TestSameArchiveNamedOtherwise(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 300, 0, false)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	first := openDisk(t, path, indexPath, nil)
+	require.Equal(t, 300, first.Stats().LinesRead)
+	require.NoError(t, first.Close())
+	t.Chdir(filepath.Dir(dir))
+	for _, name := range []string{dir, filepath.Join(filepath.Base(dir), "audit.jsonl")} {
+		again := openDisk(t, name, indexPath, nil)
+		assert.Equal(t, 0, again.Stats().LinesRead, name)
+		require.NoError(t, again.Close())
+	}
+}
