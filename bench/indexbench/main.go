@@ -233,5 +233,3 @@ func procMemory() string {
 	}
 	return strings.Join(out, ", ")
 }
-
-

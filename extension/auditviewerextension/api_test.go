@@ -350,7 +350,7 @@ func TestAPIDownloads(t *testing.T) {
 	require.Len(t, records, want.Total+1)
 	for i, rec := range records[1:] {
 		w := want.Rows[i]
-		assert.Equal(t, []string{w.Time, w.Source, w.Resource, w.Action, w.Actor, w.ClientAddress, w.Severity, w.Message, "ok", "", "event", w.File, fmt.Sprint(w.Line), fmt.Sprint(w.Seq)}, rec)
+		assert.Equal(t, []string{w.Time, w.Source, w.Resource, w.Action, w.Actor, w.ClientAddress, w.Severity, w.Message, "ok", "", "event", w.File, fmt.Sprint(w.Line), fmt.Sprint(w.Seq), "", ""}, rec)
 	}
 
 	r = tv.get(t, "/api/events.jsonl?"+filter)

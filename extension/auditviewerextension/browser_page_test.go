@@ -138,7 +138,9 @@ func TestBrowserPage(t *testing.T) {
 	require.NoError(t, chromedp.Do(bctx, chromedp.SetValue(chromedp.CSS(`input[name=action]`), "login"), chromedp.Click(chromedp.CSS("#apply"))))
 	logins := tv.page(t, "action=login")
 	require.NotEmpty(t, logins.Rows)
-	got := waitRows(func(r []pageRow) bool { return len(r) == len(logins.Rows) && len(r[0].Cells) == 9 && strings.Contains(r[0].Cells[4], "Login") })
+	got := waitRows(func(r []pageRow) bool {
+		return len(r) == len(logins.Rows) && len(r[0].Cells) == 9 && strings.Contains(r[0].Cells[4], "Login")
+	})
 	for i, r := range got {
 		assert.Equal(t, logins.Rows[i].Action, r.Cells[4])
 	}

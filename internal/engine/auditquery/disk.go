@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -318,7 +319,7 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	}
 	want := map[string]string{
 		"schema":              schemaVersion,
-		ix.metaKey("archive"): ix.arch.Layout.ActivePath(),
+		ix.metaKey("archive"): absPath(ix.arch.Layout.ActivePath()),
 		ix.metaKey("key"):     ix.keyID(),
 	}
 	have := map[string]string{}
@@ -344,7 +345,13 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	}
 	stale := false
 	for k, v := range want {
-		if have[k] != v {
+		if k == "archive" {
+			// The same archive however it was named (relative to the
+			// working directory, through the directory or the file).
+			if absPath(have[k]) != v {
+				stale = true
+			}
+		} else if have[k] != v {
 			stale = true
 		}
 	}
@@ -377,6 +384,17 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 	ix.dbp.Store(db)
 	ix.publish(nil)
 	return nil
+}
+
+// absPath is p made absolute (as it is when that fails).
+func absPath(p string) string {
+	if p == "" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // emptyIndex deletes every row (another archive, version or key); in a
@@ -622,7 +640,7 @@ func (ix *DiskIndex) publish(r *refreshInfo) {
 	add := func(st *fileState) {
 		ref := st.ref(dir)
 		if ix.shared() {
-			ref.collector, ref.archive = ix.opts.Collector, ix.arch.Layout.ActivePath()
+			ref.collector, ref.archive = ix.opts.Collector, absPath(ix.arch.Layout.ActivePath())
 		}
 		v.files[st.ID] = ref
 		v.stats.Files++
@@ -961,7 +979,7 @@ func (ix *DiskIndex) saveState(ctx context.Context, tx *sql.Tx, st *fileState) e
 	if st.ID == 0 {
 		return tx.QueryRowContext(ctx, fmt.Sprintf("INSERT INTO files (collector, archive, stem, state) VALUES (%s, %s, %s, %s) RETURNING id",
 			d.Bind(1), d.Bind(2), d.Bind(3), d.Bind(4)),
-			ix.opts.Collector, ix.arch.Layout.ActivePath(), st.Stem, string(b)).Scan(&st.ID)
+			ix.opts.Collector, absPath(ix.arch.Layout.ActivePath()), st.Stem, string(b)).Scan(&st.ID)
 	}
 	_, err = tx.ExecContext(ctx, fmt.Sprintf("UPDATE files SET stem = %s, state = %s WHERE id = %s", d.Bind(1), d.Bind(2), d.Bind(3)),
 		st.Stem, string(b), st.ID)

@@ -40,8 +40,8 @@ type where struct {
 	// sources, actions: the ids the source and action filters select (nil:
 	// not filtered). Kept apart so that a page can be read pair by pair
 	// (see pairs).
-	sources, actions []int64
-	pair             string // set: this (action, source) pair only, instead of the lists
+	sources, actions, actors []int64
+	pair                     string // set: this pair (or actor) only, instead of the lists
 }
 
 func (w *where) bind(v any) string {
@@ -51,7 +51,18 @@ func (w *where) bind(v any) string {
 
 func (w *where) sql() string {
 	conds := w.conds
+	if w.actors != nil && !strings.HasPrefix(w.pair, "actor_id") {
+		conds = append([]string{inList("actor_id", w.actors)}, conds...)
+	}
 	switch {
+	case strings.HasPrefix(w.pair, "actor_id"):
+		conds = append([]string{w.pair}, conds...)
+		if w.sources != nil {
+			conds = append([]string{inList("source_id", w.sources)}, conds...)
+		}
+		if w.actions != nil {
+			conds = append([]string{inList("action_id", w.actions)}, conds...)
+		}
 	case w.pair != "":
 		conds = append([]string{w.pair}, conds...)
 	default:
@@ -82,7 +93,16 @@ const (
 // events). nil when it does not pay or would read too much.
 func (w *where) pairs(ix *DiskIndex, rows int) []string {
 	if w.actions == nil && w.sources == nil {
-		return nil
+		// The actor filter alone: actor by actor, through the index on
+		// (actor, time).
+		if n := len(w.actors); w.actors == nil || n > maxPairs || n*rows > maxPairRows {
+			return nil
+		}
+		out := make([]string, 0, len(w.actors))
+		for _, a := range w.actors {
+			out = append(out, "actor_id = "+strconv.FormatInt(a, 10))
+		}
+		return out
 	}
 	actions, sources := w.actions, w.sources
 	if actions == nil {
@@ -153,7 +173,8 @@ func (ix *DiskIndex) build(ctx context.Context, db queryer, q Query) (*where, er
 		w.none = w.none || len(w.actions) == 0
 	}
 	if q.Actor != "" {
-		w.matchIDs("actor_id", ix.dict.match(colActor, newFoldNeedle(q.Actor).in))
+		w.actors = ix.dict.match(colActor, newFoldNeedle(q.Actor).in)
+		w.none = w.none || len(w.actors) == 0
 	}
 	if q.Resource != "" {
 		narrow, err := ix.narrow(ctx, db, w, q.Resource)
@@ -252,6 +273,34 @@ const rowColumns = "id, file_id, line, ts, seq, sub, off, size, fp, source_id, a
 
 // order is the result order: newest first, as the in-memory index orders.
 const orderBy = " ORDER BY ts DESC, seq DESC, sub DESC, id DESC"
+
+// orderByOldest is the reverse, to read the last page from its end.
+const orderByOldest = " ORDER BY ts, seq, sub, id"
+
+// readRows appends the rows of "SELECT ... FROM lines <tail> LIMIT
+// limit OFFSET offset" to found.
+func (ix *DiskIndex) readRows(ctx context.Context, tx *sql.Tx, found *[]storedRow, tail string, args []any, limit, offset int) error {
+	if limit <= 0 {
+		return nil
+	}
+	query := "SELECT " + rowColumns + " FROM lines" + tail + " LIMIT " + strconv.Itoa(limit)
+	if offset > 0 {
+		query += " OFFSET " + strconv.Itoa(offset)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := scanRow(rows)
+		if err != nil {
+			return err
+		}
+		*found = append(*found, s)
+	}
+	return rows.Err()
+}
 
 type storedRow struct {
 	id, fileID                     int64
@@ -466,25 +515,16 @@ func (ix *DiskIndex) Search(ctx context.Context, q Query, p PageRequest) (Page, 
 		}
 		var found []storedRow
 		read := func(cond string, limit, offset int) error {
-			query := "SELECT " + rowColumns + " FROM lines" + cond + orderBy + " LIMIT " + strconv.Itoa(limit)
-			if offset > 0 {
-				query += " OFFSET " + strconv.Itoa(offset)
-			}
-			rows, err := tx.QueryContext(ctx, query, args...)
-			if err != nil {
+			return ix.readRows(ctx, tx, &found, cond+orderBy, args, limit, offset)
+		}
+		if p.Last && p.Cursor == "" {
+			// The oldest rows: read from the other end rather than skip
+			// every row before them.
+			if err := ix.readRows(ctx, tx, &found, w.sql()+orderByOldest, args, out.Total-skip, 0); err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				s, err := scanRow(rows)
-				if err != nil {
-					return err
-				}
-				found = append(found, s)
-			}
-			return rows.Err()
-		}
-		if pairs := w.pairs(ix, skip+p.Limit+1); pairs != nil {
+			slices.Reverse(found)
+		} else if pairs := w.pairs(ix, skip+p.Limit+1); pairs != nil {
 			for _, pair := range pairs {
 				w.pair = pair
 				if err := read(w.sql(), skip+p.Limit+1, 0); err != nil {

@@ -195,3 +195,34 @@ func testFollow(t *testing.T, maxBackups int) {
 	}
 	assertParityOf(t, mem, ix, quickQueries)
 }
+
+// The index holds audit data: its files are the collector user's only.
+func TestIndexFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 50, 0, false)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	ix := openDisk(t, path, indexPath, nil)
+	for _, p := range []string{indexPath, indexPath + "-wal", indexPath + "-shm"} {
+		info, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), p)
+	}
+	require.NoError(t, ix.Close())
+}
+
+// The same archive named another way (its directory, a relative path) is
+// the same index: nothing is read again.
+func TestSameArchiveNamedOtherwise(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 300, 0, false)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	first := openDisk(t, path, indexPath, nil)
+	require.Equal(t, 300, first.Stats().LinesRead)
+	require.NoError(t, first.Close())
+	t.Chdir(filepath.Dir(dir))
+	for _, name := range []string{dir, filepath.Join(filepath.Base(dir), "audit.jsonl")} {
+		again := openDisk(t, name, indexPath, nil)
+		assert.Equal(t, 0, again.Stats().LinesRead, name)
+		require.NoError(t, again.Close())
+	}
+}

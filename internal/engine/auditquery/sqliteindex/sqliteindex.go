@@ -88,6 +88,17 @@ func (d *DB) Open(ctx context.Context, reset bool) (*sql.DB, error) {
 			}
 		}
 	}
+	// Audit data: readable by the collector's user only, as the archive.
+	// Created here with that mode before SQLite opens it (SQLite gives its
+	// -wal and -shm files the database file's mode).
+	f, err := os.OpenFile(d.path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	if err := os.Chmod(d.path, 0o600); err != nil {
+		return nil, err
+	}
 	v := url.Values{}
 	for _, p := range []string{
 		"busy_timeout(10000)",
@@ -109,11 +120,6 @@ func (d *DB) Open(ctx context.Context, reset bool) (*sql.DB, error) {
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
 	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	// Audit data: readable by the collector's user only, as the archive.
-	if err := os.Chmod(d.path, 0o600); err != nil {
 		db.Close()
 		return nil, err
 	}
