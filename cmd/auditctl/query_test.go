@@ -238,3 +238,57 @@ func TestQueryWithKey(t *testing.T) {
 	assert.Equal(t, exitProblem, code)
 	assert.Contains(t, out, "HMAC does not match")
 }
+
+// With an index (named, or the viewer's beside the archive) query answers
+// from it, brought up to date first, exactly as from the whole archive;
+// --no-index reads the archive; a named index that cannot be opened is an
+// error, one found beside the archive falls back to the archive.
+func TestQueryThroughTheIndex(t *testing.T) {
+	dir := mixedArchive(t, 1200)
+	args := []string{"query", "--format", "csv", "--limit", "0", "--tz", "UTC"}
+	for _, filter := range [][]string{nil, {"--source", "sippy", "--action", "U,A"}, {"--text", "recording", "--since", "2025-03-01T08:05:00Z"}} {
+		code, want, errOut := runCLI(append(append(append([]string{}, args...), filter...), "--no-index", dir)...)
+		require.Equal(t, exitOK, code, errOut)
+
+		named := filepath.Join(t.TempDir(), "named.index")
+		code, got, errOut := runCLI(append(append(append([]string{}, args...), filter...), "--index", named, dir)...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, want, got, "through a named index")
+		assert.FileExists(t, named, "built")
+
+		// Again: the index is read, not built.
+		code, got, errOut = runCLI(append(append(append([]string{}, args...), filter...), "--index", named, dir)...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, want, got)
+	}
+
+	// The viewer's index beside the archive is found and brought up to
+	// date with what was written since.
+	beside := filepath.Join(dir, "audit.jsonl.index")
+	code, _, errOut := runCLI("query", "--index", beside, "--limit", "1", dir)
+	require.Equal(t, exitOK, code, errOut)
+	p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: filepath.Join(dir, "audit.jsonl"), MaxSize: 128 << 10, Compress: true})
+	require.NoError(t, err)
+	require.NoError(t, p.Write(context.Background(), auditquerytest.NewGenerator(99, time.Second).Next(40)))
+	require.NoError(t, p.Close())
+	code, want, errOut := runCLI(append(append([]string{}, args...), "--no-index", dir)...)
+	require.Equal(t, exitOK, code, errOut)
+	code, got, errOut := runCLI(append(append([]string{}, args...), dir)...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, want, got, "the index beside the archive, up to date")
+	assert.Empty(t, errOut)
+
+	// A damaged index beside the archive is rebuilt (it is a cache).
+	require.NoError(t, os.WriteFile(beside, []byte("not a database"), 0o600))
+	code, got, errOut = runCLI(append(append([]string{}, args...), dir)...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, want, got)
+
+	// A named index in a place that cannot be written is an error.
+	code, _, errOut = runCLI("query", "--index", filepath.Join(dir, "no-such-dir", "x.index"), dir)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "--index")
+	code, _, errOut = runCLI("query", "--index", "x", "--no-index", dir)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "choose one")
+}

@@ -108,6 +108,9 @@ func startViewerHtpasswd(t testing.TB, path, htpasswd, password string, opts ...
 	set.Logger = zap.New(core)
 	ext, err := NewFactory().Create(ctx, set, cfg)
 	require.NoError(t, err)
+	// Tests compare answers with the archive as written: every request
+	// waits for the build, however slow the machine.
+	ext.(*viewer).requestWait = time.Hour
 	require.NoError(t, ext.Start(ctx, h))
 	t.Cleanup(func() { require.NoError(t, ext.Shutdown(ctx)) })
 	v := ext.(*viewer)
@@ -231,7 +234,9 @@ func TestAPIFilters(t *testing.T) {
 		{"until", "until=" + url.QueryEscape(until.Format(time.RFC3339Nano)), 1000, []check{between(time.Time{}, until)}},
 		{"since and until as the page sends them", "since=2025-03-01T09:10&until=2025-03-01T09:30:59&tz=Europe/Rome", 200,
 			[]check{between(time.Date(2025, 3, 1, 9, 10, 0, 0, rome), time.Date(2025, 3, 1, 9, 30, 59, 999999999, rome))}},
-		{"source, action and resource", "source=sippy&action=U,A&resource=accounts", 5,
+		{"action is a part of the name, for every vendor", "action=login", 20,
+			[]check{action("LoginSucceeded", "LoginFailed", "LOGIN")}},
+		{"source, action and resource", "source=sippy&action=%3DU,%3DA&resource=accounts", 5,
 			[]check{source("sippy"), action("U", "A"), contains(resource, "accounts")}},
 		{"actor, severity and time", "actor=main_admin&severity=notice&since=" + url.QueryEscape(since.Format(time.RFC3339)), 20,
 			[]check{contains(actor, "main_admin"), atLeast(severity.Notice), between(since, time.Unix(1<<40, 0))}},
@@ -354,7 +359,7 @@ func TestAPIDownloads(t *testing.T) {
 	require.Len(t, records, want.Total+1)
 	for i, rec := range records[1:] {
 		w := want.Rows[i]
-		assert.Equal(t, []string{w.Time, w.Source, w.Resource, w.Action, w.Actor, w.ClientAddress, w.Severity, w.Message, "ok", "", "event", w.File, fmt.Sprint(w.Line), fmt.Sprint(w.Seq)}, rec)
+		assert.Equal(t, []string{w.Time, w.Source, w.Resource, w.Action, w.Actor, w.ClientAddress, w.Severity, w.Message, "ok", "", "event", w.File, fmt.Sprint(w.Line), fmt.Sprint(w.Seq), "", ""}, rec)
 	}
 
 	r = tv.get(t, "/api/events.jsonl?"+filter)

@@ -177,11 +177,11 @@ func TestBrowser(t *testing.T) {
 	// Apply filters: Sippy table edits and logins by main_admin.
 	require.NoError(t, chromedp.Do(bctx,
 		chromedp.SetValue(chromedp.CSS(`select[name=source]`), "sippy"),
-		chromedp.SetValue(chromedp.CSS(`input[name=action]`), "U,A,AUTH_*"),
+		chromedp.SetValue(chromedp.CSS(`input[name=action]`), "=U,=A,AUTH_*"),
 		chromedp.SetValue(chromedp.CSS(`input[name=actor]`), "main_admin"),
 		chromedp.Click(chromedp.CSS("#apply")),
 	))
-	const filter = "source=sippy&action=U,A,AUTH_*&actor=main_admin"
+	const filter = "source=sippy&action=%3DU,%3DA,AUTH_*&actor=main_admin"
 	want := tv.page(t, filter+"&limit=50")
 	require.NotEmpty(t, want.Rows)
 	got := waitRows(func(r []pageRow) bool {

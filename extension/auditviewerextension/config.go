@@ -3,10 +3,14 @@ package auditviewerextension // import "github.com/otelcol-audit/otelcol-audit/e
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
 )
 
 // minHMACKey is the exporter's minimum key length; a shorter key cannot be
@@ -29,10 +33,16 @@ type Config struct {
 	DefaultPageSize int `mapstructure:"default_page_size"`
 	// MaxPageSize bounds the rows per page a request may ask for.
 	MaxPageSize int `mapstructure:"max_page_size"`
-	// IndexMemoryLimitMiB bounds the index's memory: the active file and
-	// the newest rotated files that fit are searchable, older ones are left
-	// out and reported. 0: no limit.
-	IndexMemoryLimitMiB int `mapstructure:"index_memory_limit_mib"`
+	// IndexPath is the index's file (SQLite). Empty: beside the archive's
+	// active file, with ".index" appended (audit.jsonl.index).
+	IndexPath string `mapstructure:"index_path"`
+	// IndexCacheMiB is the index database's page cache per connection
+	// (up to 4 connections).
+	IndexCacheMiB int `mapstructure:"index_cache_mib"`
+	// Index chooses where the index lives: by default an SQLite file
+	// beside the archive (index_path); index.postgres puts it in a
+	// PostgreSQL database several collectors share.
+	Index IndexConfig `mapstructure:"index"`
 	// PublicKeys are the archive's signing public keys (PEM files): the
 	// viewer's integrity check then covers the signed checkpoints.
 	PublicKeys []string `mapstructure:"public_keys"`
@@ -43,6 +53,68 @@ type Config struct {
 	LoginThrottle LoginThrottleConfig `mapstructure:"login_throttle"`
 }
 
+// IndexConfig chooses the index's database.
+type IndexConfig struct {
+	// Postgres, when set, keeps the index in PostgreSQL, shared by
+	// collectors: this one indexes its own archive into it under
+	// CollectorName, and its page shows every collector's events.
+	Postgres configoptional.Optional[PostgresIndexConfig] `mapstructure:"postgres"`
+}
+
+// PostgresIndexConfig is the shared index in PostgreSQL.
+type PostgresIndexConfig struct {
+	// DSN is the connection string (postgres://user:pass@host:5432/db?
+	// sslmode=verify-full, or key=value pairs); PG* environment variables
+	// fill what it leaves out (PGPASSWORD).
+	DSN configopaque.String `mapstructure:"dsn"`
+	// CollectorName names this collector in the shared index: unique per
+	// collector, the same across its restarts (its rows are its archive's).
+	CollectorName string `mapstructure:"collector_name"`
+	// RefreshInterval is how often the index reads what was appended to
+	// the archive.
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	// MaxRetryInterval bounds the back-off between attempts while the
+	// database cannot be reached (doubling from refresh_interval).
+	MaxRetryInterval time.Duration `mapstructure:"max_retry_interval"`
+	// ConnectTimeout bounds a connection attempt (when the DSN sets no
+	// connect_timeout): queries fail quickly rather than hang.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// MaxConns bounds the connections to the database.
+	MaxConns int `mapstructure:"max_conns"`
+}
+
+// collectorName is what a collector's name may hold: it is shown, and
+// written collector/file in line references.
+var collectorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+func (p *PostgresIndexConfig) validate(cfg *Config) []error {
+	var errs []error
+	if p.DSN == "" {
+		errs = append(errs, errors.New("index.postgres.dsn: must not be empty"))
+	} else if _, err := pgx.ParseConfig(string(p.DSN)); err != nil {
+		// pgx's message may quote the DSN: say only that it is malformed.
+		errs = append(errs, errors.New("index.postgres.dsn: not a PostgreSQL connection string (postgres://user@host:5432/db or key=value pairs)"))
+	}
+	if !collectorName.MatchString(p.CollectorName) {
+		errs = append(errs, fmt.Errorf("index.postgres.collector_name: must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit, got %q", p.CollectorName))
+	}
+	if p.RefreshInterval <= 0 {
+		errs = append(errs, fmt.Errorf("index.postgres.refresh_interval: must be positive, got %s", p.RefreshInterval))
+	}
+	if p.MaxRetryInterval < p.RefreshInterval {
+		errs = append(errs, fmt.Errorf("index.postgres.max_retry_interval: must be at least refresh_interval (%s), got %s", p.RefreshInterval, p.MaxRetryInterval))
+	}
+	if p.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("index.postgres.connect_timeout: must be positive, got %s", p.ConnectTimeout))
+	}
+	if p.MaxConns < 2 {
+		errs = append(errs, fmt.Errorf("index.postgres.max_conns: must be at least 2 (one writer, one reader), got %d", p.MaxConns))
+	}
+	if cfg.IndexPath != "" {
+		errs = append(errs, errors.New("index_path: names an SQLite file; with index.postgres the index is in PostgreSQL: set one of them"))
+	}
+	return errs
+}
 // LoginThrottleConfig: after MaxFailures failed logins from one client
 // address within Window, its logins are refused (429) until the oldest of
 // them is Window old.
@@ -66,8 +138,11 @@ func (cfg *Config) Validate() error {
 	if cfg.DefaultPageSize < 1 {
 		errs = append(errs, fmt.Errorf("default_page_size: must be at least 1, got %d", cfg.DefaultPageSize))
 	}
-	if cfg.IndexMemoryLimitMiB < 0 {
-		errs = append(errs, fmt.Errorf("index_memory_limit_mib: must not be negative (0: no limit), got %d", cfg.IndexMemoryLimitMiB))
+	if cfg.IndexCacheMiB < 1 {
+		errs = append(errs, fmt.Errorf("index_cache_mib: must be at least 1, got %d", cfg.IndexCacheMiB))
+	}
+	if cfg.Index.Postgres.HasValue() {
+		errs = append(errs, cfg.Index.Postgres.Get().validate(cfg)...)
 	}
 	if cfg.VerifyInterval < 0 {
 		errs = append(errs, fmt.Errorf("verify_interval: must not be negative (0: never), got %s", cfg.VerifyInterval))

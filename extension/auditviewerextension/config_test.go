@@ -41,7 +41,8 @@ func TestLoadConfig(t *testing.T) {
 			cfg.HMACKey = "0123456789abcdef0123456789abcdef"
 			cfg.DefaultPageSize = 100
 			cfg.MaxPageSize = 5000
-			cfg.IndexMemoryLimitMiB = 1024
+			cfg.IndexPath = "/var/cache/otelcol-audit/audit.index"
+			cfg.IndexCacheMiB = 32
 			cfg.PublicKeys = []string{"/etc/otelcol-audit/archive-signing.pub", "/etc/otelcol-audit/archive-signing-2025.pub"}
 			cfg.VerifyInterval = time.Hour
 			cfg.LoginThrottle = LoginThrottleConfig{MaxFailures: 10, Window: 5 * time.Minute}
@@ -68,7 +69,8 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:8089", cfg.NetAddr.Endpoint, "localhost only by default")
 	assert.Equal(t, 50, cfg.DefaultPageSize)
 	assert.Equal(t, 1000, cfg.MaxPageSize)
-	assert.Equal(t, 256, cfg.IndexMemoryLimitMiB)
+	assert.Equal(t, 16, cfg.IndexCacheMiB)
+	assert.Empty(t, cfg.IndexPath, "beside the archive")
 	assert.Equal(t, 5*time.Minute, cfg.VerifyInterval)
 	assert.Equal(t, LoginThrottleConfig{MaxFailures: 5, Window: time.Minute}, cfg.LoginThrottle)
 	assert.Zero(t, cfg.WriteTimeout, "downloads stream as long as they need")
@@ -86,7 +88,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		"hmac_key: must be at least 16 bytes, as the exporter's, got 5",
 		"default_page_size: must be at least 1, got 0",
 		"max_page_size: must be at least default_page_size (0), got -1",
-		"index_memory_limit_mib: must not be negative (0: no limit), got -5",
+		"index_cache_mib: must be at least 1, got 0",
 		"verify_interval: must not be negative (0: never), got -1s",
 		"login_throttle::max_failures: must be at least 1, got 0",
 		"login_throttle::window: must be positive, got 0s",

@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/metadata"
@@ -18,8 +19,13 @@ const (
 	defaultPageSize          = 50
 	defaultMaxPageSize       = 1000
 	defaultReadHeaderTimeout = 10 * time.Second
-	// About 2.5 million events, 3 GB of archive lines.
-	defaultIndexMemoryLimitMiB = 256
+	// Per connection: enough for the pages a filtered query touches.
+	defaultIndexCacheMiB = 16
+	// The shared index (index.postgres).
+	defaultPGRefreshInterval  = time.Second
+	defaultPGMaxRetryInterval = 30 * time.Second
+	defaultPGConnectTimeout   = 5 * time.Second
+	defaultPGMaxConns         = 4
 	defaultVerifyInterval      = 5 * time.Minute
 	defaultLoginMaxFailures    = 5
 	defaultLoginWindow         = time.Minute
@@ -38,12 +44,18 @@ func createDefaultConfig() component.Config {
 	server.MaxRequestBodySize = 1 << 10
 	server.WriteTimeout = 0
 	return &Config{
-		ServerConfig:        server,
-		DefaultPageSize:     defaultPageSize,
-		MaxPageSize:         defaultMaxPageSize,
-		IndexMemoryLimitMiB: defaultIndexMemoryLimitMiB,
-		VerifyInterval:      defaultVerifyInterval,
-		LoginThrottle:       LoginThrottleConfig{MaxFailures: defaultLoginMaxFailures, Window: defaultLoginWindow},
+		ServerConfig:    server,
+		DefaultPageSize: defaultPageSize,
+		MaxPageSize:     defaultMaxPageSize,
+		IndexCacheMiB:   defaultIndexCacheMiB,
+		Index: IndexConfig{Postgres: configoptional.Default(PostgresIndexConfig{
+			RefreshInterval:  defaultPGRefreshInterval,
+			MaxRetryInterval: defaultPGMaxRetryInterval,
+			ConnectTimeout:   defaultPGConnectTimeout,
+			MaxConns:         defaultPGMaxConns,
+		})},
+		VerifyInterval:  defaultVerifyInterval,
+		LoginThrottle:   LoginThrottleConfig{MaxFailures: defaultLoginMaxFailures, Window: defaultLoginWindow},
 	}
 }
 

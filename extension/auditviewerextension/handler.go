@@ -112,10 +112,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// snapshot refreshes the index; it answers the request itself when the
-// archive cannot be read.
-func (v *viewer) snapshot(w http.ResponseWriter) (*auditquery.Snapshot, bool) {
-	sn, err := v.refresh()
+// searcher brings the index up to date (unless a refresh is running); it
+// answers the request itself when the archive cannot be read.
+func (v *viewer) searcher(w http.ResponseWriter) (*auditquery.DiskIndex, bool) {
+	sn, err := v.refresh(false)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, errNoArchive) || errors.Is(err, fs.ErrNotExist) || v.ctx.Err() != nil {
@@ -124,6 +124,11 @@ func (v *viewer) snapshot(w http.ResponseWriter) (*auditquery.Snapshot, bool) {
 			w.Header().Set("Retry-After", "10")
 		}
 		v.set.Logger.Debug("Cannot read the audit archive", zap.Error(err))
+		if errors.Is(err, errIndexUnavailable) {
+			w.Header().Set("Retry-After", "10")
+			writeError(w, http.StatusServiceUnavailable, err.Error()+" (delivery and the archive are not affected; the index catches up when the database answers)")
+			return nil, false
+		}
 		writeError(w, status, "cannot read the audit archive at "+v.cfg.Path+": "+err.Error())
 		return nil, false
 	}
@@ -148,14 +153,28 @@ func (v *viewer) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sn, ok := v.snapshot(w)
+	sn, ok := v.searcher(w)
 	if !ok {
 		return
 	}
-	page := sn.Search(q, p)
-	v.audit(r, eventQuery, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer query: %d matching events", page.Total),
-		map[string]any{"matches": int64(page.Total)})
-	writeJSON(w, http.StatusOK, page)
+	pg, err := sn.Search(r.Context(), q, p)
+	if err != nil {
+		v.queryError(w, r, err)
+		return
+	}
+	v.audit(r, eventQuery, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer query: %d matching events", pg.Total),
+		map[string]any{"matches": int64(pg.Total)})
+	writeJSON(w, http.StatusOK, pg)
+}
+
+// queryError answers a query the index could not run.
+func (v *viewer) queryError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
+	v.set.Logger.Warn("Audit index query failed", zap.Error(err))
+	w.Header().Set("Retry-After", "10")
+	writeError(w, http.StatusServiceUnavailable, "the index cannot answer just now: "+err.Error())
 }
 
 // handleExport streams every matching row, newest first.
@@ -165,17 +184,20 @@ func (v *viewer) handleExport(format string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		sn, ok := v.snapshot(w)
+		sn, ok := v.searcher(w)
 		if !ok {
 			return
 		}
+		n, err := sn.Count(r.Context(), q)
+		if err != nil {
+			v.queryError(w, r, err)
+			return
+		}
 		name := "audit-events-" + time.Now().UTC().Format("20060102T150405Z")
-		matches := sn.Count(q)
-		w.Header().Set("X-Audit-Matches", strconv.Itoa(matches))
-		v.audit(r, eventDownload, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer download (%s): %d matching events", format, matches),
-			map[string]any{"matches": int64(matches), "format": format})
+		w.Header().Set("X-Audit-Matches", strconv.Itoa(n))
+		v.audit(r, eventDownload, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer download (%s): %d matching events", format, n),
+			map[string]any{"matches": int64(n), "format": format})
 		var out auditquery.Writer
-		var err error
 		switch format {
 		case auditquery.FormatCSV:
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -212,11 +234,11 @@ func (v *viewer) handleLine(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "want file=NAME&line=N, as a row's file and line")
 		return
 	}
-	sn, ok := v.snapshot(w)
+	sn, ok := v.searcher(w)
 	if !ok {
 		return
 	}
-	row, raw, err := sn.Line(file, line)
+	row, raw, err := sn.Line(r.Context(), file, line)
 	v.audit(r, eventQuery, "success", plog.SeverityNumberInfo, fmt.Sprintf("audit viewer opened line %s:%d", file, line), nil)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
@@ -234,7 +256,7 @@ func (v *viewer) handleHints(w http.ResponseWriter, _ *http.Request) {
 
 // handleStatus describes the archive and the index.
 func (v *viewer) handleStatus(w http.ResponseWriter, _ *http.Request) {
-	sn, ok := v.snapshot(w)
+	sn, ok := v.searcher(w)
 	if !ok {
 		return
 	}
@@ -242,5 +264,6 @@ func (v *viewer) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		Path string `json:"path"`
 		auditquery.Stats
 		MaxFieldBytes int `json:"max_field_bytes"`
-	}{v.cfg.Path, sn.Stats, auditquery.MaxFieldBytes})
+		CountLimit    int `json:"count_limit"`
+	}{v.cfg.Path, sn.Stats(), auditquery.MaxFieldBytes, auditquery.CountLimit})
 }

@@ -18,7 +18,10 @@ import (
 	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/pgindex"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/sqliteindex"
 )
 
 // activeRecheck is how often the active file is read again from its start,
@@ -27,11 +30,23 @@ import (
 const activeRecheck = time.Minute
 
 // backgroundRefresh is how often the index is brought up to date between
-// requests.
-const backgroundRefresh = 20 * time.Second
+// requests (a request also brings it up to date, unless a refresh is
+// already running).
+const backgroundRefresh = 5 * time.Second
 
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
+
+// errIndexUnavailable: the shared index's database cannot be reached.
+var errIndexUnavailable = errors.New("the shared index is unavailable")
+
+// pg is the shared index's configuration, nil for the SQLite file.
+func (v *viewer) pg() *PostgresIndexConfig {
+	if !v.cfg.Index.Postgres.HasValue() {
+		return nil
+	}
+	return v.cfg.Index.Postgres.Get()
+}
 
 // viewer is the extension: an HTTP server over an index of the archive.
 type viewer struct {
@@ -47,7 +62,10 @@ type viewer struct {
 	cancel context.CancelFunc
 
 	mu    sync.Mutex
-	index *auditquery.Index // nil until the archive exists
+	index *auditquery.DiskIndex // nil until the archive exists
+
+	// requestWait bounds how long a request waits for a running refresh.
+	requestWait time.Duration
 
 	throttle  *loginThrottle
 	trailLost atomic.Bool // logged once
@@ -56,8 +74,13 @@ type viewer struct {
 	verified *integrityReport // the newest background check; nil before the first
 }
 
+// defaultRequestWait: a refresh that only reads what was appended takes
+// milliseconds; one that takes longer is a build, which a request does not
+// wait for.
+const defaultRequestWait = 2 * time.Second
+
 func newViewer(cfg *Config, set extension.Settings) *viewer {
-	return &viewer{cfg: cfg, set: set, throttle: newLoginThrottle(cfg.LoginThrottle.MaxFailures, cfg.LoginThrottle.Window)}
+	return &viewer{cfg: cfg, set: set, requestWait: defaultRequestWait, throttle: newLoginThrottle(cfg.LoginThrottle.MaxFailures, cfg.LoginThrottle.Window)}
 }
 
 // Start listens, serves in the background and starts indexing the archive
@@ -144,15 +167,19 @@ func (v *viewer) warnIfEmptyPassword(ctx context.Context, host component.Host, i
 // file.
 func (v *viewer) keepIndexed() {
 	start := time.Now()
-	snap, err := v.refresh()
+	ix, err := v.refresh(true)
 	switch {
 	case err == nil:
-		v.set.Logger.Info("Indexed the audit archive", zap.Int("files", snap.Files), zap.Int("lines", snap.Lines),
-			zap.Int("integrity_problems", snap.Problems), zap.Duration("took", time.Since(start)),
-			zap.Int("index_bytes", snap.IndexBytes))
+		st := ix.Stats()
+		v.set.Logger.Info("Indexed the audit archive", zap.Int("files", st.Files), zap.Int("lines", st.Lines),
+			zap.Int("lines_read", st.LinesRead), zap.Int("integrity_problems", st.Problems), zap.Duration("took", time.Since(start)))
 	case v.ctx.Err() == nil:
 		// Not fatal: the archive may not exist until the exporter's first write.
 		v.set.Logger.Warn("Cannot index the audit archive yet; retrying", zap.Error(err))
+	}
+	if pg := v.pg(); pg != nil {
+		v.followShared(pg, err)
+		return
 	}
 	tick := time.NewTicker(backgroundRefresh)
 	defer tick.Stop()
@@ -161,14 +188,48 @@ func (v *viewer) keepIndexed() {
 		case <-v.ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := v.refresh(); err != nil && v.ctx.Err() == nil {
+			if _, err := v.refresh(true); err != nil && v.ctx.Err() == nil {
 				v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
 			}
 		}
 	}
 }
 
-// Shutdown stops serving, abandons indexing and waits for both.
+// followShared keeps the shared index up to date: every refresh_interval
+// while the database answers; while it does not, attempts back off
+// (doubling up to max_retry_interval) and the index catches up when it
+// returns. Delivery never waits for any of this: the archive is written
+// by the exporter, the index follows it.
+func (v *viewer) followShared(pg *PostgresIndexConfig, err error) {
+	wait, failing := pg.RefreshInterval, err != nil
+	for {
+		if failing {
+			wait = min(wait*2, pg.MaxRetryInterval)
+		} else {
+			wait = pg.RefreshInterval
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-v.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		_, err := v.refresh(true)
+		switch {
+		case v.ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			v.set.Logger.Warn("Cannot bring the shared index up to date; retrying with back-off (delivery and the archive are not affected)", zap.Error(err))
+		case err == nil && failing:
+			v.set.Logger.Info("The shared index is up to date again")
+		}
+		failing = err != nil
+	}
+}
+
+// Shutdown stops serving, abandons indexing, waits for both and closes
+// the index.
 func (v *viewer) Shutdown(ctx context.Context) error {
 	if v.cancel != nil {
 		v.cancel()
@@ -180,32 +241,71 @@ func (v *viewer) Shutdown(ctx context.Context) error {
 		}
 	}
 	v.wg.Wait()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.index != nil {
+		err = errors.Join(err, v.index.Close())
+		v.index = nil
+	}
 	return err
 }
 
-// refresh brings the index up to date (opening it once the archive exists)
-// and returns the snapshot to answer from.
-func (v *viewer) refresh() (*auditquery.Snapshot, error) {
+// refresh brings the index up to date (opening it once the archive
+// exists) and returns it. With wait unset (a request), it waits at most
+// requestWait for a refresh already running (a first build of a large
+// archive takes minutes): the request is then answered from what is
+// indexed so far.
+func (v *viewer) refresh(wait bool) (*auditquery.DiskIndex, error) {
 	v.mu.Lock()
 	ix := v.index
 	if ix == nil {
-		var err error
-		ix, err = auditquery.Open(v.cfg.Path, auditquery.Options{
-			HMACKey:       []byte(v.cfg.HMACKey),
-			RecheckActive: activeRecheck,
-			MemoryLimit:   int64(v.cfg.IndexMemoryLimitMiB) << 20,
-			// One file at a time: building the index must leave the
-			// pipeline (the exporter above all) a core of its own.
-			Workers: 1,
-		})
+		if v.ctx.Err() != nil {
+			v.mu.Unlock()
+			return nil, v.ctx.Err()
+		}
+		l, err := archive.Discover(v.cfg.Path)
 		if err != nil {
 			v.mu.Unlock()
 			return nil, fmt.Errorf("%w: %w", errNoArchive, err)
 		}
+		if pg := v.pg(); pg != nil {
+			db, err := pgindex.New(pgindex.Options{DSN: string(pg.DSN), ConnectTimeout: pg.ConnectTimeout, MaxConns: pg.MaxConns})
+			if err == nil {
+				ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, db,
+					auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck, Collector: pg.CollectorName,
+						// Smaller transactions than SQLite's 20 000 rows: the rows wait in
+						// memory until COPY, and a peak of load should not grow the heap.
+						BatchRows: 5000})
+			}
+			if err != nil {
+				v.mu.Unlock()
+				return nil, fmt.Errorf("%w: %w", errIndexUnavailable, err)
+			}
+		} else {
+			path := v.cfg.IndexPath
+			if path == "" {
+				path = sqliteindex.DefaultPath(l.ActivePath())
+			}
+			ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, sqliteindex.New(path, sqliteindex.Options{CacheMiB: v.cfg.IndexCacheMiB}),
+				auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
+			if err != nil {
+				v.mu.Unlock()
+				return nil, fmt.Errorf("opening the index %s: %w", path, err)
+			}
+		}
 		v.index = ix
 	}
 	v.mu.Unlock()
+	if !wait && v.pg() != nil {
+		// The shared index is kept up to date in the background only: a
+		// request answers from what is committed, whether or not the
+		// database can be written just now (Stats says when it is behind).
+		return ix, nil
+	}
 	// Refresh on the extension's context, not the request's: a client
 	// that goes away must not throw away index work others will need.
-	return ix.Refresh(v.ctx)
+	if wait {
+		return ix, ix.Refresh(v.ctx)
+	}
+	return ix, ix.RefreshWithin(v.ctx, v.requestWait)
 }

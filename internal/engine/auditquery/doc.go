@@ -1,10 +1,22 @@
 // Package auditquery answers filtered, paginated, newest-first queries over
 // the auditfile archive (internal/engine/archive), for the auditviewer extension
 // and `auditctl query` alike: both parse the same parameters (ParseQuery),
-// run them on the same index and write the same CSV, JSON-lines and table
-// formats.
+// run them through the same Searcher and write the same CSV, JSON-lines
+// and table formats.
 //
-// # Index
+// Two Searchers give the same answers (the sqliteindex tests compare them
+// row for row):
+//
+//   - DiskIndex, the index in a database (SQLite through sqliteindex; the
+//     database-specific parts behind the Dialect interface): it follows
+//     the archive incrementally, keeps its state across restarts, and is
+//     rebuilt from the archive when damaged. The viewer and `auditctl
+//     query` use it.
+//   - Index and its Snapshot (MemorySearcher), in memory, built from the
+//     whole archive at every start: `auditctl query` on an archive without
+//     an index, and the reference the disk index is tested against.
+//
+// # In-memory index
 //
 // Scanning and decoding a whole archive per query does not scale (a million
 // events is about 600 MB of JSON), so an Index keeps a compact columnar

@@ -29,7 +29,7 @@ const (
 
 // CSVHeader lists the CSV columns.
 var CSVHeader = []string{"time", "source", "resource", "action", "actor", "client_address", "severity",
-	"message", "integrity", "integrity_error", "kind", "file", "line", "seq"}
+	"message", "integrity", "integrity_error", "kind", "file", "line", "seq", "parse_error", "time_received"}
 
 type csvWriter struct{ w *csv.Writer }
 
@@ -51,8 +51,12 @@ func (c *csvWriter) Write(r *Row, _ []byte) error {
 	if r.Seq != 0 {
 		seq = strconv.FormatUint(r.Seq, 10)
 	}
+	received := ""
+	if r.TimeReceived {
+		received = "true"
+	}
 	rec := []string{r.Time, r.Source, r.Resource, r.Action, r.Actor, r.ClientAddress, r.Severity,
-		r.Message, r.Integrity, r.IntegrityError, r.Kind, r.File, strconv.Itoa(r.Line), seq}
+		r.Message, r.Integrity, r.IntegrityError, r.Kind, r.File, strconv.Itoa(r.Line), seq, r.ParseError, received}
 	for i, v := range rec {
 		rec[i] = defuseCell(v)
 	}
@@ -121,7 +125,10 @@ const maxCell = 80
 
 // NewTableWriter writes an aligned text table with the viewer's columns,
 // times in loc. A row whose integrity check failed (or a writer alarm)
-// starts with "!!" and ends with the reason.
+// starts with "!!" and ends with the reason; a record whose input was not
+// all readable starts with "??" (unless "!!") and ends with what could not
+// be read, and its date (when it was received, having none of its own)
+// says "(received)".
 func NewTableWriter(w io.Writer, loc *time.Location) (Writer, error) {
 	t := &tableWriter{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), loc: loc}
 	_, err := fmt.Fprintln(t.tw, "  \tDATE\tSOURCE\tRESOURCE\tACTION\tACTION BY\tUSER IP/NODE\tSEVERITY\tMESSAGE\t")
@@ -137,9 +144,18 @@ func (t *tableWriter) Write(r *Row, _ []byte) error {
 			note = " [ALARM: " + r.IntegrityError + "]"
 		}
 	}
+	if r.ParseError != "" {
+		if mark == "" {
+			mark = "??"
+		}
+		note += " [UNPARSED: " + r.ParseError + "]"
+	}
 	date := r.Time
 	if ts, err := time.Parse(time.RFC3339Nano, r.Time); err == nil {
 		date = ts.In(t.loc).Format("2006-01-02 15:04:05.000 -07:00")
+		if r.TimeReceived {
+			date += " (received)"
+		}
 	}
 	source := r.Source
 	if r.Kind == "marker" {

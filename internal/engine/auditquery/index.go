@@ -95,6 +95,12 @@ type Stats struct {
 	// ExcludedFiles counts the oldest rotated files left out of the index
 	// by Options.MemoryLimit.
 	ExcludedFiles int `json:"excluded_files,omitempty"`
+	// LinesRead: lines the last refresh of a disk index read from the
+	// archive (0 when nothing was new).
+	LinesRead int `json:"lines_read"`
+	// Indexing: a refresh of the disk index is running (a first build
+	// shows its progress: what is committed is searchable).
+	Indexing bool `json:"indexing,omitempty"`
 	// Warnings: files that could not be read completely just now, files
 	// left out by the memory limit.
 	Warnings []string `json:"warnings,omitempty"`

@@ -32,6 +32,14 @@ const (
 	ParamLimit     = "limit"
 	ParamPage      = "page"
 	ParamCursor    = "cursor"
+	ParamParse     = "parse"
+)
+
+// Values of the parse parameter.
+const (
+	ParseAll    = ""       // every line
+	ParseFailed = "failed" // only records flagged audit.parse_error (input not all readable)
+	ParseOK     = "ok"     // only records read whole
 )
 
 // Values of the integrity parameter.
@@ -48,8 +56,11 @@ type Query struct {
 	// Resource, Actor: case-insensitive substrings of the Resource and
 	// Action by columns.
 	Resource, Actor string
-	// Actions: the Action column must equal one of these (ignoring case),
-	// or match one holding '*' as a wildcard ("DELETE *", "MFA_*").
+	// Actions: the Action column must match one of these, ignoring case:
+	// contain it ("Login" finds LoginFailed and LoginSucceeded, "Recording"
+	// DELETE Recording), equal it when it starts with '=' ("=U": Sippy's
+	// code U only), or match it as a pattern when it holds '*', which
+	// matches any run of characters ("DELETE *", "MFA_*").
 	Actions []string
 	// Severity, when HasSeverity: the level at least this severe (or
 	// exactly this level with SeverityExact).
@@ -64,6 +75,8 @@ type Query struct {
 	Since, Until time.Time
 	// Integrity is IntegrityAll, IntegrityOK or IntegrityProblems.
 	Integrity string
+	// Parse is ParseAll, ParseFailed or ParseOK.
+	Parse string
 }
 
 // PageRequest selects which rows of the result to return.
@@ -71,6 +84,8 @@ type PageRequest struct {
 	Limit int // rows per page
 	// Page is 1-based; ignored when Cursor is set.
 	Page int
+	// Last asks for the last page (the oldest rows) instead of Page.
+	Last bool
 	// Cursor continues after the last row of an earlier page (its
 	// NextCursor): stable while new events arrive.
 	Cursor string
@@ -148,6 +163,13 @@ func ParseQuery(v url.Values, opts ParseOptions) (Query, PageRequest, error) {
 	default:
 		errs = append(errs, fmt.Errorf("%s: %q: want ok, problems or all", ParamIntegrity, i))
 	}
+	switch v := get(ParamParse); v {
+	case ParseAll, "all":
+	case ParseFailed, ParseOK:
+		q.Parse = v
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q: want failed, ok or all", ParamParse, v))
+	}
 	if s := get(ParamLimit); s != "" {
 		n, err := strconv.Atoi(s)
 		switch {
@@ -159,10 +181,12 @@ func ParseQuery(v url.Values, opts ParseOptions) (Query, PageRequest, error) {
 			p.Limit = n
 		}
 	}
-	if s := get(ParamPage); s != "" {
+	if s := get(ParamPage); s == "last" {
+		p.Last = true
+	} else if s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("%s: %q: want a whole number of at least 1", ParamPage, s))
+			errs = append(errs, fmt.Errorf("%s: %q: want a whole number of at least 1, or last", ParamPage, s))
 		} else {
 			p.Page = n
 		}
@@ -349,12 +373,22 @@ func (q Query) Values() url.Values {
 		set(ParamUntil, q.Until.Format(time.RFC3339Nano))
 	}
 	set(ParamIntegrity, q.Integrity)
+	set(ParamParse, q.Parse)
 	return v
 }
 
-// matchAction reports whether action matches one of the patterns.
+// matchAction reports whether action matches one of the patterns (see
+// Query.Actions).
 func matchAction(patterns []string, action string) bool {
-	return slices.ContainsFunc(patterns, func(p string) bool { return globFold(p, action) })
+	return slices.ContainsFunc(patterns, func(p string) bool {
+		switch {
+		case strings.HasPrefix(p, "="):
+			return strings.EqualFold(p[1:], action)
+		case strings.Contains(p, "*"):
+			return globFold(p, action)
+		}
+		return newFoldNeedle(p).in(action)
+	})
 }
 
 // globFold matches s against p ignoring case, '*' matching any run of

@@ -25,6 +25,7 @@ func extractFast(raw []byte) (fields, bool) {
 		detail                   []byte
 		actor, target, addr, act string
 		resource, actionBy       string
+		parseErr                 string
 	)
 	w.b = raw
 	f.ok = true
@@ -65,6 +66,8 @@ func extractFast(raw []byte) (fields, bool) {
 					resource = w.text()
 				case "action_by":
 					actionBy = w.text()
+				case "audit.parse_error":
+					parseErr = w.text()
 				default:
 					w.value()
 				}
@@ -80,6 +83,7 @@ func extractFast(raw []byte) (fields, bool) {
 	f.time = parseBytesNs(tm)
 	if f.time == 0 {
 		f.time = parseBytesNs(obs)
+		f.received = f.time != 0
 	}
 	if marker != "" {
 		f.kind = kindMarker
@@ -94,6 +98,7 @@ func extractFast(raw []byte) (fields, bool) {
 	f.cols[colAction] = first(event, act)
 	f.cols[colAddress] = addr
 	f.msg = msg
+	f.parseErr = parseErr
 	return f, true
 }
 

@@ -30,6 +30,13 @@ type Row struct {
 	// Truncated: a column was cut to MaxFieldBytes for the table; the
 	// export formats carry the whole line.
 	Truncated bool `json:"truncated,omitempty"`
+	// TimeReceived: the event had no time of its own (missing or
+	// unreadable), so Time is when the collector received it.
+	TimeReceived bool `json:"time_received,omitempty"`
+	// ParseError is the record's audit.parse_error: its input was not all
+	// readable (what could not be read; the raw text is kept in the
+	// message or attributes). Empty for a record read whole.
+	ParseError string `json:"parse_error,omitempty"`
 	// Kind is "event", "marker" (a line the writer recorded about the
 	// archive: Action is its kind, Message its detail) or "broken" (a line
 	// that could not be decoded).
@@ -43,7 +50,12 @@ type Row struct {
 	Alarm bool   `json:"alarm,omitempty"`
 	File  string `json:"file"`
 	Line  int    `json:"line"`
-	Seq   uint64 `json:"seq,omitempty"`
+	// Collector and Archive name the collector whose archive holds the
+	// line, and that archive (its active file's path on that collector),
+	// in an index several collectors share; empty otherwise.
+	Collector string `json:"collector,omitempty"`
+	Archive   string `json:"archive,omitempty"`
+	Seq       uint64 `json:"seq,omitempty"`
 }
 
 // Flagged reports whether the row must be shown marked: its integrity check
@@ -63,6 +75,8 @@ func (sn *Snapshot) row(k int, i uint32) Row {
 		ClientAddress: s.dicts[colAddress].get(s.cols[colAddress][i]),
 		Message:       s.message(i),
 		Truncated:     s.flags[i]&flagTruncated != 0,
+		TimeReceived:  s.flags[i]&flagTimeReceived != 0,
+		ParseError:    s.perrs[i],
 		Kind:          kindNames[s.kind[i]],
 		Alarm:         s.flags[i]&flagAlarm != 0,
 		File:          s.file.Name,
@@ -98,8 +112,11 @@ func (sn *Snapshot) status(k int, i uint32) (archive.Status, string) {
 type Page struct {
 	Rows  []Row `json:"rows"`
 	Total int   `json:"total"` // rows matching the filter
-	Page  int   `json:"page"`  // 1-based; 0 when paging by cursor
-	Limit int   `json:"limit"`
+	// TotalMore: more than Total rows match (Total is CountLimit): the
+	// disk index counts exactly only up to CountLimit.
+	TotalMore bool `json:"total_more,omitempty"`
+	Page      int  `json:"page"` // 1-based; 0 when paging by cursor
+	Limit     int  `json:"limit"`
 	// NextCursor continues after the last row; empty on the last page.
 	NextCursor string `json:"next_cursor,omitempty"`
 	// Took is how long the query took (the snapshot already refreshed).
@@ -271,6 +288,9 @@ func (sn *Snapshot) filterSegment(k int, q *Query) []uint32 {
 			if (q.SeverityExact && l != q.Severity) || (!q.SeverityExact && l > q.Severity) {
 				continue
 			}
+		}
+		if q.Parse != ParseAll && (s.flags[i]&flagParseError != 0) != (q.Parse == ParseFailed) {
+			continue
 		}
 		if q.Integrity != IntegrityAll {
 			st, _ := sn.status(k, i)

@@ -36,6 +36,8 @@ const (
 	// Sippy's and CTReplay's bodies often are:
 	flagMsgIsAction         // the Action column
 	flagMsgIsActionResource // Action, a space, Resource
+	flagTimeReceived        // the line has no event time: its time is when the collector received it
+	flagParseError          // the record is flagged audit.parse_error (its input was not all readable)
 )
 
 // alarmMarkers are the markers in which the writer reports damage it found.
@@ -118,6 +120,7 @@ type segment struct {
 	msgEnd []uint32 // message i is msgs[msgEnd[i-1]:msgEnd[i]]
 	msgs   []byte
 	errs   map[uint32]string // integrity error of rows whose status is not OK
+	perrs  map[uint32]string // parse error of flagged records (clipped)
 
 	// order lists the rows newest first: by time, seq, then file order.
 	order []uint32
@@ -134,7 +137,7 @@ type segment struct {
 
 func newSegment(f archive.File, info os.FileInfo) *segment {
 	s := &segment{stem: strings.TrimSuffix(f.Name, ".gz"), file: f, info: info, active: f.Active, firstSeal: -1,
-		errs: map[uint32]string{}}
+		errs: map[uint32]string{}, perrs: map[uint32]string{}}
 	for c := range s.dicts {
 		s.dicts[c] = newDict()
 	}
@@ -174,7 +177,7 @@ func (s *segment) memory() int {
 	for c := range s.cols {
 		n += cap(s.cols[c])*4 + s.dicts[c].bytes()
 	}
-	return n + len(s.errs)*64
+	return n + len(s.errs)*64 + len(s.perrs)*64
 }
 
 // seal drops what only growing needs and copies the columns to arrays of
@@ -201,6 +204,10 @@ func (s *segment) clone() *segment {
 	for k, v := range s.errs {
 		c.errs[k] = v
 	}
+	c.perrs = make(map[uint32]string, len(s.perrs))
+	for k, v := range s.perrs {
+		c.perrs[k] = v
+	}
 	// dicts grow by append too; the map is shared by the growing owner only.
 	for i, d := range s.dicts {
 		c.dicts[i] = &dict{data: d.data, ends: d.ends, ids: d.ids}
@@ -223,6 +230,7 @@ type wireFields struct {
 		Action   anyText
 		Resource anyText // Sippy's own resource, with the new values
 		ActionBy anyText // Sippy's actor string, u:1:3726:main_admin
+		ParseErr anyText
 	}
 	Marker string
 	Detail json.RawMessage
@@ -254,6 +262,7 @@ func (w *wireFields) decode(raw []byte) error {
 		{&attrs, []member{
 			{"audit.actor", &a.Actor}, {"audit.target", &a.Target}, {"audit.client_address", &a.Address},
 			{"audit.action", &a.Action}, {"resource", &a.Resource}, {"action_by", &a.ActionBy},
+			{"audit.parse_error", &a.ParseErr},
 		}},
 	} {
 		for _, m := range group.members {
@@ -297,6 +306,10 @@ type fields struct {
 	sev   int
 	kind  uint8
 	alarm bool
+	// received: the time is when the collector received the record (it
+	// had no event time of its own).
+	received bool
+	parseErr string // the record's audit.parse_error
 }
 
 // extract decodes what the viewer shows from an archive line. valid says
@@ -324,6 +337,7 @@ func extractSlow(raw []byte) fields {
 	f := fields{ok: true, time: parseNs(w.Time)}
 	if f.time == 0 {
 		f.time = parseNs(w.Observed)
+		f.received = f.time != 0
 	}
 	if w.Marker != "" {
 		f.kind = kindMarker
@@ -339,6 +353,7 @@ func extractSlow(raw []byte) fields {
 	f.cols[colAddress] = string(a.Address)
 	f.msg = w.Message
 	f.sev = min(max(w.SeverityNumber, 0), 255)
+	f.parseErr = string(a.ParseErr)
 	return f
 }
 
@@ -373,6 +388,13 @@ func (s *segment) add(e *archive.Entry, seed maphash.Seed) {
 	}
 	if f.alarm {
 		flags |= flagAlarm
+	}
+	if f.received {
+		flags |= flagTimeReceived
+	}
+	if f.parseErr != "" && f.kind == kindEvent {
+		flags |= flagParseError
+		s.perrs[i], _ = clipText(f.parseErr)
 	}
 	cutCols := false
 	for c := range f.cols {

@@ -279,3 +279,31 @@ func WriteArchive(ctx context.Context, opts archive.WriterOptions, g *Generator,
 	}
 	return p.Close()
 }
+
+// Unparsed makes n records flagged as the receivers flag input they could
+// not read whole (auditrecord.AttrParseError), received at at: every other
+// one unreadable (the raw text as the body, no event name, no time), the
+// others with a bad time (the vendor's fields kept, no event time).
+func Unparsed(n int, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(auditrecord.AttrSource, auditrecord.SourceCTReplay)
+	rl.Resource().Attributes().PutStr("service.name", auditrecord.SourceCTReplay)
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i := range n {
+		r := lrs.AppendEmpty()
+		r.SetObservedTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Duration(i) * time.Millisecond)))
+		if i%2 == 0 {
+			r.Body().SetStr(fmt.Sprintf(`{"action":"DELETE Recording","userID":"mallory%d",`, i))
+			r.Attributes().PutStr(auditrecord.AttrParseError, "not JSON: unexpected end of input")
+			continue
+		}
+		r.SetEventName("DELETE Recording")
+		r.Body().SetStr("DELETE Recording id=" + fmt.Sprint(i))
+		r.Attributes().PutStr("action", "DELETE Recording")
+		r.Attributes().PutStr("userID", fmt.Sprintf("mallory%d", i))
+		r.Attributes().PutStr("ts", "yesterday")
+		r.Attributes().PutStr(auditrecord.AttrParseError, `ts: cannot read "yesterday" as a time`)
+	}
+	return ld
+}

@@ -5,7 +5,17 @@
 
 const $ = (sel) => document.querySelector(sel);
 const form = $('#filters');
-const state = { page: 1, limit: 50, utc: false, rows: [], hints: null };
+const state = { page: 1, last: false, limit: 50, utc: false, rows: [], hints: null, selected: -1, pages: 1, more: false, ok: false };
+
+// apiURL makes an absolute URL for the API from the page's origin and
+// path, never from its whole address: a page opened as
+// http://user:pass@host/ has credentials in its address, and fetch()
+// refuses a URL that carries them (the browser sends the credentials it
+// was given anyway).
+function apiURL(path, loc = location) {
+  const dir = loc.pathname.replace(/[^/]*$/, '');
+  return loc.origin + dir + path;
+}
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
 function pad(n, w = 2) { return String(n).padStart(w, '0'); }
@@ -49,6 +59,7 @@ function filterParams() {
   }
   if (p.has('since') || p.has('until')) p.set('tz', state.utc ? 'UTC' : browserZone);
   if (form.elements.problems.checked) p.set('integrity', 'problems');
+  if (form.elements.unparsed.checked) p.set('parse', 'failed');
   return p;
 }
 
@@ -59,7 +70,7 @@ function showError(msg) {
 }
 
 async function getJSON(url) {
-  const resp = await fetch(url, { headers: { Accept: 'application/json' } });
+  const resp = await fetch(apiURL(url), { headers: { Accept: 'application/json' } });
   let body;
   try { body = await resp.json(); } catch { body = {}; }
   if (!resp.ok) throw new Error(body.error || `${resp.status} ${resp.statusText}`);
@@ -87,51 +98,99 @@ function cell(tr, cls, text, title) {
   return td;
 }
 
+function flagOf(r) {
+  if (r.integrity !== 'ok') return { mark: '\u26a0', why: `Integrity ${r.integrity}: ${r.integrity_error}` };
+  if (r.alarm) return { mark: '\u26a0', why: `Archive alarm: ${r.integrity_error}` };
+  if (r.parse_error) return { mark: '?', why: `Unparsed input: ${r.parse_error}` };
+  return { mark: '', why: '' };
+}
+
+function dateText(r) {
+  return fmtTime(r.time) + (r.time_received ? ' (received)' : '');
+}
+
+function dateHint(r) {
+  if (r.time_received) return 'This event had no time of its own (missing or unreadable): the Date is when the collector RECEIVED it.';
+  return hintFor(r, 'time');
+}
+
 function render() {
   const tbody = $('#events tbody');
   tbody.replaceChildren();
   if (state.rows.length === 0) {
     const tr = document.createElement('tr');
     tr.className = 'empty';
-    const td = cell(tr, '', 'No events match these filters.');
+    const td = cell(tr, '', state.ok ? 'No events match these filters.' : 'No events shown: correct the filters above.');
     td.colSpan = 9;
     tbody.appendChild(tr);
     return;
   }
-  for (const r of state.rows) {
+  // A shared index (several collectors): a column names each row's
+  // collector; one collector's own index has none.
+  const shared = state.rows.some((r) => r.collector);
+  $('#col-collector').hidden = !shared;
+  state.rows.forEach((r, i) => {
     const tr = document.createElement('tr');
-    const flagged = r.integrity !== 'ok' || r.alarm;
-    if (flagged) tr.classList.add('flagged');
+    const f = flagOf(r);
+    if (r.integrity !== 'ok' || r.alarm) tr.classList.add('flagged');
+    else if (r.parse_error) tr.classList.add('unparsed');
     if (r.kind === 'marker') tr.classList.add('marker');
+    if (i === state.selected) tr.classList.add('selected');
+    tr.dataset.index = i;
     tr.dataset.file = r.file;
     tr.dataset.line = r.line;
-    const why = r.integrity !== 'ok' ? `Integrity ${r.integrity}: ${r.integrity_error}` : (r.alarm ? `Archive alarm: ${r.integrity_error}` : '');
-    cell(tr, 'mark', flagged ? '\u26a0' : '', why || 'Integrity ok: the line matches its hash and follows the line before it');
-    cell(tr, 'time', fmtTime(r.time), hintFor(r, 'time'));
+    cell(tr, 'mark', f.mark, f.why || 'Integrity ok: the line matches its hash and follows the line before it');
+    cell(tr, 'time' + (r.time_received ? ' received' : ''), dateText(r), dateHint(r));
     cell(tr, 'source', r.kind === 'marker' ? '(archive)' : r.source, hintFor(r, 'source'));
     cell(tr, 'resource', r.resource, hintFor(r, 'resource'));
     cell(tr, 'action', r.action, hintFor(r, 'action'));
     cell(tr, 'actor', r.actor, hintFor(r, 'actor'));
     cell(tr, 'client_address', r.client_address, hintFor(r, 'client_address'));
     cell(tr, 'severity sev-' + r.severity, r.severity, hintFor(r, 'severity'));
-    cell(tr, 'message', r.message + (r.truncated ? ' \u2026' : ''), why || (r.truncated ? 'Cut for the table: the downloads and the line view carry all of it' : ''));
-    if (why) tr.title = why;
+    cell(tr, 'message', r.message + (r.truncated ? ' \u2026' : ''), f.why || (r.truncated ? 'Cut for the table: the downloads and the detail view carry all of it' : ''));
+    if (shared) cell(tr, 'collector', r.collector || '', r.archive ? `In ${r.collector}'s archive ${r.archive}` : '');
+    if (f.why) tr.title = f.why;
     tbody.appendChild(tr);
+  });
+}
+
+// setDownloads points the downloads at the rows the table shows (the
+// filters last applied: they carry their own tz, so toggling UTC later
+// does not change them), or (p null) disables them: an invalid filter
+// must not leave links to other rows.
+function setDownloads(p) {
+  for (const [id, path] of [['#download-csv', 'api/events.csv'], ['#download-jsonl', 'api/events.jsonl']]) {
+    const a = $(id);
+    if (p) {
+      const q = p.toString();
+      a.href = apiURL(path + (q ? '?' + q : ''));
+      a.removeAttribute('aria-disabled');
+      a.classList.remove('disabled');
+    } else {
+      a.removeAttribute('href');
+      a.setAttribute('aria-disabled', 'true');
+      a.classList.add('disabled');
+    }
   }
 }
 
-// updateLinks points the downloads at the rows the table shows: the
-// filters last applied (they carry their own tz, so toggling UTC later
-// does not change them).
-function updateLinks(p) {
-  const q = p.toString();
-  $('#download-csv').href = 'api/events.csv' + (q ? '?' + q : '');
-  $('#download-jsonl').href = 'api/events.jsonl' + (q ? '?' + q : '');
+
+// clearTable empties the table and disables the downloads: what is shown
+// must always be what the filters above select.
+function clearTable(msg) {
+  state.rows = [];
+  state.ok = false;
+  state.selected = -1;
+  render();
+  setDownloads(null);
+  $('#page-info').textContent = '';
+  for (const id of ['#first', '#newer', '#older', '#last']) $(id).disabled = true;
+  $('#detail').hidden = true;
+  showError(msg);
 }
 
-async function load() {
+async function load(select) {
   const p = filterParams();
-  updateLinks(p);
   // The filters live in the address, so a view can be bookmarked or sent;
   // start and end as UTC instants, so the link means the same anywhere.
   const view = new URLSearchParams(p);
@@ -140,26 +199,38 @@ async function load() {
     if (view.has(name)) view.set(name, (state.utc ? view.get(name) : toUTCInput(view.get(name))) + 'Z');
   }
   if (state.utc) view.set('utc', '1');
-  if (state.page > 1) view.set('page', state.page);
+  if (state.last) view.set('page', 'last');
+  else if (state.page > 1) view.set('page', state.page);
   history.replaceState(null, '', view.toString() ? '#' + view.toString() : location.pathname);
-  p.set('page', state.page);
-  p.set('limit', state.limit);
+  const q = new URLSearchParams(p);
+  q.set('page', state.last ? 'last' : state.page);
+  q.set('limit', state.limit);
   $('#apply').disabled = true;
   try {
-    const page = await getJSON('api/events?' + p.toString());
+    const page = await getJSON('api/events?' + q.toString());
     showError('');
+    setDownloads(p);
+    state.ok = true;
     state.rows = page.rows;
+    state.last = false;
+    state.page = page.page;
+    state.more = !!page.total_more;
+    state.pages = Math.max(1, Math.ceil(page.total / page.limit));
+    state.selected = select === 'first' ? 0 : select === 'last' ? state.rows.length - 1 : -1;
     render();
-    const pages = Math.max(1, Math.ceil(page.total / page.limit));
-    $('#page-info').textContent = `Page ${page.page} of ${pages} \u00b7 ${page.total.toLocaleString()} matching events`;
-    $('#newer').disabled = page.page <= 1;
-    $('#older').disabled = page.page >= pages;
+    const total = (page.total_more ? 'more than ' : '') + page.total.toLocaleString();
+    const of = page.total_more ? 'many' : state.pages.toLocaleString();
+    $('#page-info').textContent = `Page ${page.page.toLocaleString()} of ${of} \u00b7 ${total} matching events`;
+    $('#goto-page').max = page.total_more ? '' : state.pages;
+    $('#first').disabled = $('#newer').disabled = page.page <= 1;
+    $('#older').disabled = $('#last').disabled = !page.total_more && page.page >= state.pages;
     const a = page.archive;
-    $('#archive-status').textContent = `${a.events.toLocaleString()} events in ${a.files} files \u00b7 answered in ${(page.took_ns / 1e6).toFixed(1)} ms`;
+    $('#archive-status').textContent = `${a.events.toLocaleString()} events in ${a.files} files \u00b7 answered in ${(page.took_ns / 1e6).toFixed(1)} ms` +
+      (a.indexing ? ' \u00b7 indexing the archive: the newest lines may not be searchable yet' : '');
     const banner = $('#problems-banner');
     const notes = [];
+    for (const w of a.warnings || []) if (w.startsWith('the index is behind')) notes.push('\u23f3 ' + w);
     if (a.problems) notes.push(`\u26a0 ${a.problems} line(s) of the archive failed their integrity check or record damage. Tick "Integrity problems only" to list them.`);
-    if (a.excluded_files) notes.push(`The ${a.excluded_files} oldest rotated file(s) are not searchable here (index memory limit, index_memory_limit_mib); auditctl query reads them.`);
     try {
       const v = await getJSON('api/integrity');
       if (!v.intact || v.uncovered_lines || !v.signatures_checked) notes.push(`${v.summary} Full proof, off this host: ${v.command}`);
@@ -168,26 +239,86 @@ async function load() {
     }
     banner.hidden = notes.length === 0;
     banner.textContent = notes.join(' ');
+    if (state.selected >= 0 && !$('#detail').hidden) showSelected();
   } catch (err) {
-    showError('Could not load events: ' + err.message);
+    clearTable('Could not load events: ' + err.message);
   } finally {
     $('#apply').disabled = false;
   }
 }
 
-async function showLine(file, line) {
+// The detail panel: the selected row's fields, labelled, and its archive
+// line as the file holds it now.
+const detailFields = [
+  ['Date', (r) => dateText(r) + (r.time_received ? ' \u2014 when the collector received it: the event had no time of its own' : '')],
+  ['Source', (r) => r.kind === 'marker' ? '(archive)' : r.source],
+  ['Resource', (r) => r.resource],
+  ['Action', (r) => r.action],
+  ['Action by', (r) => r.actor],
+  ['User IP/Node', (r) => r.client_address],
+  ['Severity', (r) => r.severity],
+  ['Message', (r) => r.message],
+  ['Unparsed input', (r) => r.parse_error],
+  ['Kind', (r) => r.kind],
+  ['Collector', (r) => r.collector],
+  ['Archive', (r) => r.archive],
+  ['File and line', (r) => `${r.file}:${r.line}`],
+  ['Chain seq', (r) => r.seq ? String(r.seq) : ''],
+];
+
+function selectRow(i, open) {
+  if (i < 0 || i >= state.rows.length) return;
+  state.selected = i;
+  for (const tr of document.querySelectorAll('#events tbody tr.selected')) tr.classList.remove('selected');
+  const tr = document.querySelector(`#events tbody tr[data-index="${i}"]`);
+  if (tr) {
+    tr.classList.add('selected');
+    tr.scrollIntoView({ block: 'nearest' });
+  }
+  if (open || !$('#detail').hidden) showSelected();
+}
+
+// move selects the row delta away, crossing to the next or previous page.
+function move(delta) {
+  const i = state.selected + delta;
+  if (i >= 0 && i < state.rows.length) { selectRow(i); return; }
+  if (delta > 0 && !$('#older').disabled) { state.page++; load('first'); }
+  if (delta < 0 && state.page > 1) { state.page--; load('last'); }
+}
+
+async function showSelected() {
+  const r = state.rows[state.selected];
+  if (!r) return;
+  $('#detail').hidden = false;
+  $('#detail-place').textContent = `${r.file}:${r.line}`;
+  const dl = $('#detail-fields');
+  dl.replaceChildren();
+  for (const [label, get] of detailFields) {
+    const v = get(r);
+    if (!v) continue;
+    const dt = document.createElement('dt');
+    dt.textContent = label;
+    const dd = document.createElement('dd');
+    dd.textContent = v;
+    dd.dataset.field = label;
+    dl.append(dt, dd);
+  }
+  $('#detail-prev').disabled = state.selected <= 0 && state.page <= 1;
+  $('#detail-next').disabled = state.selected >= state.rows.length - 1 && $('#older').disabled;
+  $('#detail-line').textContent = '';
+  const want = state.selected;
   try {
-    const d = await getJSON(`api/line?file=${encodeURIComponent(file)}&line=${encodeURIComponent(line)}`);
-    $('#detail-place').textContent = `${file}:${line}`;
+    const file = r.collector ? `${r.collector}/${r.file}` : r.file;
+    const d = await getJSON(`api/line?file=${encodeURIComponent(file)}&line=${encodeURIComponent(r.line)}`);
+    if (state.selected !== want) return; // moved on meanwhile
     const integ = $('#detail-integrity');
     const bad = d.row.integrity !== 'ok';
     integ.className = bad ? 'bad' : '';
     integ.textContent = bad ? `\u26a0 Integrity ${d.row.integrity}: ${d.row.integrity_error}` : 'Integrity ok: the line matches its hash and follows the line before it.';
     let text = d.line;
     try { text = JSON.stringify(JSON.parse(d.line), null, 2); } catch { /* shown as it is */ }
+    if (!d.line && r.collector) text = `The line itself is in ${r.collector}'s archive (${r.archive}), on that collector's machine: its viewer shows it, and auditctl verify proves it there. Above: the line as that collector indexed it.`;
     $('#detail-line').textContent = text;
-    $('#detail').hidden = false;
-    $('#detail').scrollIntoView({ behavior: 'smooth' });
   } catch (err) {
     showError('Could not load the line: ' + err.message);
   }
@@ -205,7 +336,7 @@ async function loadHints() {
     const list = $('#action-codes');
     for (const a of h.sippy_actions) {
       const o = document.createElement('option');
-      o.value = a.code;
+      o.value = '=' + a.code;
       o.label = `${a.code} \u2014 ${a.description} (Sippy)`;
       list.appendChild(o);
     }
@@ -218,8 +349,8 @@ function showZone() {
   $('#zone').textContent = state.utc ? 'Times in UTC' : `Times in ${browserZone}`;
 }
 
-form.addEventListener('submit', (e) => { e.preventDefault(); state.page = 1; load(); });
-$('#clear').addEventListener('click', () => { form.reset(); $('#utc').checked = state.utc; state.page = 1; load(); });
+form.addEventListener('submit', (e) => { e.preventDefault(); state.page = 1; state.last = false; load(); });
+$('#clear').addEventListener('click', () => { form.reset(); $('#utc').checked = state.utc; state.page = 1; state.last = false; load(); });
 $('#utc').addEventListener('change', (e) => {
   state.utc = e.target.checked;
   for (const name of ['since', 'until']) {
@@ -228,15 +359,42 @@ $('#utc').addEventListener('change', (e) => {
   }
   showZone();
   render();
+  if (!$('#detail').hidden) showSelected();
 });
+$('#first').addEventListener('click', () => { state.page = 1; load(); });
 $('#newer').addEventListener('click', () => { if (state.page > 1) { state.page--; load(); } });
 $('#older').addEventListener('click', () => { state.page++; load(); });
+$('#last').addEventListener('click', () => { state.last = true; load(); });
+$('#goto').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const n = Math.floor(Number($('#goto-page').value));
+  if (!(n >= 1)) { showError('Page: want a whole number of at least 1'); return; }
+  state.page = state.more ? n : Math.min(n, state.pages);
+  load();
+});
 $('#limit').addEventListener('change', (e) => { state.limit = Number(e.target.value); state.page = 1; load(); });
 $('#events tbody').addEventListener('click', (e) => {
   const tr = e.target.closest('tr');
-  if (tr && tr.dataset.file) showLine(tr.dataset.file, tr.dataset.line);
+  if (tr && tr.dataset.index !== undefined) selectRow(Number(tr.dataset.index), true);
 });
 $('#detail-close').addEventListener('click', () => { $('#detail').hidden = true; });
+$('#detail-prev').addEventListener('click', () => move(-1));
+$('#detail-next').addEventListener('click', () => move(1));
+document.addEventListener('keydown', (e) => {
+  if (e.altKey || e.ctrlKey || e.metaKey) return;
+  const t = e.target;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+  switch (e.key) {
+    case 'ArrowDown': case 'j': move(1); break;
+    case 'ArrowUp': case 'k': if (state.selected < 0) selectRow(0); else move(-1); break;
+    case 'Enter': if (state.selected >= 0) showSelected(); else return; break;
+    case 'Escape': $('#detail').hidden = true; break;
+    case 'ArrowRight': if (!$('#older').disabled) { state.page++; load(); } break;
+    case 'ArrowLeft': if (state.page > 1) { state.page--; load(); } break;
+    default: return;
+  }
+  e.preventDefault();
+});
 
 // restoreView fills the form from the address (see load).
 function restoreView() {
@@ -251,6 +409,8 @@ function restoreView() {
     if (t) form.elements[name].value = state.utc ? t : toLocalInput(t);
   }
   form.elements.problems.checked = v.get('integrity') === 'problems';
+  form.elements.unparsed.checked = v.get('parse') === 'failed';
+  state.last = v.get('page') === 'last';
   state.page = Math.max(1, Number(v.get('page')) || 1);
 }
 

@@ -1,0 +1,228 @@
+package sqliteindex_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/auditquerytest"
+)
+
+// A restarted index reads nothing it read before: the files' states are
+// in the database. New lines written meanwhile are all it reads.
+func TestRestartReadsOnlyWhatIsNew(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	opts := archive.WriterOptions{Path: path, MaxSize: 96 << 10, Compress: true}
+	p, err := auditquerytest.NewPipeline(opts)
+	require.NoError(t, err)
+	g := auditquerytest.NewGenerator(5, time.Second)
+	ctx := context.Background()
+	require.NoError(t, p.Write(ctx, g.Next(1200)))
+
+	indexPath := filepath.Join(t.TempDir(), "index")
+	first := openDisk(t, path, indexPath, nil)
+	assert.Equal(t, 1200, first.Stats().LinesRead)
+	require.NoError(t, first.Close())
+
+	again := openDisk(t, path, indexPath, nil)
+	assert.Equal(t, 0, again.Stats().LinesRead, "nothing read again after a restart")
+	assert.Equal(t, 1200, again.Stats().Lines)
+	assertParityOf(t, memory(t, path, nil), again, quickQueries)
+	require.NoError(t, again.Close())
+
+	// Written while the index was closed: rotated (gzipped) and new lines.
+	require.NoError(t, p.Write(ctx, g.Next(700)))
+	require.NoError(t, p.Close())
+	third := openDisk(t, path, indexPath, nil)
+	assert.Equal(t, 700, third.Stats().LinesRead, "only the new lines")
+	assertParityOf(t, memory(t, path, nil), third, quickQueries)
+}
+
+// The index is a cache: deleted, or damaged anywhere, it is built again
+// from the archive, and answers as before.
+func TestDamagedOrDeletedIndexIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 1200, 96<<10, true)
+	mem := memory(t, path, nil)
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, indexPath string)
+	}{
+		{"deleted", func(t *testing.T, p string) { require.NoError(t, os.Remove(p)) }},
+		{"header overwritten", func(t *testing.T, p string) { overwrite(t, p, 0, 100) }},
+		{"pages overwritten", func(t *testing.T, p string) {
+			info, err := os.Stat(p)
+			require.NoError(t, err)
+			overwrite(t, p, info.Size()/3, int(info.Size()/3))
+		}},
+		{"truncated", func(t *testing.T, p string) {
+			info, err := os.Stat(p)
+			require.NoError(t, err)
+			require.NoError(t, os.Truncate(p, info.Size()/2))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			indexPath := filepath.Join(t.TempDir(), "index")
+			ix := openDisk(t, path, indexPath, nil)
+			require.NoError(t, ix.Close())
+			tc.damage(t, indexPath)
+
+			ctx := context.Background()
+			ix, err := auditquery.OpenDisk(ctx, path, newDB(indexPath), auditquery.DiskOptions{})
+			require.NoError(t, err, "a damaged index is no reason not to open")
+			defer ix.Close()
+			// A query may be the first to meet the damage: it says so and
+			// the next refresh rebuilds.
+			for attempt := 0; ; attempt++ {
+				require.Less(t, attempt, 3, "still damaged")
+				if err := ix.Refresh(ctx); err != nil {
+					t.Logf("refresh: %v", err)
+					continue
+				}
+				if errs := probe(ctx, ix); errs == nil {
+					break
+				} else {
+					t.Logf("query: %v", errs)
+				}
+			}
+			assert.Equal(t, mem.Stats().Lines, ix.Stats().LinesRead, "rebuilt: every line read again")
+			assertParityOf(t, mem, ix, quickQueries)
+		})
+	}
+}
+
+// probe runs queries that touch every table and index.
+func probe(ctx context.Context, ix *auditquery.DiskIndex) error {
+	for _, q := range []auditquery.Query{{}, {Text: "recording"}, {Actions: []string{"AUTH_FAIL"}}, {Resource: "accounts"}} {
+		if _, err := ix.Search(ctx, q, auditquery.PageRequest{Limit: 100000, Page: 1}); err != nil {
+			return err
+		}
+		if _, err := ix.Count(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func overwrite(t *testing.T, path string, off int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	junk := make([]byte, n)
+	for i := range junk {
+		junk[i] = byte(i*7 + 3)
+	}
+	_, err = f.WriteAt(junk, off)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// While the writer appends, rotates, gzips and (with retention) removes
+// files, the index follows: no line is ever seen twice or marked damaged,
+// a restart in the middle reads only what is new, and in the end it
+// answers as the in-memory engine built from nothing.
+func TestFollowsALiveArchive(t *testing.T) {
+	t.Run("keep every file", func(t *testing.T) { testFollow(t, 0) })
+	t.Run("retention removes old files meanwhile", func(t *testing.T) { testFollow(t, 4) })
+}
+
+func testFollow(t *testing.T, maxBackups int) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: path, MaxSize: 24 << 10, Compress: true, MaxBackups: maxBackups})
+	require.NoError(t, err)
+	g := auditquerytest.NewGenerator(9, time.Second)
+	ctx := context.Background()
+	require.NoError(t, p.Write(ctx, g.Next(10)))
+	indexPath := filepath.Join(t.TempDir(), "index")
+	ix := openDisk(t, path, indexPath, nil)
+
+	done := make(chan error, 1)
+	go func() {
+		for range 30 {
+			if err := p.Write(ctx, g.Next(20)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	seen, restarts := 0, 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			running = false
+		default:
+		}
+		require.NoError(t, ix.Refresh(ctx))
+		pg, err := ix.Search(ctx, auditquery.Query{}, auditquery.PageRequest{Limit: 100000, Page: 1})
+		require.NoError(t, err)
+		assert.Zero(t, pg.Archive.Problems, "no sound line is marked")
+		seqs := map[uint64]bool{}
+		for _, r := range pg.Rows {
+			require.False(t, seqs[r.Seq], "seq %d twice", r.Seq)
+			seqs[r.Seq] = true
+		}
+		assert.Equal(t, pg.Archive.Lines, len(pg.Rows))
+		if maxBackups == 0 {
+			assert.GreaterOrEqual(t, len(pg.Rows), seen, "the archive only grows")
+			seen = len(pg.Rows)
+		}
+		if restarts == 0 && len(pg.Rows) > 250 {
+			// A restart while the writer goes on.
+			require.NoError(t, ix.Close())
+			ix = openDisk(t, path, indexPath, nil)
+			restarts++
+		}
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, ix.Refresh(ctx))
+	mem := memory(t, path, nil)
+	assert.Greater(t, mem.Stats().Files, 3, "rotated meanwhile")
+	if maxBackups == 0 {
+		assert.Equal(t, 10+30*20, ix.Stats().Lines)
+	} else {
+		assert.Less(t, ix.Stats().Lines, 10+30*20, "retention removed files")
+	}
+	assertParityOf(t, mem, ix, quickQueries)
+}
+
+// The index holds audit data: its files are the collector user's only.
+func TestIndexFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 50, 0, false)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	ix := openDisk(t, path, indexPath, nil)
+	for _, p := range []string{indexPath, indexPath + "-wal", indexPath + "-shm"} {
+		info, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), p)
+	}
+	require.NoError(t, ix.Close())
+}
+
+// The same archive named another way (its directory, a relative path) is
+// the same index: nothing is read again.
+func TestSameArchiveNamedOtherwise(t *testing.T) {
+	dir := t.TempDir()
+	path := genArchive(t, dir, 300, 0, false)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	first := openDisk(t, path, indexPath, nil)
+	require.Equal(t, 300, first.Stats().LinesRead)
+	require.NoError(t, first.Close())
+	t.Chdir(filepath.Dir(dir))
+	for _, name := range []string{dir, filepath.Join(filepath.Base(dir), "audit.jsonl")} {
+		again := openDisk(t, name, indexPath, nil)
+		assert.Equal(t, 0, again.Stats().LinesRead, name)
+		require.NoError(t, again.Close())
+	}
+}
