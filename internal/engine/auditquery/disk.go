@@ -276,8 +276,14 @@ func (ix *DiskIndex) open(ctx context.Context, reset bool) error {
 			stale = true
 		}
 	}
+	if stale && !reset && len(have) > 0 {
+		// Another version, archive or key: start again from an empty
+		// database (emptying a large one row by row would take longer
+		// than building it).
+		db.Close()
+		return ix.open(ctx, true)
+	}
 	if stale {
-		// Another version, archive or key: start again.
 		if err := emptyIndex(ctx, db, ix.dbx); err != nil {
 			return fail(err)
 		}
