@@ -524,7 +524,10 @@ func (ix *DiskIndex) Search(ctx context.Context, q Query, p PageRequest) (Page, 
 				return err
 			}
 			slices.Reverse(found)
-		} else if pairs := w.pairs(ix, skip+p.Limit+1); pairs != nil {
+		} else if pairs := w.pairs(ix, skip+p.Limit+1); pairs != nil && (out.TotalMore || ix.opts.PairsAlways) {
+			// Many matches: sorting them all would cost more than reading
+			// each pair's first rows. With at most CountLimit, one query
+			// sorting them is cheaper.
 			for _, pair := range pairs {
 				w.pair = pair
 				if err := read(w.sql(), skip+p.Limit+1, 0); err != nil {

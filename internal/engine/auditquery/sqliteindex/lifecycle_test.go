@@ -225,4 +225,10 @@ func TestSameArchiveNamedOtherwise(t *testing.T) {
 		assert.Equal(t, 0, again.Stats().LinesRead, name)
 		require.NoError(t, again.Close())
 	}
+	// With an HMAC key the index is another: built again, from an empty
+	// file.
+	keyed := openDisk(t, path, indexPath, []byte("0123456789abcdef"))
+	assert.Equal(t, 300, keyed.Stats().LinesRead)
+	assert.Equal(t, 300, keyed.Stats().Lines)
+	require.NoError(t, keyed.Close())
 }
