@@ -177,6 +177,8 @@ func printReport(w io.Writer, r *archive.Report, all bool) {
 		fmt.Fprint(w, ", HMAC checked")
 	}
 	switch {
+	case r.SignaturesChecked && r.Checkpoints == 0:
+		fmt.Fprint(w, ", no checkpoint yet, the head's signature checked")
 	case r.SignaturesChecked:
 		fmt.Fprintf(w, ", %d checkpoints signed by %s checked", r.Checkpoints, strings.Join(r.KeyIDs, ", "))
 	case r.Checkpoints > 0:
