@@ -115,6 +115,7 @@ func (p *PostgresIndexConfig) validate(cfg *Config) []error {
 	}
 	return errs
 }
+
 // LoginThrottleConfig: after MaxFailures failed logins from one client
 // address within Window, its logins are refused (429) until the oldest of
 // them is Window old.

@@ -26,9 +26,9 @@ const (
 	defaultPGMaxRetryInterval = 30 * time.Second
 	defaultPGConnectTimeout   = 5 * time.Second
 	defaultPGMaxConns         = 4
-	defaultVerifyInterval      = 5 * time.Minute
-	defaultLoginMaxFailures    = 5
-	defaultLoginWindow         = time.Minute
+	defaultVerifyInterval     = 5 * time.Minute
+	defaultLoginMaxFailures   = 5
+	defaultLoginWindow        = time.Minute
 )
 
 // NewFactory returns the factory of the auditviewer extension.
@@ -54,8 +54,8 @@ func createDefaultConfig() component.Config {
 			ConnectTimeout:   defaultPGConnectTimeout,
 			MaxConns:         defaultPGMaxConns,
 		})},
-		VerifyInterval:  defaultVerifyInterval,
-		LoginThrottle:   LoginThrottleConfig{MaxFailures: defaultLoginMaxFailures, Window: defaultLoginWindow},
+		VerifyInterval: defaultVerifyInterval,
+		LoginThrottle:  LoginThrottleConfig{MaxFailures: defaultLoginMaxFailures, Window: defaultLoginWindow},
 	}
 }
 

@@ -3,8 +3,8 @@ package pgindex_test
 import (
 	"context"
 	"database/sql"
-	"net/url"
 	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
