@@ -1160,6 +1160,12 @@ func (ix *DiskIndex) link(ctx context.Context, stable bool) error {
 		}
 		if p := st.pred(); p != nil {
 			pred = p
+			// A file retention removed since it was read is no
+			// predecessor: the archive, as the in-memory engine reads it
+			// afresh, now starts after it.
+			if _, err := os.Stat(filepath.Join(ix.arch.Layout.Dir, st.Name)); errors.Is(err, fs.ErrNotExist) {
+				pred = nil
+			}
 		}
 	}
 	return nil
