@@ -497,7 +497,7 @@ func (d *Decoder) slowString(start int) (string, error) {
 				buf = append(buf, '\t')
 				i += 2
 			case 'u':
-				r, ok := hex4(data, i+2)
+				r, ok := jsonpolicy.Hex4(data, i+2)
 				if !ok {
 					d.pos = i
 					return "", d.syntaxErr("invalid \\u escape in string")
@@ -508,7 +508,7 @@ func (d *Decoder) slowString(start int) (string, error) {
 					// surrogate, which becomes U+FFFD as in encoding/json.
 					r2, ok2 := rune(-1), false
 					if i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' {
-						r2, ok2 = hex4(data, i+2)
+						r2, ok2 = jsonpolicy.Hex4(data, i+2)
 					}
 					if dec := utf16.DecodeRune(r, r2); ok2 && dec != utf8.RuneError {
 						r = dec
@@ -543,27 +543,6 @@ func (d *Decoder) slowString(start int) (string, error) {
 	d.pos = len(data)
 	d.buf = buf
 	return "", d.syntaxErr("unterminated string")
-}
-
-func hex4(data []byte, i int) (rune, bool) {
-	if i+4 > len(data) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range data[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // Skip advances past the value at the current position without building

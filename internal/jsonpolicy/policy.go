@@ -385,7 +385,7 @@ func (c *checker) escape(i int) (int, error) {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		return 2, nil
 	case 'u':
-		r, ok := hex4(data, i+2)
+		r, ok := Hex4(data, i+2)
 		if !ok {
 			c.p = i
 			return 0, c.syntax("invalid \\u escape in string")
@@ -394,7 +394,7 @@ func (c *checker) escape(i int) (int, error) {
 			return 6, nil
 		}
 		if r < 0xdc00 && i+7 < len(data) && data[i+6] == '\\' && data[i+7] == 'u' {
-			if r2, ok := hex4(data, i+8); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+			if r2, ok := Hex4(data, i+8); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
 				return 12, nil
 			}
 		}
@@ -405,7 +405,10 @@ func (c *checker) escape(i int) (int, error) {
 	}
 }
 
-func hex4(data []byte, i int) (rune, bool) {
+// Hex4 reads the four hex digits of a \u escape at data[i:], reporting
+// false when they are missing or not hex digits. The vendor decoder
+// (internal/jsonmap) reads its escapes with it too.
+func Hex4(data []byte, i int) (rune, bool) {
 	if i+4 > len(data) {
 		return 0, false
 	}
@@ -447,9 +450,9 @@ func appendUnescaped(buf, s []byte) []byte {
 		case 't':
 			buf = append(buf, '\t')
 		case 'u':
-			r, _ := hex4(s, i+2)
+			r, _ := Hex4(s, i+2)
 			if utf16.IsSurrogate(r) {
-				r2, _ := hex4(s, i+8)
+				r2, _ := Hex4(s, i+8)
 				r = utf16.DecodeRune(r, r2)
 				i += 6
 			}
