@@ -28,6 +28,7 @@
 package jsonmap // import "github.com/otelcol-audit/otelcol-audit/internal/jsonmap"
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -352,57 +353,19 @@ func (d *Decoder) literal(word string) error {
 	return nil
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
 func (d *Decoder) number(v pcommon.Value) error {
 	start := d.pos
-	p := d.pos
-	data := d.data
-	if p < len(data) && data[p] == '-' {
-		p++
-	}
-	switch {
-	case p < len(data) && data[p] == '0':
-		p++
-	case p < len(data) && data[p] >= '1' && data[p] <= '9':
-		for p < len(data) && isDigit(data[p]) {
-			p++
-		}
-	default:
+	p, expected := jsonpolicy.ScanNumber(d.data, start)
+	if expected != "" {
 		d.pos = p
-		return d.syntaxErr("expected a digit in number, found %s", d.describe())
+		return d.syntaxErr("expected %s, found %s", expected, d.describe())
 	}
-	integer := true
-	if p < len(data) && data[p] == '.' {
-		integer = false
-		p++
-		if p >= len(data) || !isDigit(data[p]) {
-			d.pos = p
-			return d.syntaxErr("expected a digit after decimal point, found %s", d.describe())
-		}
-		for p < len(data) && isDigit(data[p]) {
-			p++
-		}
-	}
-	if p < len(data) && (data[p] == 'e' || data[p] == 'E') {
-		integer = false
-		p++
-		if p < len(data) && (data[p] == '+' || data[p] == '-') {
-			p++
-		}
-		if p >= len(data) || !isDigit(data[p]) {
-			d.pos = p
-			return d.syntaxErr("expected a digit in exponent, found %s", d.describe())
-		}
-		for p < len(data) && isDigit(data[p]) {
-			p++
-		}
-	}
+	integer := bytes.IndexAny(d.data[start:p], ".eE") < 0
 	if p-start > maxNumberBytes {
 		return &Error{Offset: start, Kind: Limit, Msg: fmt.Sprintf("number literal longer than %d bytes", maxNumberBytes)}
 	}
 	d.pos = p
-	lit := string(data[start:p])
+	lit := string(d.data[start:p])
 	if integer {
 		if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
 			v.SetInt(n)
@@ -632,16 +595,7 @@ func (d *Decoder) controlErr(c byte) *Error {
 }
 
 // describe names the byte at the current position for error messages.
-func (d *Decoder) describe() string {
-	if d.pos >= len(d.data) {
-		return "end of input"
-	}
-	c := d.data[d.pos]
-	if c >= 0x20 && c < 0x7f {
-		return strconv.QuoteRune(rune(c))
-	}
-	return fmt.Sprintf("byte %#02x", c)
-}
+func (d *Decoder) describe() string { return jsonpolicy.Describe(d.data, d.pos) }
 
 // TypeName names the JSON type a decoded value came from, for messages
 // such as `ts: is a number, not a string`.

@@ -469,10 +469,13 @@ func appendUnescaped(buf, s []byte) []byte {
 
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
-func (c *checker) number() error {
-	data := c.data
-	p := c.p
-	if data[p] == '-' {
+// ScanNumber finds the end of the JSON number starting at data[p]. On a
+// malformed number it returns the offset of the offending byte and what
+// was expected there ("a digit in exponent"), for the caller's error. The
+// vendor decoder (internal/jsonmap) scans its numbers with it too, so the
+// policy and the decoder agree on what a number is.
+func ScanNumber(data []byte, p int) (end int, expected string) {
+	if p < len(data) && data[p] == '-' {
 		p++
 	}
 	switch {
@@ -483,14 +486,12 @@ func (c *checker) number() error {
 			p++
 		}
 	default:
-		c.p = p
-		return c.syntax("expected a digit in number, found %s", c.describe())
+		return p, "a digit in number"
 	}
 	if p < len(data) && data[p] == '.' {
 		p++
 		if p >= len(data) || !isDigit(data[p]) {
-			c.p = p
-			return c.syntax("expected a digit after decimal point, found %s", c.describe())
+			return p, "a digit after decimal point"
 		}
 		for p < len(data) && isDigit(data[p]) {
 			p++
@@ -502,14 +503,21 @@ func (c *checker) number() error {
 			p++
 		}
 		if p >= len(data) || !isDigit(data[p]) {
-			c.p = p
-			return c.syntax("expected a digit in exponent, found %s", c.describe())
+			return p, "a digit in exponent"
 		}
 		for p < len(data) && isDigit(data[p]) {
 			p++
 		}
 	}
-	c.p = p
+	return p, ""
+}
+
+func (c *checker) number() error {
+	end, expected := ScanNumber(c.data, c.p)
+	c.p = end
+	if expected != "" {
+		return c.syntax("expected %s, found %s", expected, c.describe())
+	}
 	return nil
 }
 
@@ -525,11 +533,15 @@ func (c *checker) syntax(format string, args ...any) *Error {
 	return &Error{Offset: c.p, Kind: Syntax, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (c *checker) describe() string {
-	if c.p >= len(c.data) {
+func (c *checker) describe() string { return Describe(c.data, c.p) }
+
+// Describe names the byte at data[p] for an error message: a quoted
+// printable character, the byte's value, or "end of input".
+func Describe(data []byte, p int) string {
+	if p >= len(data) {
 		return "end of input"
 	}
-	b := c.data[c.p]
+	b := data[p]
 	if b >= 0x20 && b < 0x7f {
 		return strconv.QuoteRune(rune(b))
 	}

@@ -131,3 +131,26 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestScanNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		end      int
+		expected string
+	}{
+		{"0", 1, ""},
+		{"-12.5e+3,", 8, ""},
+		{"123]", 3, ""},
+		{"01", 1, ""}, // the number is 0; the caller finds the stray 1
+		{"-", 1, "a digit in number"},
+		{"1.", 2, "a digit after decimal point"},
+		{"1.e5", 2, "a digit after decimal point"},
+		{"1e", 2, "a digit in exponent"},
+		{"1e+", 3, "a digit in exponent"},
+		{"+1", 0, "a digit in number"},
+	} {
+		end, expected := jsonpolicy.ScanNumber([]byte(tc.in), 0)
+		assert.Equal(t, tc.end, end, tc.in)
+		assert.Equal(t, tc.expected, expected, tc.in)
+	}
+}
