@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
 
 // TestSIEMDownAtStartComesUpAMinuteLater: the collector starts while the
@@ -42,10 +44,17 @@ func TestSIEMDownAtStartComesUpAMinuteLater(t *testing.T) {
 }
 
 // TestSIEMRestartedUnderSteadyLoad: rsyslog is stopped and started again in
-// the middle of a steady load; every event reaches it exactly once.
+// the middle of a steady load; every event reaches it. The exporter speaks
+// RELP here, the transport whose promise this is: over plain TCP a record
+// the kernel handed to rsyslog in the instant it stopped is lost without
+// either side knowing (the rfc5424 exporter's README, "What plain syslog
+// cannot promise"; this test over TCP missed 16 events in one run of
+// many). RELP resends what rsyslog had not answered, so a record it wrote
+// but could not answer before stopping may arrive twice: duplicates are
+// allowed at the SIEM and counted; the archive holds each event once.
 func TestSIEMRestartedUnderSteadyLoad(t *testing.T) {
-	siem := startSIEM(t)
-	c := newCollector(t, collectorOptions{SIEM: siem.Endpoint()})
+	siem := syslogtest.Start(t, syslogtest.Rsyslog, syslogtest.Config{Transport: syslogtest.RELP})
+	c := newCollector(t, collectorOptions{SIEM: siem.Endpoint(), Extra: "exporters:\n  rfc5424:\n    transport: relp\n"})
 	c.start()
 	scheme := newScheme(t)
 
@@ -63,7 +72,10 @@ func TestSIEMRestartedUnderSteadyLoad(t *testing.T) {
 
 	waitDelivered(t, siem, c.archive, scheme, &load.acked)
 	c.stop()
-	requireExactlyOnce(t, "the SIEM", siemTally(siem, scheme), &load.acked)
+	atSIEM := siemTally(siem, scheme)
+	require.Zero(t, atSIEM.missing(&load.acked), "the SIEM: acknowledged events lost; it holds %s", atSIEM)
+	require.Zero(t, atSIEM.unwanted(&load.acked), "the SIEM: events nobody acknowledged")
+	t.Logf("the SIEM: %d acknowledged events, %d duplicates (resent after the restart)", load.acked.Len(), atSIEM.ids.Duplicates())
 	requireExactlyOnce(t, "the archive", archiveTally(t, c.archive, scheme), &load.acked)
 	requireVerified(t, c.archive)
 }
