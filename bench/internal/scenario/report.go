@@ -59,14 +59,23 @@ func verdict(ok bool) string {
 // events-per-request run compared with the 1-event run for per-event cost.
 func Evaluate(results []Result, batchEvents int) []Check {
 	var checks []Check
-	audit, haveAudit := find(results, NameAudit, TargetEventsPerCheck)
+	// Issue 7's targets were set for, and met by, the pipeline with
+	// in-memory queues (contrib's peer keeps its syslog queue in memory
+	// too): judge them on otelcol-audit-memory when it ran, so that the
+	// shipped durable target is not compared with a peer that promises
+	// less. Issue 17's checks below compare the durable target.
+	subject := NameAudit
+	if _, ok := find(results, NameAuditMemory, TargetEventsPerCheck); ok {
+		subject = NameAuditMemory
+	}
+	audit, haveAudit := find(results, subject, TargetEventsPerCheck)
 	contrib, haveContrib := find(results, NameContrib, TargetEventsPerCheck)
 	bare, haveBare := find(results, NameBare, TargetEventsPerCheck)
 
 	c := Check{Name: "delivered vs contrib", Want: fmt.Sprintf(">= %.0fx contrib's delivered events/s", TargetContribRatio), Verdict: NA}
 	if haveAudit && haveContrib && contrib.DeliveredPerSec > 0 {
 		ratio := audit.DeliveredPerSec / contrib.DeliveredPerSec
-		c.Measured = fmt.Sprintf("%.2fx (%.0f vs %.0f/s)", ratio, audit.DeliveredPerSec, contrib.DeliveredPerSec)
+		c.Measured = fmt.Sprintf("%.2fx (%s %.0f vs %.0f/s)", ratio, subject, audit.DeliveredPerSec, contrib.DeliveredPerSec)
 		c.Verdict = verdict(ratio >= TargetContribRatio)
 	}
 	checks = append(checks, c)
@@ -74,14 +83,14 @@ func Evaluate(results []Result, batchEvents int) []Check {
 	c = Check{Name: "delivered vs bare ceiling", Want: fmt.Sprintf(">= %.1fx the bare server's events/s", TargetCeilingRatio), Verdict: NA}
 	if haveAudit && haveBare && bare.DeliveredPerSec > 0 {
 		ratio := audit.DeliveredPerSec / bare.DeliveredPerSec
-		c.Measured = fmt.Sprintf("%.2fx (%.0f vs %.0f/s)", ratio, audit.DeliveredPerSec, bare.DeliveredPerSec)
+		c.Measured = fmt.Sprintf("%.2fx (%s %.0f vs %.0f/s)", ratio, subject, audit.DeliveredPerSec, bare.DeliveredPerSec)
 		c.Verdict = verdict(ratio >= TargetCeilingRatio)
 	}
 	checks = append(checks, c)
 
 	c = Check{Name: "ack latency p99", Want: fmt.Sprintf("< %.0f ms", TargetP99Millis), Verdict: NA}
 	if haveAudit && audit.Load.Accepted > 0 {
-		c.Measured = fmt.Sprintf("%.2f ms", audit.P99Millis)
+		c.Measured = fmt.Sprintf("%.2f ms (%s)", audit.P99Millis, subject)
 		c.Verdict = verdict(audit.P99Millis < TargetP99Millis)
 	}
 	checks = append(checks, c)
@@ -100,9 +109,9 @@ func Evaluate(results []Result, batchEvents int) []Check {
 	checks = append(checks, c)
 
 	c = Check{Name: "per-event cost", Want: fmt.Sprintf("CPU/event with %d events/request <= with 1", batchEvents), Verdict: NA}
-	if batched, ok := find(results, NameAudit, batchEvents); ok && haveAudit && batchEvents != 1 &&
+	if batched, ok := find(results, subject, batchEvents); ok && haveAudit && batchEvents != 1 &&
 		audit.CPUPerEventMicros > 0 && batched.CPUPerEventMicros > 0 {
-		c.Measured = fmt.Sprintf("%.1f vs %.1f us", batched.CPUPerEventMicros, audit.CPUPerEventMicros)
+		c.Measured = fmt.Sprintf("%.1f vs %.1f us (%s)", batched.CPUPerEventMicros, audit.CPUPerEventMicros, subject)
 		c.Verdict = verdict(batched.CPUPerEventMicros <= audit.CPUPerEventMicros)
 	}
 	checks = append(checks, c)

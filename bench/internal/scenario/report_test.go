@@ -68,6 +68,27 @@ func TestEvaluate(t *testing.T) {
 			},
 		},
 		{
+			// Issue 7's checks judge the in-memory run when there is one:
+			// the durable run alone would fail "vs contrib" here.
+			name: "issue 7 judged in memory beside a durable run",
+			results: []Result{
+				result(NameBare, 1, 20000, 1, 10, 10),
+				result(NameContrib, 1, 3000, 10, 300, 45),
+				withLoad(result(NameAuditMemory, 1, 10000, 5, 24, 80)),
+				withLoad(result(NameAuditMemory, 100, 30000, 50, 20, 120)),
+				withLoad(result(NameAudit, 1, 5000, 25, 200, 80)),
+			},
+			want: map[string]string{
+				"delivered vs contrib": Pass, "delivered vs bare ceiling": Pass, "ack latency p99": Pass,
+				"peak RSS": Pass, "per-event cost": Pass,
+				"durable vs in memory, 1/req":                    Fail,
+				"in-memory CPU/event vs bare":                    Pass,
+				"delivery complete: contrib, 1/req":              Pass,
+				"delivery complete: otelcol-audit-memory, 1/req": Pass, "delivery complete: otelcol-audit-memory, 100/req": Pass,
+				"delivery complete: otelcol-audit, 1/req": Pass,
+			},
+		},
+		{
 			name:    "runs missing",
 			results: []Result{result(NameBare, 1, 20000, 1, 10, 10)},
 			want: map[string]string{
