@@ -57,6 +57,7 @@ type Tap struct {
 	end      int64
 	trusted  bool // the writer's offsets match the file's (see Writer.publish)
 	dropped  int
+	wake     chan struct{}
 }
 
 type tapChunk struct {
@@ -99,7 +100,7 @@ func SubscribeTap(activePath string, opts TapOptions) *Tap {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 32 << 20
 	}
-	t := &Tap{key: tapKey(activePath), max: opts.MaxBytes}
+	t := &Tap{key: tapKey(activePath), max: opts.MaxBytes, wake: make(chan struct{}, 1)}
 	if len(opts.HMACKey) > 0 {
 		t.keyFP, t.keyed = keyFingerprint(opts.HMACKey), true
 	}
@@ -133,6 +134,11 @@ func (t *Tap) Close() {
 	t.chunks, t.bytes = nil, 0
 	t.mu.Unlock()
 }
+
+// Wake receives when a quarter of MaxBytes waits in the tap: the reader
+// should take it now rather than at its next scheduled refresh, before the
+// tap fills and drops lines it would then read from the file.
+func (t *Tap) Wake() <-chan struct{} { return t.wake }
 
 // Dropped is how many writes a full tap has dropped since it was opened.
 func (t *Tap) Dropped() int {
@@ -197,21 +203,26 @@ func (t *Tap) Take(dev, ino uint64, from, size int64, active bool) (run TapRun, 
 			t.bytes -= len(c.data)
 			continue // read already
 		}
-		keep = append(keep, c)
 		if !contiguous || !c.durable || c.off > end || c.endOff() > size {
 			contiguous = false
+			keep = append(keep, c)
 			continue
 		}
+		queued := len(c.data)
 		if c.off < end {
 			// The reader read part of it from the file: the rest, if it
 			// starts at a line.
 			cut := end - c.off
 			if c.data[cut-1] != '\n' {
 				contiguous = false
+				keep = append(keep, c)
 				continue
 			}
 			c.data, c.off = c.data[cut:], end
 		}
+		// Handed out: should the reader fail to store it, it reads the
+		// stretch from the file.
+		t.bytes -= queued
 		run.chunks = append(run.chunks, c)
 		end = c.endOff()
 	}
@@ -356,6 +367,12 @@ func (t *Tap) wrote(c tapChunk) {
 	}
 	t.chunks = append(t.chunks, c)
 	t.bytes += len(c.data)
+	if t.bytes >= t.max/4 {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // synced marks the writes of file (dev, ino) up to offset upTo durable.

@@ -289,7 +289,6 @@ func (ix *DiskIndex) Close() error {
 	ix.closed = true
 	if ix.tap != nil {
 		ix.tap.Close()
-		ix.tap = nil
 	}
 	if ix.db == nil {
 		return nil
@@ -1166,6 +1165,16 @@ func (ix *DiskIndex) entries(f archive.File, st *fileState, info os.FileInfo, wh
 			}
 		}
 	}
+}
+
+// Wake receives when lines handed over by the archive's writer in this
+// process are waiting: a refresh now takes them before the handoff fills
+// (nil without a handoff).
+func (ix *DiskIndex) Wake() <-chan struct{} {
+	if ix.tap == nil {
+		return nil
+	}
+	return ix.tap.Wake()
 }
 
 // HandedOver is how many lines the index took from the archive's writer
