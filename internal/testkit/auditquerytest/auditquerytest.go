@@ -253,7 +253,7 @@ func (p *Pipeline) Write(ctx context.Context, ld plog.Logs) error {
 		return err
 	}
 	for _, out := range p.sink.AllLogs() {
-		if err := p.w.Write(ctx, archive.EncodeLogs(out)); err != nil {
+		if err := p.w.WriteEncoded(ctx, archive.EncodeLogs(out)); err != nil {
 			return err
 		}
 	}
