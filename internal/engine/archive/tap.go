@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/jsonpolicy"
 )
@@ -55,7 +56,8 @@ type Tap struct {
 	dev, ino uint64
 	base     int64
 	end      int64
-	trusted  bool // the writer's offsets match the file's (see Writer.publish)
+	trusted  bool  // the writer's offsets match the file's (see Writer.publish)
+	taken    int64 // the end of what was handed out of this file
 	dropped  int
 	wake     chan struct{}
 }
@@ -66,6 +68,7 @@ type tapChunk struct {
 	data     []byte // whole lines, each with its newline; never changed
 	checked  bool   // every body follows jsonpolicy (an Encoder's, or a marker)
 	durable  bool
+	at       int64 // when the write returned (ns): the file's mtime is not later
 }
 
 func (c *tapChunk) endOff() int64 { return c.off + int64(len(c.data)) }
@@ -173,6 +176,16 @@ func (r TapRun) End() int64 {
 	return r.chunks[len(r.chunks)-1].endOff()
 }
 
+// Newest is when the run's last write returned: a file modified later was
+// changed after the writer's last write to it (by the writer again, or
+// behind its back).
+func (r TapRun) Newest() time.Time {
+	if len(r.chunks) == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, r.chunks[len(r.chunks)-1].at)
+}
+
 // Len is the run's size in bytes.
 func (r TapRun) Len() int64 { return r.End() - r.off }
 
@@ -228,7 +241,14 @@ func (t *Tap) Take(dev, ino uint64, from, size int64, active bool) (run TapRun, 
 	}
 	clear(t.chunks[len(keep):])
 	t.chunks = keep
-	pending = t.trusted && t.dev == dev && t.ino == ino && end >= t.base && size <= t.end && end < size
+	if t.dev != dev || t.ino != ino || !t.trusted {
+		return run, false
+	}
+	// The rest is to come when the record is unbroken from where the run
+	// ends (nothing dropped, nothing handed out already: a reader that
+	// starts the file again reads it) up to the writer's end.
+	pending = end >= t.base && end >= t.taken && size <= t.end && end < size
+	t.taken = max(t.taken, end)
 	return run, pending
 }
 
@@ -317,7 +337,7 @@ func (t *Tap) writing(dev, ino uint64, off int64, n int) {
 	defer t.mu.Unlock()
 	if t.dev != dev || t.ino != ino || !t.trusted || off != t.end {
 		// A new file, or a record that starts (again) here.
-		t.dev, t.ino, t.base, t.trusted = dev, ino, off, true
+		t.dev, t.ino, t.base, t.taken, t.trusted = dev, ino, off, off, true
 	}
 	t.end = off + int64(n)
 }

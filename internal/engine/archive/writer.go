@@ -432,7 +432,7 @@ func (w *Writer) publish(subs []*Tap, buf []byte, n int, durable, checked bool) 
 		}
 		return
 	}
-	c := tapChunk{dev: w.fdev, ino: w.fino, off: w.size, data: bytes.Clone(buf[:n]), checked: checked, durable: durable}
+	c := tapChunk{dev: w.fdev, ino: w.fino, off: w.size, data: bytes.Clone(buf[:n]), checked: checked, durable: durable, at: time.Now().UnixNano()}
 	for _, t := range subs {
 		t.wrote(c)
 	}

@@ -1139,7 +1139,12 @@ func (ix *DiskIndex) entries(f archive.File, st *fileState, info os.FileInfo, wh
 		if ix.tap != nil && !f.Compressed {
 			dev, ino := fileID(info)
 			run, pending := ix.tap.Take(dev, ino, st.End, info.Size(), f.Active)
-			if !run.OnDisk(f.Path) {
+			// The run must be this file's (its first line where the run
+			// says), and a rotated file must not have been changed after
+			// the writer's last write to it: that would not be found later
+			// (a rotated file is read once; the active file is read again
+			// in full every RecheckActive).
+			if !run.OnDisk(f.Path) || (whole && info.ModTime().After(run.Newest())) {
 				run, pending = archive.TapRun{}, false
 			}
 			n := 0
