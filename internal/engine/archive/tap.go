@@ -75,7 +75,7 @@ func (c *tapChunk) endOff() int64 { return c.off + int64(len(c.data)) }
 
 // TapOptions configure a Tap.
 type TapOptions struct {
-	// MaxBytes bounds the bytes waiting in the tap (default 32 MiB).
+	// MaxBytes bounds the bytes waiting in the tap (default 16 MiB).
 	MaxBytes int
 	// HMACKey is the key the reader checks lines with: only a writer with
 	// the same key is taken from (without a key, any writer).
@@ -101,7 +101,7 @@ func tapKey(activePath string) string {
 // Close it when done.
 func SubscribeTap(activePath string, opts TapOptions) *Tap {
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 32 << 20
+		opts.MaxBytes = 16 << 20
 	}
 	t := &Tap{key: tapKey(activePath), max: opts.MaxBytes, wake: make(chan struct{}, 1)}
 	if len(opts.HMACKey) > 0 {

@@ -75,7 +75,7 @@ type DiskOptions struct {
 	// HandoffBytes bounds the lines an archive writer in this process
 	// (the auditfile exporter's) hands the index directly, so that it need
 	// not read back, decompress, hash and check what was just written
-	// (see archive.Tap): default 32 MiB; negative: no handoff, read the
+	// (see archive.Tap): default 16 MiB; negative: no handoff, read the
 	// file. What the handoff misses is read from the file.
 	HandoffBytes int
 }
