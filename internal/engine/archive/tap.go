@@ -38,14 +38,15 @@ import (
 // (Writer.WriteEncoded) follows jsonpolicy by construction, so the reader
 // skips those checks; other bodies are checked as a reader checks them.
 // Changes made to the file behind the writer's back after it published
-// are found as today: by the reader's check of its last line at every
-// refresh and its periodic full read of the active file, and by Verify.
+// are found as before: by the reader's check of its last line at every
+// refresh and its periodic full read of the active file, by its reading
+// (not taking) a rotated file modified after the writer's last write, and
+// by Verify.
 type Tap struct {
-	key    string
-	keyFP  [sha256.Size]byte // of the reader's HMAC key; zero when none
-	keyed  bool
-	max    int
-	closed bool // under taps.mu
+	key   string
+	keyFP [sha256.Size]byte // of the reader's HMAC key; zero when none
+	keyed bool
+	max   int
 
 	mu     sync.Mutex
 	chunks []tapChunk // oldest first
@@ -59,6 +60,7 @@ type Tap struct {
 	trusted  bool  // the writer's offsets match the file's (see Writer.publish)
 	taken    int64 // the end of what was handed out of this file
 	dropped  int
+	closed   bool
 	wake     chan struct{}
 }
 
@@ -131,9 +133,9 @@ func (t *Tap) Close() {
 	} else {
 		taps.m[t.key] = subs
 	}
-	t.closed = true
 	taps.mu.Unlock()
 	t.mu.Lock()
+	t.closed = true
 	t.chunks, t.bytes = nil, 0
 	t.mu.Unlock()
 }
