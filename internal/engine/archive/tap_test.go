@@ -154,13 +154,17 @@ func TestTapOverflowDropsAndNeverBlocks(t *testing.T) {
 	tap := SubscribeTap(path, TapOptions{MaxBytes: 8 << 10})
 	defer tap.Close()
 	w := openTestWriter(t, dir, WriterOptions{})
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		writeEvents(t, w, 1, 200, 5) // far more than 8 KiB
+		var err error
+		for i := 1; i <= 200 && err == nil; i += 5 { // far more than 8 KiB
+			err = w.WriteEncoded(context.Background(), EncodeLogs(archivetest.GlassixLogs(i, 5)))
+		}
+		done <- err
 	}()
 	select {
-	case <-done:
+	case err := <-done:
+		require.NoError(t, err)
 	case <-time.After(time.Minute):
 		t.Fatal("the writer blocked on a full tap")
 	}

@@ -171,11 +171,17 @@ func TestHandoffFallbacks(t *testing.T) {
 				requireSame(t, fresh(t, k, p.Path(), nil), snap(t, ix, collectorOf(k)))
 			})
 			t.Run("handoff full", func(t *testing.T) {
-				p, ix, g := setup(t, k, archive.WriterOptions{MaxSize: 64 << 10, Compress: true}, auditquery.DiskOptions{HandoffBytes: 16 << 10}, 0)
-				for range 10 {
-					require.NoError(t, p.Write(ctx, g.Next(60)))
+				p, ix, g := setup(t, k, archive.WriterOptions{MaxSize: 64 << 10}, auditquery.DiskOptions{HandoffBytes: 16 << 10}, 0)
+				for i := range 40 {
+					require.NoError(t, p.Write(ctx, g.Next(8)))
+					if i%10 == 9 {
+						require.NoError(t, ix.Refresh(ctx))
+					}
 				}
+				require.NoError(t, p.Close()) // no compression after this
 				require.NoError(t, ix.Refresh(ctx))
+				assert.Positive(t, ix.HandedOver(), "what fit")
+				assert.Less(t, ix.HandedOver(), int64(ix.Stats().Lines), "what did not fit was read")
 				requireSame(t, fresh(t, k, p.Path(), nil), snap(t, ix, collectorOf(k)))
 			})
 			t.Run("fsync interval: only durable lines", func(t *testing.T) {
