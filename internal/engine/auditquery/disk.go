@@ -120,7 +120,7 @@ type DiskIndex struct {
 
 	// tap: the lines this process's writer hands over (nil: none).
 	tap *archive.Tap
-	// handedOver counts the lines taken from the tap, for tests and Stats.
+	// handedOver counts the lines taken from the tap (HandedOver).
 	handedOver atomic.Int64
 }
 
