@@ -187,6 +187,7 @@ func (v *viewer) keepIndexed() {
 		select {
 		case <-v.ctx.Done():
 			return
+		case <-v.wake():
 		case <-tick.C:
 			if _, err := v.refresh(true); err != nil && v.ctx.Err() == nil {
 				v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
@@ -209,11 +210,17 @@ func (v *viewer) followShared(pg *PostgresIndexConfig, err error) {
 			wait = pg.RefreshInterval
 		}
 		t := time.NewTimer(wait)
+		var wake <-chan struct{}
+		if !failing {
+			wake = v.wake()
+		}
 		select {
 		case <-v.ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
+		case <-wake:
+			t.Stop()
 		}
 		_, err := v.refresh(true)
 		switch {
@@ -226,6 +233,18 @@ func (v *viewer) followShared(pg *PostgresIndexConfig, err error) {
 		}
 		failing = err != nil
 	}
+}
+
+// wake receives when the archive's writer in this process has handed the
+// index enough lines that it should take them now (see
+// auditquery.DiskIndex.Wake).
+func (v *viewer) wake() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.index == nil {
+		return nil
+	}
+	return v.index.Wake()
 }
 
 // Shutdown stops serving, abandons indexing, waits for both and closes

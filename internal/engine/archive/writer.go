@@ -1,11 +1,13 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -110,6 +112,15 @@ type Writer struct {
 
 	// hookBeforeWrite, in tests, runs in the loop before each write.
 	hookBeforeWrite func()
+
+	// What the writer publishes to taps (see Tap): the registry key, its
+	// HMAC key's fingerprint, the active file's identity, and whether its
+	// offsets are to be trusted (no foreign bytes found in it).
+	tapKey       string
+	tapFP        [sha256.Size]byte
+	tapKeyed     bool
+	fdev, fino   uint64
+	tapUntrusted bool
 }
 
 type marker struct {
@@ -120,7 +131,10 @@ type marker struct {
 type request struct {
 	ctx    context.Context
 	bodies [][]byte
-	done   chan error
+	// checked: the bodies come from an Encoder, which follows jsonpolicy
+	// by construction (see WriteEncoded).
+	checked bool
+	done    chan error
 }
 
 // OpenWriter opens (or creates) the archive at opts.Path and recovers it:
@@ -162,6 +176,10 @@ func OpenWriter(opts WriterOptions) (*Writer, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		removing: map[string]bool{},
+		tapKey:   tapKey(LayoutFor(opts.Path).ActivePath()),
+	}
+	if len(opts.HMACKey) > 0 {
+		w.tapFP, w.tapKeyed = keyFingerprint(opts.HMACKey), true
 	}
 	if err := w.recover(); err != nil {
 		if w.f != nil {
@@ -181,10 +199,22 @@ func OpenWriter(opts WriterOptions) (*Writer, error) {
 // batch is either not written at all or may still complete, so a retry can
 // store it twice: the archive is at-least-once, never lossy.
 func (w *Writer) Write(ctx context.Context, bodies [][]byte) error {
+	return w.write(ctx, bodies, false)
+}
+
+// WriteEncoded is Write for bodies made by an Encoder (or EncodeLogs),
+// unchanged: they follow jsonpolicy by construction (TestEncoderJSONPolicy),
+// so a reader in this process that takes them from a Tap need not check
+// them again.
+func (w *Writer) WriteEncoded(ctx context.Context, bodies [][]byte) error {
+	return w.write(ctx, bodies, true)
+}
+
+func (w *Writer) write(ctx context.Context, bodies [][]byte, checked bool) error {
 	if len(bodies) == 0 {
 		return nil
 	}
-	r := &request{ctx: ctx, bodies: bodies, done: make(chan error, 1)}
+	r := &request{ctx: ctx, bodies: bodies, checked: checked, done: make(chan error, 1)}
 	select {
 	case w.reqs <- r:
 	case <-ctx.Done():
@@ -298,7 +328,9 @@ func (w *Writer) writeGroup(group []*request) {
 		return
 	}
 	buf, seq, prev := w.buf[:0], w.seq, w.prev
+	checked := true
 	for _, r := range live {
+		checked = checked && r.checked
 		for _, body := range r.bodies {
 			seq++
 			buf, prev = w.sealer.seal(buf, seq, prev, body)
@@ -315,7 +347,7 @@ func (w *Writer) writeGroup(group []*request) {
 	}
 	// A checkpoint is made durable before it is handed on (to the SIEM):
 	// one lost in a power failure would make the archive look cut.
-	err := w.appendLines(buf, w.opts.Fsync == FsyncBatch || cp != nil)
+	err := w.appendLines(buf, w.opts.Fsync == FsyncBatch || cp != nil, checked)
 	if cap(buf) <= maxGroupBytes {
 		w.buf = buf[:0]
 	}
@@ -339,9 +371,13 @@ func (w *Writer) writeGroup(group []*request) {
 // appendLines writes whole lines with one write. On any failure the file is
 // cut back to its last whole line, so no partial line stays visible, and the
 // error (ENOSPC, EIO, ...) is returned for the caller to retry.
-func (w *Writer) appendLines(buf []byte, durable bool) error {
+func (w *Writer) appendLines(buf []byte, durable, checked bool) error {
 	if w.hookBeforeWrite != nil {
 		w.hookBeforeWrite()
+	}
+	subs := w.taps()
+	for _, t := range subs {
+		t.writing(w.fdev, w.fino, w.size, len(buf))
 	}
 	n, err := w.f.Write(buf)
 	if err == nil && durable {
@@ -349,10 +385,82 @@ func (w *Writer) appendLines(buf []byte, durable bool) error {
 	}
 	if err != nil {
 		w.undo()
+		for _, t := range subs {
+			t.failed(w.size, true)
+		}
 		return fmt.Errorf("archive: writing %s: %w", w.layout.ActiveName(), err)
+	}
+	if len(subs) > 0 {
+		w.publish(subs, buf, n, durable, checked)
 	}
 	w.size += int64(n)
 	w.unsynced = !durable
+	return nil
+}
+
+// taps returns the taps on this archive that take this writer's lines.
+func (w *Writer) taps() []*Tap {
+	if w.tapUntrusted || w.fino == 0 {
+		return nil
+	}
+	subs := subscribers(w.tapKey)
+	if len(subs) == 0 {
+		return nil
+	}
+	out := subs[:0:0]
+	for _, t := range subs {
+		if t.accepts(w.tapFP, w.tapKeyed) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// publish hands a write that succeeded to the taps. The file was opened
+// with O_APPEND, so the write landed at the file's end: at w.size unless
+// something else appended to the file behind the writer's back. Then the
+// writer's offsets are wrong, and it publishes nothing more into this file
+// (readers read it).
+func (w *Writer) publish(subs []*Tap, buf []byte, n int, durable, checked bool) {
+	pos, err := w.f.Seek(0, io.SeekCurrent)
+	if err != nil || pos != w.size+int64(n) {
+		w.tapUntrusted = true
+		w.log.Warn("The archive file holds bytes this writer did not write; readers in this process read it from the file",
+			zap.String("file", w.layout.ActivePath()), zap.Int64("expected_end", w.size+int64(n)), zap.Int64("end", pos))
+		for _, t := range subs {
+			t.failed(w.size, false)
+		}
+		return
+	}
+	c := tapChunk{dev: w.fdev, ino: w.fino, off: w.size, data: bytes.Clone(buf[:n]), checked: checked, durable: durable, at: time.Now().UnixNano()}
+	for _, t := range subs {
+		t.wrote(c)
+	}
+}
+
+// tapSynced tells the taps that everything written to the active file is
+// durable.
+func (w *Writer) tapSynced() {
+	for _, t := range w.taps() {
+		t.synced(w.fdev, w.fino, w.size)
+	}
+}
+
+// setFile makes f the file written to.
+func (w *Writer) setFile(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	w.f, w.size, w.dirty = f, st.Size(), false
+	w.fdev, w.fino = fileID(st)
+	w.tapUntrusted = false
+	// Lines a tap still holds under this file's device and inode are of
+	// an earlier file that had them (an inode freed by compression or
+	// retention and reused), or of this file before it was reopened.
+	for _, t := range w.taps() {
+		t.opened(w.fdev, w.fino)
+	}
 	return nil
 }
 
@@ -375,12 +483,10 @@ func (w *Writer) prepare(now time.Time, est int64) error {
 		if err != nil {
 			return fmt.Errorf("archive: opening %s: %w", w.layout.ActivePath(), err)
 		}
-		st, err := f.Stat()
-		if err != nil {
+		if err := w.setFile(f); err != nil {
 			f.Close()
 			return err
 		}
-		w.f, w.size, w.dirty = f, st.Size(), false
 		if err := syncDir(w.layout.Dir); err != nil {
 			w.log.Warn("Syncing the archive directory failed", zap.Error(err))
 		}
@@ -410,6 +516,7 @@ func (w *Writer) rotate(now time.Time) error {
 			return fmt.Errorf("archive: syncing %s before rotation: %w", w.layout.ActiveName(), err)
 		}
 		w.unsynced = false
+		w.tapSynced()
 	}
 	t := now.UTC()
 	if !t.After(w.lastRotated) {
@@ -436,7 +543,10 @@ func (w *Writer) rotate(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("archive: creating %s after rotation: %w", w.layout.ActivePath(), err)
 	}
-	w.f, w.dirty = f, false
+	if err := w.setFile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("archive: opening %s after rotation: %w", w.layout.ActivePath(), err)
+	}
 	if err := syncDir(w.layout.Dir); err != nil {
 		w.log.Warn("Syncing the archive directory failed", zap.Error(err))
 	}
@@ -533,7 +643,7 @@ func (w *Writer) writeMarker(kind string, detail map[string]any) error {
 		}
 	}
 	line, sum := w.sealer.seal(nil, w.seq+1, w.prev, appendMarkerBody(nil, kind, w.now(), detail))
-	if err := w.appendLines(append(line, '\n'), true); err != nil {
+	if err := w.appendLines(append(line, '\n'), true, true); err != nil {
 		return err
 	}
 	w.seq, w.prev, w.unsynced = w.seq+1, sum, false
@@ -586,7 +696,7 @@ func (w *Writer) writeCheckpoint(file string) error {
 	now := w.now()
 	p := w.newCheckpoint(file, w.seq, w.prev, now)
 	line, sum := w.sealer.seal(nil, p.seq, w.prev, p.body)
-	if err := w.appendLines(append(line, '\n'), true); err != nil {
+	if err := w.appendLines(append(line, '\n'), true, true); err != nil {
 		return err
 	}
 	w.seq, w.prev, w.unsynced = p.seq, sum, false
@@ -631,6 +741,7 @@ func (w *Writer) syncInterval() {
 		return
 	}
 	w.unsynced = false
+	w.tapSynced()
 	w.updateHead(false)
 }
 
@@ -645,6 +756,8 @@ func (w *Writer) finish() error {
 		if w.unsynced {
 			if err := w.f.Sync(); err != nil {
 				errs = append(errs, err)
+			} else {
+				w.tapSynced()
 			}
 		}
 		if !w.dirty {
@@ -654,6 +767,11 @@ func (w *Writer) finish() error {
 			errs = append(errs, err)
 		}
 		w.f = nil
+	}
+	// Nothing more comes from this writer: readers read whatever the taps
+	// were still waiting for.
+	for _, t := range w.taps() {
+		t.failed(w.size, false)
 	}
 	w.maint.close()
 	return errors.Join(errs...)
@@ -684,12 +802,14 @@ func (w *Writer) recover() error {
 	if err != nil {
 		return err
 	}
-	w.f = f
+	if err := w.setFile(f); err != nil {
+		w.f = f
+		return err
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	w.size = st.Size()
 	// The active file may be new: make its directory entry durable.
 	if err := syncDir(w.layout.Dir); err != nil {
 		w.log.Warn("Syncing the archive directory failed", zap.Error(err))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,6 +72,12 @@ type DiskOptions struct {
 	// collector's rows, each naming the collector and archive it lives
 	// in. Empty: the database is this archive's alone (SQLite beside it).
 	Collector string
+	// HandoffBytes bounds the lines an archive writer in this process
+	// (the auditfile exporter's) hands the index directly, so that it need
+	// not read back, decompress, hash and check what was just written
+	// (see archive.Tap): default 16 MiB; negative: no handoff, read the
+	// file. What the handoff misses is read from the file.
+	HandoffBytes int
 }
 
 // DiskIndex is the archive's index in a database: it follows the archive
@@ -110,6 +117,11 @@ type DiskIndex struct {
 	dict dictCache
 
 	view atomic.Pointer[diskView]
+
+	// tap: the lines this process's writer hands over (nil: none).
+	tap *archive.Tap
+	// handedOver counts the lines taken from the tap (HandedOver).
+	handedOver atomic.Int64
 }
 
 // diskView is what queries need besides the database, replaced whole at
@@ -264,6 +276,9 @@ func OpenDisk(ctx context.Context, path string, db Database, opts DiskOptions) (
 			return nil, err
 		}
 	}
+	if opts.HandoffBytes >= 0 {
+		ix.tap = archive.SubscribeTap(a.Layout.ActivePath(), archive.TapOptions{MaxBytes: opts.HandoffBytes, HMACKey: opts.HMACKey})
+	}
 	return ix, nil
 }
 
@@ -272,6 +287,9 @@ func (ix *DiskIndex) Close() error {
 	ix.sem <- struct{}{}
 	defer func() { <-ix.sem }()
 	ix.closed = true
+	if ix.tap != nil {
+		ix.tap.Close()
+	}
 	if ix.db == nil {
 		return nil
 	}
@@ -1079,7 +1097,7 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 	}
 	b := &batch{ix: ix, st: st}
 	n := 0
-	for e := range ix.arch.FileEntries(f, st.End, st.Lines, st.pred()) {
+	for e := range ix.entries(f, st, info, whole) {
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			break
 		}
@@ -1111,6 +1129,62 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 	}
 	return ctx.Err()
 }
+
+// entries yields the lines of f from st.End on: first those this
+// process's archive writer handed over (see archive.Tap), then, for what
+// the handoff does not hold, the file's. st advances as the caller adds
+// each entry.
+func (ix *DiskIndex) entries(f archive.File, st *fileState, info os.FileInfo, whole bool) iter.Seq[archive.Entry] {
+	return func(yield func(archive.Entry) bool) {
+		if ix.tap != nil && !f.Compressed {
+			dev, ino := fileID(info)
+			run, pending := ix.tap.Take(dev, ino, st.End, info.Size(), f.Active)
+			// The run must be this file's (its first line where the run
+			// says), and a rotated file must not have been changed after
+			// the writer's last write to it: that would not be found later
+			// (a rotated file is read once; the active file is read again
+			// in full every RecheckActive).
+			if !run.OnDisk(f.Path) || (whole && info.ModTime().After(run.Newest())) {
+				run, pending = archive.TapRun{}, false
+			}
+			n := 0
+			for e := range run.Entries(f.Name, st.Lines, st.pred()) {
+				n++
+				if !yield(e) {
+					ix.handedOver.Add(int64(n))
+					return
+				}
+			}
+			ix.handedOver.Add(int64(n))
+			if !whole && (pending || (n > 0 && run.End() >= info.Size())) {
+				// The rest of the active file is the writer's, handed over
+				// once durable, or was written after the file was looked
+				// at: the next refresh takes it. (A rotated file is read
+				// to its end.)
+				return
+			}
+		}
+		for e := range ix.arch.FileEntries(f, st.End, st.Lines, st.pred()) {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
+
+// Wake receives when lines handed over by the archive's writer in this
+// process are waiting: a refresh now takes them before the handoff fills
+// (nil without a handoff).
+func (ix *DiskIndex) Wake() <-chan struct{} {
+	if ix.tap == nil {
+		return nil
+	}
+	return ix.tap.Wake()
+}
+
+// HandedOver is how many lines the index took from the archive's writer
+// in this process rather than reading them from the file.
+func (ix *DiskIndex) HandedOver() int64 { return ix.handedOver.Load() }
 
 // link checks each file's first sealed line against the last sealed line
 // of the file before it, as Entries would, and updates the rows whose

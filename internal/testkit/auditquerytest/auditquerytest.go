@@ -224,6 +224,7 @@ type Pipeline struct {
 	proc processor.Logs
 	sink *consumertest.LogsSink
 	w    *archive.Writer
+	path string
 }
 
 // NewPipeline opens the archive writer with opts and starts the processor.
@@ -243,7 +244,7 @@ func NewPipeline(opts archive.WriterOptions) (*Pipeline, error) {
 	if err != nil {
 		return nil, errors.Join(err, p.Shutdown(context.Background()))
 	}
-	return &Pipeline{proc: p, sink: sink, w: w}, nil
+	return &Pipeline{proc: p, sink: sink, w: w, path: opts.Path}, nil
 }
 
 // Write processes ld and writes it to the archive as one batch.
@@ -253,12 +254,15 @@ func (p *Pipeline) Write(ctx context.Context, ld plog.Logs) error {
 		return err
 	}
 	for _, out := range p.sink.AllLogs() {
-		if err := p.w.Write(ctx, archive.EncodeLogs(out)); err != nil {
+		if err := p.w.WriteEncoded(ctx, archive.EncodeLogs(out)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// Path is the archive's active file.
+func (p *Pipeline) Path() string { return p.path }
 
 // Close closes the writer and stops the processor.
 func (p *Pipeline) Close() error {

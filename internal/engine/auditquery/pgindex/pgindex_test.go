@@ -22,7 +22,12 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/pgtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childWriterEnv); spec != "" {
+		runChildWriter(spec) // exits
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func genArchive(t testing.TB, dir string, seed uint64, n int, rotate int64, compress bool) string {
 	t.Helper()

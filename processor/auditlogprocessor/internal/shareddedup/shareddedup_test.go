@@ -94,3 +94,20 @@ func TestConcurrentFirstUse(t *testing.T) {
 		assert.NoError(t, <-errs)
 	}
 }
+
+// Recording does not wait for the server's WAL flush (see Open): the
+// sessions run with synchronous_commit off, and a key recorded is seen by
+// another collector at once all the same.
+func TestRecordDoesNotWaitForTheFlush(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	a, b := open(t, pg.DSN(), time.Hour), open(t, pg.DSN(), time.Hour)
+	var v string
+	require.NoError(t, a.pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v))
+	assert.Equal(t, "off", v)
+	k := dedup.KeyOf("glassix", "flush")
+	require.NoError(t, a.Record(ctx, []dedup.Key{k}))
+	seen, err := b.Seen(ctx, []dedup.Key{k})
+	require.NoError(t, err)
+	assert.True(t, seen[k])
+}
