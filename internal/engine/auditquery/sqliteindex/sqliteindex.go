@@ -241,29 +241,25 @@ func (d *DB) TextCandidates(needle string, bind func(any) string) (string, bool)
 	return "SELECT rowid FROM lines_text WHERE lines_text MATCH " + bind(strings.Join(terms, " AND ")), true
 }
 
-// IndexText implements auditquery.Dialect.
-func (d *DB) IndexText(ctx context.Context, tx *sql.Tx, ids []int64, texts []string) error {
-	// FTS5 writes what it holds in memory as a new segment at the start
-	// of each statement: few large statements make few segments to merge.
-	const perInsert = 10_000
-	args := make([]any, 0, 2*perInsert)
-	for start := 0; start < len(ids); start += perInsert {
-		end := min(start+perInsert, len(ids))
-		args = args[:0]
-		var sb strings.Builder
-		sb.WriteString("INSERT INTO lines_text (rowid, t) VALUES ")
-		for i := start; i < end; i++ {
-			if i > start {
-				sb.WriteByte(',')
-			}
-			sb.WriteString("(?,?)")
-			args = append(args, ids[i], texts[i])
-		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return err
-		}
+// IndexText implements auditquery.Dialect: the lines were just inserted,
+// in this transaction, with these ids, and the text index's content view
+// gives each its text (the texts given: resource, newline, message), so
+// one statement indexes them all from the table, without passing the
+// text a second time. One statement per batch also makes one new FTS5
+// segment per batch (FTS5 writes what it holds in memory at each
+// statement's start): fewer segments to merge than one per 10 000 rows,
+// 5% of the build. The ids are the range [min, max]: the index has one
+// writer, and every row in that range was inserted by this batch.
+func (d *DB) IndexText(ctx context.Context, tx *sql.Tx, ids []int64, _ []string) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	return nil
+	lo, hi := ids[0], ids[0]
+	for _, id := range ids {
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO lines_text (rowid, t) SELECT id, t FROM lines_text_content WHERE id BETWEEN ? AND ?", lo, hi)
+	return err
 }
 
 // UnindexText implements auditquery.Dialect.
