@@ -248,8 +248,10 @@ func (d *DB) TextCandidates(needle string, bind func(any) string) (string, bool)
 // text a second time. One statement per batch also makes one new FTS5
 // segment per batch (FTS5 writes what it holds in memory at each
 // statement's start): fewer segments to merge than one per 10 000 rows,
-// 5% of the build. The ids are the range [min, max]: the index has one
-// writer, and every row in that range was inserted by this batch.
+// 5% of the build. The ids are the range [min, max]: SQLite gives a new
+// row the highest id plus one, and the transaction holds the database's
+// write lock (another process indexing the same file, auditctl query,
+// waits), so every row in that range was inserted by this batch.
 func (d *DB) IndexText(ctx context.Context, tx *sql.Tx, ids []int64, _ []string) error {
 	if len(ids) == 0 {
 		return nil
