@@ -2,6 +2,7 @@ package sqliteindex_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -194,6 +195,22 @@ func testFollow(t *testing.T, maxBackups int) {
 		assert.Less(t, ix.Stats().Lines, 10+30*20, "retention removed files")
 	}
 	assertParityOf(t, mem, ix, quickQueries)
+	require.NoError(t, ix.Close())
+
+	// The text index holds exactly the lines' text: rows replaced (a file
+	// gzipped) and removed (retention) left it with their lines.
+	db, err := sql.Open("sqlite", "file:"+indexPath)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`INSERT INTO lines_text (lines_text, rank) VALUES ('integrity-check', 1)`)
+	require.NoError(t, err)
+	for _, gram := range []string{"ing", "acc", "log"} {
+		var fts, lines int
+		require.NoError(t, db.QueryRow(`SELECT (SELECT count(*) FROM lines_text WHERE lines_text MATCH ?), (SELECT count(*) FROM lines WHERE instr(lower(resource || coalesce(char(10) || message, '')), ?) > 0)`,
+			`"`+gram+`"`, gram).Scan(&fts, &lines))
+		assert.Positive(t, lines, gram)
+		assert.Equal(t, lines, fts, "the text index finds exactly the lines holding %q", gram)
+	}
 }
 
 // The index holds audit data: its files are the collector user's only.
@@ -231,4 +248,62 @@ func TestSameArchiveNamedOtherwise(t *testing.T) {
 	assert.Equal(t, 300, keyed.Stats().LinesRead)
 	assert.Equal(t, 300, keyed.Stats().Lines)
 	require.NoError(t, keyed.Close())
+}
+
+// An index file of an older layout (written before the tables changed:
+// lines with NOT NULL columns, user_version 0) is built again, not kept
+// with its old tables, and the file carries the new layout.
+func TestOlderLayoutIsRebuilt(t *testing.T) {
+	path := genArchive(t, t.TempDir(), 1200, 96<<10, true)
+	mem := memory(t, path, nil)
+	indexPath := filepath.Join(t.TempDir(), "index")
+	ix := openDisk(t, path, indexPath, nil)
+	require.NoError(t, ix.Close())
+	notNull := func() (int, int) {
+		db, err := sql.Open("sqlite", "file:"+indexPath)
+		require.NoError(t, err)
+		defer db.Close()
+		var n, v int
+		require.NoError(t, db.QueryRow(`SELECT (SELECT count(*) FROM pragma_table_info('lines') WHERE "notnull"), (SELECT user_version FROM pragma_user_version)`).Scan(&n, &v))
+		return n, v
+	}
+	n, version := notNull()
+	require.Zero(t, n, "this layout: no NOT NULL column")
+	require.Positive(t, version, "this layout: a version")
+
+	// The older layout, with its rows and meta as the older version left
+	// them: only the lines table's definition and the version differ.
+	db, err := sql.Open("sqlite", "file:"+indexPath)
+	require.NoError(t, err)
+	for _, s := range []string{
+		`PRAGMA user_version = 0`,
+		`CREATE TABLE old_lines AS SELECT * FROM lines`,
+		`DROP TABLE lines`,
+		`CREATE TABLE lines (id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, line INTEGER NOT NULL,
+			ts INTEGER NOT NULL, seq INTEGER NOT NULL, sub INTEGER NOT NULL, off INTEGER NOT NULL, size INTEGER NOT NULL, fp INTEGER NOT NULL,
+			source_id INTEGER NOT NULL, action_id INTEGER NOT NULL, actor_id INTEGER NOT NULL, address_id INTEGER NOT NULL,
+			resource TEXT NOT NULL, message TEXT, sev INTEGER NOT NULL, status INTEGER NOT NULL, kind INTEGER NOT NULL, flags INTEGER NOT NULL, err TEXT, perr TEXT)`,
+		`INSERT INTO lines SELECT * FROM old_lines`,
+		`DROP TABLE old_lines`,
+	} {
+		_, err := db.Exec(s)
+		require.NoError(t, err, s)
+	}
+	require.NoError(t, db.Close())
+	n, version = notNull()
+	require.Positive(t, n)
+	require.Zero(t, version)
+
+	again := openDisk(t, path, indexPath, nil)
+	assert.Equal(t, mem.Stats().Lines, again.Stats().LinesRead, "rebuilt: every line read again")
+	assertParityOf(t, mem, again, quickQueries)
+	require.NoError(t, again.Close())
+	n, version = notNull()
+	assert.Zero(t, n, "the new layout")
+	assert.Positive(t, version)
+
+	// The same layout is kept: nothing read again.
+	kept := openDisk(t, path, indexPath, nil)
+	assert.Equal(t, 0, kept.Stats().LinesRead)
+	require.NoError(t, kept.Close())
 }
