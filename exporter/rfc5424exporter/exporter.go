@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -20,6 +22,8 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
 
@@ -35,10 +39,17 @@ type rfc5424Exporter struct {
 
 	spare reuse.Slot[scratch]
 
+	// id is this exporter's, under which it reports what it delivered
+	// (internal/durable's registry: a journal before the fan-out waits for
+	// these reports).
+	id component.ID
+
 	// failed is exporterhelper's otelcol_exporter_send_failed_log_records,
 	// for the records dropped before they reach exporterhelper.
 	failed      metric.Int64Counter
 	failedAttrs metric.MeasurementOption
+
+	unregister atomic.Pointer[func()]
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -103,10 +114,83 @@ type logsExporter struct {
 
 func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	good, dropped := l.e.dropUnformattable(ctx, ld)
+	if dropped > 0 {
+		// Given up for good: a journal must not wait for them. Records
+		// dropped here are those not in good; settled by what good lacks.
+		kept := map[string]int{}
+		countIDs(good, func(id string) { kept[id]++ })
+		settleMissing(l.e.id, ld, kept)
+	}
 	if dropped == ld.LogRecordCount() {
 		return nil
 	}
 	return l.Logs.ConsumeLogs(ctx, good)
+}
+
+// Start starts the exporter and registers it as one that reports what it
+// delivered; Shutdown unregisters it once its queue is drained.
+func (l logsExporter) Start(ctx context.Context, host component.Host) error {
+	if err := l.Logs.Start(ctx, host); err != nil {
+		return err
+	}
+	u := durable.RegisterExporter(l.e.id, l)
+	l.e.unregister.Store(&u)
+	return nil
+}
+
+func (l logsExporter) Shutdown(ctx context.Context) error {
+	err := l.Logs.Shutdown(ctx)
+	if u := l.e.unregister.Swap(nil); u != nil {
+		(*u)()
+	}
+	return err
+}
+
+// countIDs calls f with the event id of each of ld's records that has one.
+func countIDs(ld plog.Logs, f func(string)) {
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrEventID); ok {
+					f(v.Str())
+				}
+			}
+		}
+	}
+}
+
+// settleMissing reports as settled ld's records whose ids are not (or
+// fewer times) in kept.
+func settleMissing(id component.ID, ld plog.Logs, kept map[string]int) {
+	var missing []int
+	ord := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k, ord = k+1, ord+1 {
+				v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrEventID)
+				if !ok {
+					continue
+				}
+				if kept[v.Str()] > 0 {
+					kept[v.Str()]--
+					continue
+				}
+				missing = append(missing, ord)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		durable.Settled(id, ld, func(o int) bool {
+			_, found := slices.BinarySearch(missing, o)
+			return found
+		})
+	}
 }
 
 // headerBound is more than the header and the SD-ID brackets can take:
@@ -346,8 +430,14 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		delivered = func(msg int) bool { return msg < sent }
 	}
 	if err == nil {
+		// Delivered, and the unformattable ones given up for good.
+		durable.Settled(e.id, ld, nil)
 		return permanent
 	}
+	durable.Settled(e.id, ld, func(ord int) bool {
+		m := msgOf[ord]
+		return m < 0 || delivered(m)
+	})
 	if permanent != nil {
 		// Only the retryable part goes back to exporterhelper; say what is
 		// dropped here so it is not silent.
