@@ -48,6 +48,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -123,6 +124,16 @@ type Journal struct {
 
 	cancel  context.CancelFunc
 	replays sync.WaitGroup
+
+	// progress collects the storage's deferred syncs of progress writes,
+	// made in progressCtx; a timer syncs them (scheduleFlush).
+	progress    *durable.Ticket
+	progressCtx context.Context
+	fmu         sync.Mutex
+	flushing    bool
+	stopped     bool
+	timer       *time.Timer
+	flushes     sync.WaitGroup
 }
 
 // entry is one journaled call.
@@ -156,6 +167,7 @@ func Open(ctx context.Context, set Settings) (*Journal, error) {
 		client: set.Client, logger: set.Logger,
 		bySeq: map[uint64]*entry{}, ids: map[string]*ref{},
 	}
+	j.progressCtx, j.progress = durable.WithTicket(context.Background())
 	for i, id := range set.Exporters {
 		i := i
 		replay, stop, ok := durable.Watch(id,
@@ -626,10 +638,12 @@ func (j *Journal) advanceLow(ops *[]*storage.Operation) {
 	}
 }
 
-// noSync carries a ticket nobody waits for: a storage that defers its
-// fsync to a ticket (walstorage) writes progress without one. Progress
-// lost in a power loss is sent again, not lost.
-var noSync, _ = durable.WithTicket(context.Background())
+// flushDelay bounds how long progress (marks, deletions, low) may stay
+// unsynced when no webhook's fsync comes by to take it along: a storage
+// that buffers unsynced writes in the process (pebble's log writer does,
+// up to a 32 KiB block) would lose them to a SIGKILL, and a replay would
+// send again what was delivered.
+const flushDelay = 100 * time.Millisecond
 
 // write applies ops in the order they were decided: it takes wmu before
 // releasing mu, which the caller holds.
@@ -641,11 +655,52 @@ func (j *Journal) write(ops []*storage.Operation) {
 	j.wmu.Lock()
 	j.mu.Unlock()
 	defer j.wmu.Unlock()
-	if err := j.client.Batch(noSync, ops...); err != nil {
+	// Progress is written without its own fsync (a storage that defers
+	// syncs to a ticket, walstorage, does not wait): lost in a power loss,
+	// it is sent again, not lost. It is synced within flushDelay.
+	if err := j.client.Batch(j.progressCtx, ops...); err != nil {
 		// The entries stay; after a restart they are replayed: duplicates,
 		// not losses.
 		j.logger.Warn("Journal: recording deliveries failed; delivered events may be sent again after a restart", zap.Error(err))
+		return
 	}
+	j.scheduleFlush()
+}
+
+// scheduleFlush syncs the progress written so far within flushDelay.
+func (j *Journal) scheduleFlush() {
+	j.fmu.Lock()
+	defer j.fmu.Unlock()
+	if j.flushing || j.stopped {
+		return
+	}
+	j.flushing = true
+	j.flushes.Add(1)
+	j.timer = time.AfterFunc(flushDelay, func() {
+		defer j.flushes.Done()
+		j.fmu.Lock()
+		j.flushing = false
+		j.fmu.Unlock()
+		j.syncProgress()
+	})
+}
+
+func (j *Journal) syncProgress() {
+	if err := j.progress.Wait(); err != nil {
+		j.logger.Warn("Journal: syncing delivery progress failed; delivered events may be sent again after a power loss", zap.Error(err))
+	}
+}
+
+// stopFlushes stops the flush timer and makes the progress durable.
+func (j *Journal) stopFlushes() {
+	j.fmu.Lock()
+	j.stopped = true
+	if j.timer != nil && j.timer.Stop() {
+		j.flushes.Done()
+	}
+	j.fmu.Unlock()
+	j.flushes.Wait()
+	j.syncProgress()
 }
 
 // exporterGone is told by the registry that an exporter shut down (its
@@ -674,6 +729,7 @@ func (j *Journal) Close(ctx context.Context) error {
 	j.unwatch()
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
+	j.stopFlushes()
 	return j.client.Close(ctx)
 }
 
