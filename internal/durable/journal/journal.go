@@ -414,6 +414,9 @@ func (j *Journal) track(e *entry, ids []string, mask uint64) {
 		if id == "" {
 			continue
 		}
+		// A copy: the record's string may share memory with the whole
+		// request it was parsed from, which the journal must not keep.
+		id = strings.Clone(id)
 		n++
 		r := &ref{e: e, mask: mask}
 		if head := j.ids[id]; head == nil {
