@@ -131,7 +131,9 @@ func TestKilledWhileSIEMDownReplaysOnlyToTheSIEM(t *testing.T) {
 	c.kill()
 
 	c.start()
-	assert.Eventually(t, func() bool { return strings.Contains(c.log(), "replaying them to the exporters that had not delivered them") },
+	assert.Eventually(t, func() bool {
+		return strings.Contains(c.log(), "replaying them to the exporters that had not delivered them")
+	},
 		30*time.Second, 50*time.Millisecond, "the restarted collector replays the journal")
 	siem.Start()
 	waitDelivered(t, siem, c.archive, scheme, &load.acked)
