@@ -499,15 +499,25 @@ const (
 	// fails if a new exporterhelper spells it otherwise.
 	shutdownErrPrefix = "interrupted due to shutdown: "
 	keptMessage       = "Export interrupted by shutdown: the records are kept in the persistent queue and sent after the next start"
+	// journaledMessage is said instead with an in-memory queue whose
+	// records a journal (the auditlog processor's) waits for: the audit
+	// events are kept there; the collector's own events, which reach the
+	// exporter through other pipelines, are not journaled.
+	journaledMessage = "Export interrupted by shutdown: the audit events are kept in the auditlog processor's journal and sent after the next start; the collector's own events among them (checkpoints, the viewer's trail) are not kept"
 )
 
 // keptOnShutdownCore rewrites that line, for an exporter with a persistent
-// queue only (an in-memory queue does lose the request), into an info line
-// that says where the records are. Every other entry passes unchanged.
-type keptOnShutdownCore struct{ zapcore.Core }
+// queue, or one a journal waits for (an in-memory queue alone does lose
+// the request), into a line that says where the records are. Every other
+// entry passes unchanged.
+type keptOnShutdownCore struct {
+	zapcore.Core
+	persistent bool
+	id         component.ID
+}
 
 func (c keptOnShutdownCore) With(fields []zapcore.Field) zapcore.Core {
-	return keptOnShutdownCore{c.Core.With(fields)}
+	return keptOnShutdownCore{c.Core.With(fields), c.persistent, c.id}
 }
 
 func (c keptOnShutdownCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -521,11 +531,20 @@ func (c keptOnShutdownCore) Write(ent zapcore.Entry, fields []zapcore.Field) err
 	if !strings.HasPrefix(ent.Message, helperDropMessage) || !interruptedByShutdown(fields) {
 		return c.Core.Write(ent, fields)
 	}
-	ent.Message, ent.Level, ent.Stack = keptMessage, zapcore.InfoLevel, ""
+	key := "kept_items"
+	switch {
+	case c.persistent:
+		ent.Message, ent.Level = keptMessage, zapcore.InfoLevel
+	case durable.Watched(c.id):
+		ent.Message, ent.Level, key = journaledMessage, zapcore.WarnLevel, "items"
+	default:
+		return c.Core.Write(ent, fields)
+	}
+	ent.Stack = ""
 	kept := make([]zapcore.Field, 0, len(fields))
 	for _, f := range fields {
 		if f.Key == "dropped_items" {
-			f.Key = "kept_items"
+			f.Key = key
 		}
 		kept = append(kept, f)
 	}
@@ -541,14 +560,16 @@ func interruptedByShutdown(fields []zapcore.Field) bool {
 	return false
 }
 
-// helperSettings are the settings exporterhelper gets: with a persistent
-// queue, its logger says "kept" where the queue keeps.
+// helperSettings are the settings exporterhelper gets: with a queue, its
+// logger says "kept" where the persistent queue or a journal keeps.
 func helperSettings(set exporter.Settings, cfg *Config) exporter.Settings {
-	if q := cfg.QueueConfig.Get(); q == nil || q.StorageID == nil {
+	q := cfg.QueueConfig.Get()
+	if q == nil {
 		return set
 	}
+	persistent, id := q.StorageID != nil, set.ID
 	set.Logger = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-		return keptOnShutdownCore{core}
+		return keptOnShutdownCore{core, persistent, id}
 	}))
 	return set
 }

@@ -92,6 +92,14 @@ func Settled(id component.ID, ld plog.Logs, which func(ordinal int) bool) {
 	}
 }
 
+// Watched reports whether a journal waits for the exporter id's reports.
+func Watched(id component.ID) bool {
+	registry.RLock()
+	defer registry.RUnlock()
+	m := registry.m[id]
+	return m != nil && len(m.subs) > 0
+}
+
 // Watch subscribes to the exporter id's settled records; gone is called
 // once when the exporter unregisters (its queue drained). It returns the
 // exporter's replay consumer and a function ending the subscription, or
