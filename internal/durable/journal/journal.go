@@ -16,7 +16,7 @@
 // Layout in the storage client (any storage extension; walstorage makes
 // the write part of the receiver's group commit):
 //
-//	e/<seq>            the call's records (OTLP protobuf, S2-compressed)
+//	e/<seq>            the call's records (OTLP protobuf)
 //	d/<exporter>/<seq> the exporter delivered the whole entry; the others
 //	                   had not when it was written
 //	next               the next sequence number (written with each entry)
@@ -50,7 +50,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/s2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -88,50 +87,6 @@ func decodeSeq(key string, b []byte) (uint64, error) {
 		return 0, fmt.Errorf("journal: %q holds %d bytes, want 8", key, len(b))
 	}
 	return binary.BigEndian.Uint64(b), nil
-}
-
-// An entry's value is a format byte and the call's records: formatS2, the
-// OTLP protobuf compressed with S2 (klauspost/compress: a few GB/s, and
-// audit records, repetitive JSON-like text, shrink several times, so the
-// log, the memtable and each fsync carry less).
-const formatS2 = 1
-
-// encodePool keeps encoding buffers: the storage copies the value.
-var encodePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-func encode(dst, raw []byte) []byte {
-	n := 1 + s2.MaxEncodedLen(len(raw))
-	if cap(dst) < n {
-		dst = make([]byte, 0, n)
-	}
-	dst = append(dst[:0], formatS2)
-	enc := s2.Encode(dst[1:n], raw)
-	return dst[:1+len(enc)]
-}
-
-// maxEntryBytes bounds what a stored entry may claim to decode to (a
-// pipeline call is at most a few MiB of records).
-const maxEntryBytes = 256 << 20
-
-func decode(u *plog.ProtoUnmarshaler, v []byte) (plog.Logs, error) {
-	if len(v) == 0 {
-		return plog.Logs{}, errors.New("journal: empty entry")
-	}
-	if v[0] != formatS2 {
-		return plog.Logs{}, fmt.Errorf("journal: unknown entry format %d", v[0])
-	}
-	n, err := s2.DecodedLen(v[1:])
-	if err != nil {
-		return plog.Logs{}, fmt.Errorf("journal: entry: %w", err)
-	}
-	if n > maxEntryBytes {
-		return plog.Logs{}, fmt.Errorf("journal: entry claims %d bytes, more than %d", n, maxEntryBytes)
-	}
-	raw, err := s2.Decode(nil, v[1:])
-	if err != nil {
-		return plog.Logs{}, fmt.Errorf("journal: entry: %w", err)
-	}
-	return u.UnmarshalLogs(raw)
 }
 
 // ErrClosed is returned by Append after Close.
@@ -339,7 +294,7 @@ func (j *Journal) replayAll(ctx context.Context, pending []*entry) {
 			j.logger.Warn("Journal replay stopped; the rest is replayed at the next start", zap.Uint64("entry", e.seq), zap.Error(err))
 			return
 		}
-		ld, err := decode(&unmarshaler, get.Value)
+		ld, err := unmarshaler.UnmarshalLogs(get.Value)
 		if get.Value == nil || err != nil {
 			j.setAside(ctx, e, get.Value, err)
 			continue
@@ -502,14 +457,10 @@ func (j *Journal) Append(ctx context.Context, ld plog.Logs) (uint64, bool, error
 		return 0, false, nil
 	}
 	var marshaler plog.ProtoMarshaler
-	raw, err := marshaler.MarshalLogs(ld)
+	buf, err := marshaler.MarshalLogs(ld)
 	if err != nil {
 		return 0, false, fmt.Errorf("journal: encoding: %w", err)
 	}
-	bp := encodePool.Get().(*[]byte)
-	defer encodePool.Put(bp)
-	buf := encode((*bp)[:0], raw)
-	*bp = buf
 	all := uint64(1)<<len(j.exps) - 1
 	j.mu.Lock()
 	if j.closed {

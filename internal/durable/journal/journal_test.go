@@ -343,32 +343,6 @@ func TestTruncatedEntryIsReported(t *testing.T) {
 	assert.Equal(t, 1, logs.FilterMessageSnippet("Journal entry unreadable").Len())
 }
 
-func TestHostileEntriesAreReported(t *testing.T) {
-	for name, value := range map[string][]byte{
-		"unknown format":   append([]byte{7}, encode(nil, []byte("x"))[1:]...),
-		"empty":            {},
-		"claims 1 TiB":     {formatS2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20},
-		"not protobuf":     encode(nil, []byte{0xff, 0xff, 0xff}),
-		"s2 garbage after": append(encode(nil, []byte("abc")), 0x99, 0x98),
-	} {
-		t.Run(name, func(t *testing.T) {
-			s := newStore()
-			siem := newExporter(t, "siem")
-			j := open(t, s, zap.NewNop(), siem)
-			seq := appendLogs(t, j, logs("a"))
-			require.NoError(t, j.Close(context.Background()))
-			s.kv[entryKey(seq)] = value
-
-			core, logs := observer.New(zapcore.InfoLevel)
-			j2 := open(t, s, zap.New(core), siem)
-			j2.Replay()
-			j2.Stop()
-			assert.Empty(t, siem.got())
-			assert.Equal(t, 1, logs.FilterMessageSnippet("Journal entry unreadable").Len())
-		})
-	}
-}
-
 func TestHostileBoundsAreRefused(t *testing.T) {
 	s := newStore()
 	siem := newExporter(t, "siem")
