@@ -112,9 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.queue = scenario.QueueMemory
 	}
 	switch o.queue {
-	case scenario.QueueWAL, scenario.QueueFile, scenario.QueueMemory:
+	case scenario.QueueWAL, scenario.QueueWALQueues, scenario.QueueFile, scenario.QueueMemory:
 	default:
-		problems = append(problems, fmt.Errorf("-queue: unknown queue %q (want walstorage, file_storage or memory)", *queue))
+		problems = append(problems, fmt.Errorf("-queue: unknown queue %q (want walstorage, walstorage-queues, file_storage or memory)", *queue))
 	}
 	for e := range strings.SplitSeq(*events, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(e))
