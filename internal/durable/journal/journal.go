@@ -756,11 +756,3 @@ func (j *Journal) Stats() Stats {
 	}
 	return Stats{Pending: n, Tracked: len(j.ids), Next: j.next, LowBound: j.low}
 }
-
-// String is for logs.
-func (s Stats) String() string {
-	return strings.Join([]string{
-		"pending=" + strconv.Itoa(s.Pending), "tracked=" + strconv.Itoa(s.Tracked),
-		"next=" + strconv.FormatUint(s.Next, 10), "low=" + strconv.FormatUint(s.LowBound, 10),
-	}, " ")
-}
