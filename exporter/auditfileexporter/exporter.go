@@ -35,6 +35,16 @@ type auditFileExporter struct {
 	unregister atomic.Pointer[func()]
 }
 
+// pushAndReport pushes ld and, once it is in the archive, reports it
+// delivered (the journal before the fan-out waits for it).
+func (e *auditFileExporter) pushAndReport(ctx context.Context, ld plog.Logs) error {
+	err := e.pushLogs(ctx, ld)
+	if err == nil {
+		durable.Settled(e.id, ld, nil)
+	}
+	return err
+}
+
 // logsExporter registers the exporter as one that reports what it
 // delivered once it started, and unregisters it once its queue drained.
 type logsExporter struct {
@@ -145,9 +155,6 @@ func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	enc := e.enc.Take()
 	err := e.writer.Write(ctx, enc.Encode(ld))
-	if err == nil {
-		durable.Settled(e.id, ld, nil)
-	}
 	if err == nil && enc.Size() <= maxKeptEncoder {
 		// Written: the writer holds nothing of the bodies any more. After
 		// an error it may (a write that timed out may still complete), so

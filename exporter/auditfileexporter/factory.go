@@ -75,7 +75,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	c := cfg.(*Config)
 	e := newAuditFileExporter(c, set.Logger)
 	e.id = set.ID
-	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushAndReport,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
