@@ -12,5 +12,5 @@ import "embed"
 // contrib/batch.yaml. Their ${env:BENCH_*} values are the harness's to fill
 // in.
 //
-//go:embed audit/collector.yaml audit/durable.yaml audit/persistent-queue.yaml contrib/collector.yaml contrib/durable.yaml contrib/batch.yaml
+//go:embed audit/collector.yaml audit/durable.yaml audit/wal-queues.yaml audit/persistent-queue.yaml contrib/collector.yaml contrib/durable.yaml contrib/batch.yaml
 var Configs embed.FS

@@ -34,7 +34,7 @@ func claimsOfLoss(log string) []string {
 
 // TestStopWhileSIEMDownClaimsNoLoss: the collector is stopped (SIGTERM)
 // while the SIEM is down and the exporter is waiting to retry. The records
-// stay in the persistent queue, so no log line may claim they were
+// stay in the auditlog processor's journal, so no log line may claim they were
 // dropped; started again with the SIEM up, it delivers every one, once.
 func TestStopWhileSIEMDownClaimsNoLoss(t *testing.T) {
 	siem := startSIEM(t)
@@ -52,8 +52,8 @@ func TestStopWhileSIEMDownClaimsNoLoss(t *testing.T) {
 
 	c.stop()
 	stopped := c.log()
-	assert.Empty(t, claimsOfLoss(stopped), "a loss claimed on shutdown, though the records are kept in the persistent queue")
-	assert.Contains(t, stopped, "kept in the persistent queue", "the shutdown says where the records are")
+	assert.Empty(t, claimsOfLoss(stopped), "a loss claimed on shutdown, though the records are kept in the journal")
+	assert.Contains(t, stopped, "the audit events are kept in the auditlog processor's journal", "the shutdown says where the records are")
 
 	siem.Start()
 	c.start() // the same config, ports, queues and archive

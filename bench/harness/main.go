@@ -85,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.checkEvery, "check-every", 16, "check every n-th syslog message of a connection against RFC 5424 (1: all; parsing competes for the cores)")
 	fs.BoolVar(&o.retry, "retry", true, "send refused (429, 5xx) and failed requests again, same events, after Retry-After (10ms-1s), as Glassix does")
 	fs.StringVar(&o.secret, "secret", "bench-glassix-secret", "webhook secret used with -sign")
-	queue := fs.String("queue", string(scenario.QueueWAL), "otelcol-audit's sending queues and dedup window: walstorage (as shipped, fsynced), file_storage (no fsync) or memory")
+	queue := fs.String("queue", string(scenario.QueueWAL), "otelcol-audit's durability: walstorage (as shipped: the auditlog journal and dedup window, fsynced), walstorage-queues (both exporters' persistent queues in walstorage, shipped before the journal), file_storage (no fsync) or memory")
 	inMemory := fs.Bool("in-memory", false, "run the otelcol-audit target with in-memory queues (same as -queue memory)")
 	fs.Var(&o.overlays, "audit-config", "extra otelcol-audit config file merged over the harness's (repeatable), to try a setting")
 	fs.StringVar(&o.workDir, "workdir", "_build/bench", "folder for the runs' files and the targets' logs")
@@ -112,9 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.queue = scenario.QueueMemory
 	}
 	switch o.queue {
-	case scenario.QueueWAL, scenario.QueueFile, scenario.QueueMemory:
+	case scenario.QueueWAL, scenario.QueueWALQueues, scenario.QueueFile, scenario.QueueMemory:
 	default:
-		problems = append(problems, fmt.Errorf("-queue: unknown queue %q (want walstorage, file_storage or memory)", *queue))
+		problems = append(problems, fmt.Errorf("-queue: unknown queue %q (want walstorage, walstorage-queues, file_storage or memory)", *queue))
 	}
 	for e := range strings.SplitSeq(*events, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(e))

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -30,6 +31,7 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/bench/internal/sink"
 	"github.com/otelcol-audit/otelcol-audit/exporter/auditfileexporter"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter"
+	"github.com/otelcol-audit/otelcol-audit/extension/walstorageextension"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadgen"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/proc"
@@ -49,8 +51,16 @@ var archiveFsync = flag.String("archive-fsync", "batch", "auditfile fsync policy
 // go test ... ./bench/inprocess/ -args -persistent
 var persistent = flag.Bool("persistent", false, "file_storage queues and dedup window, as shipped")
 
+// journaled runs the shipped configuration: a walstorage database for
+// the dedup window and the auditlog processor's journal, in-memory sending
+// queues: go test ... ./bench/inprocess/ -args -journal
+var journaled = flag.Bool("journal", false, "walstorage dedup window and journal, in-memory queues, as shipped")
+
 // storageID is the file_storage extension's ID when -persistent is set.
 var storageID = component.MustNewIDWithName("file_storage", "bench")
+
+// walID is the walstorage extension's ID when -journal is set.
+var walID = component.MustNewID("walstorage")
 
 // host offers the pipeline its extensions, as the service does.
 type host map[component.ID]component.Component
@@ -80,7 +90,15 @@ func syslogConfig(endpoint string) map[string]any {
 	return withStorage(map[string]any{"endpoint": endpoint, "transport": "tcp", "sending_queue": map[string]any{"enabled": true}}, "sending_queue")
 }
 
-func processorConfig() map[string]any { return withStorage(map[string]any{}, "dedup") }
+func processorConfig() map[string]any {
+	if *journaled {
+		return map[string]any{
+			"dedup":   map[string]any{"storage": walID.String()},
+			"journal": map[string]any{"storage": walID.String(), "exporters": []any{"rfc5424", "auditfile"}},
+		}
+	}
+	return withStorage(map[string]any{}, "dedup")
+}
 
 func archiveConfig(path string) map[string]any {
 	return withStorage(map[string]any{
@@ -118,12 +136,20 @@ func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
 		extensions[storageID] = storage
 		p.components = append(p.components, storage)
 	}
+	if *journaled {
+		wf := walstorageextension.NewFactory()
+		wcfg := unmarshal(tb, wf.CreateDefaultConfig(), map[string]any{"directory": filepath.Join(filepath.Dir(archivePath), "wal"), "create_directory": true})
+		wal, err := wf.Create(ctx, extensiontest.NewNopSettings(wf.Type()), wcfg)
+		require.NoError(tb, err)
+		extensions[walID] = wal
+		p.components = append(p.components, wal)
+	}
 
 	sf := rfc5424exporter.NewFactory()
-	syslogExp, err := sf.CreateLogs(ctx, exportertest.NewNopSettings(sf.Type()), unmarshal(tb, sf.CreateDefaultConfig(), syslogConfig(sinkAddr)))
+	syslogExp, err := sf.CreateLogs(ctx, exporterSettings(sf.Type()), unmarshal(tb, sf.CreateDefaultConfig(), syslogConfig(sinkAddr)))
 	require.NoError(tb, err)
 	af := auditfileexporter.NewFactory()
-	archiveExp, err := af.CreateLogs(ctx, exportertest.NewNopSettings(af.Type()), unmarshal(tb, af.CreateDefaultConfig(), archiveConfig(archivePath)))
+	archiveExp, err := af.CreateLogs(ctx, exporterSettings(af.Type()), unmarshal(tb, af.CreateDefaultConfig(), archiveConfig(archivePath)))
 	require.NoError(tb, err)
 	fanout, err := fanOut(syslogExp, archiveExp)
 	require.NoError(tb, err)
@@ -139,6 +165,14 @@ func startPipeline(tb testing.TB, sinkAddr, archivePath string) *pipeline {
 		require.NoError(tb, c.Start(ctx, extensions))
 	}
 	return p
+}
+
+// exporterSettings names the exporter by its type alone, as the journal's
+// exporters list does.
+func exporterSettings(typ component.Type) exporter.Settings {
+	set := exportertest.NewNopSettings(typ)
+	set.ID = component.NewID(typ)
+	return set
 }
 
 // fanOut passes each batch to every exporter as the service's fan-out does

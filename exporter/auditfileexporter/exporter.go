@@ -8,9 +8,11 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 	"github.com/otelcol-audit/otelcol-audit/internal/selfaudit"
@@ -25,6 +27,46 @@ type auditFileExporter struct {
 	enc reuse.Slot[archive.Encoder]
 
 	anchorLost atomic.Bool // logged once
+
+	// id is this exporter's, under which it reports what it archived
+	// (internal/durable's registry: a journal before the fan-out waits for
+	// these reports).
+	id         component.ID
+	unregister atomic.Pointer[func()]
+}
+
+// pushAndReport pushes ld and, once it is in the archive, reports it
+// delivered (the journal before the fan-out waits for it).
+func (e *auditFileExporter) pushAndReport(ctx context.Context, ld plog.Logs) error {
+	err := e.pushLogs(ctx, ld)
+	if err == nil {
+		durable.Settled(e.id, ld, nil)
+	}
+	return err
+}
+
+// logsExporter registers the exporter as one that reports what it
+// delivered once it started, and unregisters it once its queue drained.
+type logsExporter struct {
+	exporter.Logs
+	e *auditFileExporter
+}
+
+func (l logsExporter) Start(ctx context.Context, host component.Host) error {
+	if err := l.Logs.Start(ctx, host); err != nil {
+		return err
+	}
+	u := durable.RegisterExporter(l.e.id, l.Logs)
+	l.e.unregister.Store(&u)
+	return nil
+}
+
+func (l logsExporter) Shutdown(ctx context.Context) error {
+	err := l.Logs.Shutdown(ctx)
+	if u := l.e.unregister.Swap(nil); u != nil {
+		(*u)()
+	}
+	return err
 }
 
 func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {

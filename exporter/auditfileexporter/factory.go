@@ -74,7 +74,8 @@ func createDefaultConfig() component.Config {
 func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
 	c := cfg.(*Config)
 	e := newAuditFileExporter(c, set.Logger)
-	return exporterhelper.NewLogs(ctx, set, cfg, e.pushLogs,
+	e.id = set.ID
+	exp, err := exporterhelper.NewLogs(ctx, set, cfg, e.pushAndReport,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
@@ -82,4 +83,8 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 		exporterhelper.WithRetry(c.RetryConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
+	if err != nil {
+		return nil, err
+	}
+	return logsExporter{Logs: exp, e: e}, nil
 }

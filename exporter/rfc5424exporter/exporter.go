@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -20,6 +22,8 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
 
@@ -35,10 +39,17 @@ type rfc5424Exporter struct {
 
 	spare reuse.Slot[scratch]
 
+	// id is this exporter's, under which it reports what it delivered
+	// (internal/durable's registry: a journal before the fan-out waits for
+	// these reports).
+	id component.ID
+
 	// failed is exporterhelper's otelcol_exporter_send_failed_log_records,
 	// for the records dropped before they reach exporterhelper.
 	failed      metric.Int64Counter
 	failedAttrs metric.MeasurementOption
+
+	unregister atomic.Pointer[func()]
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -103,10 +114,83 @@ type logsExporter struct {
 
 func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	good, dropped := l.e.dropUnformattable(ctx, ld)
+	if dropped > 0 {
+		// Given up for good: a journal must not wait for them. Records
+		// dropped here are those not in good; settled by what good lacks.
+		kept := map[string]int{}
+		countIDs(good, func(id string) { kept[id]++ })
+		settleMissing(l.e.id, ld, kept)
+	}
 	if dropped == ld.LogRecordCount() {
 		return nil
 	}
 	return l.Logs.ConsumeLogs(ctx, good)
+}
+
+// Start starts the exporter and registers it as one that reports what it
+// delivered; Shutdown unregisters it once its queue is drained.
+func (l logsExporter) Start(ctx context.Context, host component.Host) error {
+	if err := l.Logs.Start(ctx, host); err != nil {
+		return err
+	}
+	u := durable.RegisterExporter(l.e.id, l)
+	l.e.unregister.Store(&u)
+	return nil
+}
+
+func (l logsExporter) Shutdown(ctx context.Context) error {
+	err := l.Logs.Shutdown(ctx)
+	if u := l.e.unregister.Swap(nil); u != nil {
+		(*u)()
+	}
+	return err
+}
+
+// countIDs calls f with the event id of each of ld's records that has one.
+func countIDs(ld plog.Logs, f func(string)) {
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrEventID); ok {
+					f(v.Str())
+				}
+			}
+		}
+	}
+}
+
+// settleMissing reports as settled ld's records whose ids are not (or
+// fewer times) in kept.
+func settleMissing(id component.ID, ld plog.Logs, kept map[string]int) {
+	var missing []int
+	ord := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k, ord = k+1, ord+1 {
+				v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrEventID)
+				if !ok {
+					continue
+				}
+				if kept[v.Str()] > 0 {
+					kept[v.Str()]--
+					continue
+				}
+				missing = append(missing, ord)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		durable.Settled(id, ld, func(o int) bool {
+			_, found := slices.BinarySearch(missing, o)
+			return found
+		})
+	}
 }
 
 // headerBound is more than the header and the SD-ID brackets can take:
@@ -346,8 +430,14 @@ func (e *rfc5424Exporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		delivered = func(msg int) bool { return msg < sent }
 	}
 	if err == nil {
+		// Delivered, and the unformattable ones given up for good.
+		durable.Settled(e.id, ld, nil)
 		return permanent
 	}
+	durable.Settled(e.id, ld, func(ord int) bool {
+		m := msgOf[ord]
+		return m < 0 || delivered(m)
+	})
 	if permanent != nil {
 		// Only the retryable part goes back to exporterhelper; say what is
 		// dropped here so it is not silent.
@@ -409,15 +499,25 @@ const (
 	// fails if a new exporterhelper spells it otherwise.
 	shutdownErrPrefix = "interrupted due to shutdown: "
 	keptMessage       = "Export interrupted by shutdown: the records are kept in the persistent queue and sent after the next start"
+	// journaledMessage is said instead with an in-memory queue whose
+	// records a journal (the auditlog processor's) waits for: the audit
+	// events are kept there; the collector's own events, which reach the
+	// exporter through other pipelines, are not journaled.
+	journaledMessage = "Export interrupted by shutdown: the audit events are kept in the auditlog processor's journal and sent after the next start; the collector's own events among them (checkpoints, the viewer's trail) are not kept"
 )
 
 // keptOnShutdownCore rewrites that line, for an exporter with a persistent
-// queue only (an in-memory queue does lose the request), into an info line
-// that says where the records are. Every other entry passes unchanged.
-type keptOnShutdownCore struct{ zapcore.Core }
+// queue, or one a journal waits for (an in-memory queue alone does lose
+// the request), into a line that says where the records are. Every other
+// entry passes unchanged.
+type keptOnShutdownCore struct {
+	zapcore.Core
+	persistent bool
+	id         component.ID
+}
 
 func (c keptOnShutdownCore) With(fields []zapcore.Field) zapcore.Core {
-	return keptOnShutdownCore{c.Core.With(fields)}
+	return keptOnShutdownCore{c.Core.With(fields), c.persistent, c.id}
 }
 
 func (c keptOnShutdownCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -431,11 +531,20 @@ func (c keptOnShutdownCore) Write(ent zapcore.Entry, fields []zapcore.Field) err
 	if !strings.HasPrefix(ent.Message, helperDropMessage) || !interruptedByShutdown(fields) {
 		return c.Core.Write(ent, fields)
 	}
-	ent.Message, ent.Level, ent.Stack = keptMessage, zapcore.InfoLevel, ""
+	key := "kept_items"
+	switch {
+	case c.persistent:
+		ent.Message, ent.Level = keptMessage, zapcore.InfoLevel
+	case durable.Watched(c.id):
+		ent.Message, ent.Level, key = journaledMessage, zapcore.WarnLevel, "items"
+	default:
+		return c.Core.Write(ent, fields)
+	}
+	ent.Stack = ""
 	kept := make([]zapcore.Field, 0, len(fields))
 	for _, f := range fields {
 		if f.Key == "dropped_items" {
-			f.Key = "kept_items"
+			f.Key = key
 		}
 		kept = append(kept, f)
 	}
@@ -451,14 +560,16 @@ func interruptedByShutdown(fields []zapcore.Field) bool {
 	return false
 }
 
-// helperSettings are the settings exporterhelper gets: with a persistent
-// queue, its logger says "kept" where the queue keeps.
+// helperSettings are the settings exporterhelper gets: with a queue, its
+// logger says "kept" where the persistent queue or a journal keeps.
 func helperSettings(set exporter.Settings, cfg *Config) exporter.Settings {
-	if q := cfg.QueueConfig.Get(); q == nil || q.StorageID == nil {
+	q := cfg.QueueConfig.Get()
+	if q == nil {
 		return set
 	}
+	persistent, id := q.StorageID != nil, set.ID
 	set.Logger = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-		return keptOnShutdownCore{core}
+		return keptOnShutdownCore{core, persistent, id}
 	}))
 	return set
 }

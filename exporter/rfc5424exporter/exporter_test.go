@@ -32,6 +32,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 )
 
 // newLogs returns one resource of source with one record per event name,
@@ -320,12 +321,34 @@ func TestOnlyAShutdownInterruptionIsLoggedAsKept(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	set := exportertest.NewNopSettings(metadata.Type)
 	set.Logger = zap.New(core)
-	assert.Same(t, set.Logger, helperSettings(set, cfg).Logger, "in-memory queue: the logger is left alone")
+	interrupted := func(l *zap.Logger) {
+		l.Error("Exporting failed. Dropping data.", zap.Error(errors.New("interrupted due to shutdown: connection refused")), zap.Int("dropped_items", 20))
+	}
+
+	// An in-memory queue nobody journals for does lose the request: said
+	// as exporterhelper says it.
+	interrupted(helperSettings(set, cfg).Logger)
+	require.Equal(t, 1, logs.Len())
+	assert.Equal(t, helperDropMessage, logs.TakeAll()[0].Message)
+
+	// An in-memory queue a journal waits for: the audit events are in the
+	// journal.
+	unregister := durable.RegisterExporter(set.ID, nil)
+	_, stop, ok := durable.Watch(set.ID, func(plog.Logs, func(int) bool) {}, func() {})
+	require.True(t, ok)
+	interrupted(helperSettings(set, cfg).Logger)
+	stop()
+	unregister()
+	journaled := logs.TakeAll()
+	require.Len(t, journaled, 1)
+	assert.Equal(t, journaledMessage, journaled[0].Message)
+	assert.Equal(t, zap.WarnLevel, journaled[0].Level)
+	assert.Equal(t, int64(20), journaled[0].ContextMap()["items"])
 
 	storage := component.MustNewIDWithName("file_storage", "queue")
 	cfg.QueueConfig.Get().StorageID = &storage
 	logger := helperSettings(set, cfg).Logger
-	logger.Error("Exporting failed. Dropping data.", zap.Error(errors.New("interrupted due to shutdown: connection refused")), zap.Int("dropped_items", 20))
+	interrupted(logger)
 	logger.Error("Exporting failed. Dropping data.", zap.Error(errors.New("not retryable error: too large")), zap.Int("dropped_items", 3))
 	logger.Info("Exporting failed. Will retry the request after interval.", zap.Error(errors.New("interrupted due to shutdown: x")))
 

@@ -50,6 +50,7 @@ func createLogsExporter(ctx context.Context, set exporter.Settings, cfg componen
 	if err != nil {
 		return nil, err
 	}
+	e.id = set.ID
 	if err := e.withFailedCounter(set); err != nil {
 		return nil, err
 	}

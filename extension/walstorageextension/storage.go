@@ -54,6 +54,11 @@ func (s *walStorage) Start(context.Context, component.Host) error {
 	} else if !fi.IsDir() {
 		return fmt.Errorf("walstorage: directory: %s is not a directory", s.cfg.Directory)
 	}
+	if d, err := checkNewestLog(s.cfg.Directory); err != nil {
+		s.logger.Warn("Could not read the write-ahead log before opening the database", zap.Error(err))
+	} else {
+		reportLogDamage(s.logger, d)
+	}
 	cache := pebble.NewCache(int64(s.cfg.CacheMiB) << 20)
 	defer cache.Unref()
 	opts := &pebble.Options{

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable/journal"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/internal/severity"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors"
@@ -37,6 +38,23 @@ type Config struct {
 	Rules []RuleConfig `mapstructure:"rules"`
 	// Dedup drops repeats of an event id within a window.
 	Dedup DedupConfig `mapstructure:"dedup"`
+	// Journal writes each pipeline call once to a storage extension before
+	// the exporters get it, and keeps it until every exporter listed has
+	// delivered it, so those exporters can keep their queues in memory.
+	Journal JournalConfig `mapstructure:"journal"`
+}
+
+// JournalConfig is the durable copy of what the exporters have not yet
+// delivered (internal/durable/journal).
+type JournalConfig struct {
+	// Storage is the storage extension the journal lives in (walstorage:
+	// its write is part of the webhook's fsync). Unset: no journal.
+	Storage *component.ID `mapstructure:"storage"`
+	// Exporters are the exporters of this processor's pipelines that the
+	// journal waits for; each must report its deliveries (rfc5424,
+	// auditfile). Other exporters of the pipeline are not covered: give
+	// them a persistent sending queue.
+	Exporters []component.ID `mapstructure:"exporters"`
 }
 
 // CTReplayConfig says how CTReplay's ts field is read.
@@ -167,7 +185,28 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("dedup::max_entries: must be at least 1, got %d", cfg.Dedup.MaxEntries))
 		}
 	}
+	errs = append(errs, cfg.Journal.validate()...)
 	return errors.Join(errs...)
+}
+
+func (j JournalConfig) validate() []error {
+	var errs []error
+	switch {
+	case j.Storage == nil && len(j.Exporters) > 0:
+		errs = append(errs, errors.New("journal::storage: must be set when journal::exporters is (a storage extension, e.g. walstorage)"))
+	case j.Storage != nil && len(j.Exporters) == 0:
+		errs = append(errs, errors.New("journal::exporters: must name the exporters the journal waits for (e.g. [rfc5424, auditfile])"))
+	case len(j.Exporters) > journal.MaxExporters:
+		errs = append(errs, fmt.Errorf("journal::exporters: at most %d, got %d", journal.MaxExporters, len(j.Exporters)))
+	}
+	seen := map[component.ID]bool{}
+	for _, id := range j.Exporters {
+		if seen[id] {
+			errs = append(errs, fmt.Errorf("journal::exporters: %q is listed twice", id))
+		}
+		seen[id] = true
+	}
+	return errs
 }
 
 // compileRules turns the rules into matchers, reporting every bad rule.

@@ -57,6 +57,18 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{
+			id: component.NewIDWithName(metadata.Type, "journal"),
+			want: func() *Config {
+				c := NewFactory().CreateDefaultConfig().(*Config)
+				wal := component.MustNewID("walstorage")
+				c.Dedup.Storage = &wal
+				c.Journal = JournalConfig{Storage: &wal, Exporters: []component.ID{
+					component.MustNewID("rfc5424"), component.MustNewIDWithName("auditfile", "archive"),
+				}}
+				return c
+			}(),
+		},
+		{
 			id: component.NewIDWithName(metadata.Type, "nodedup"),
 			want: func() *Config {
 				c := NewFactory().CreateDefaultConfig().(*Config)

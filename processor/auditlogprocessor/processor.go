@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable/journal"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/classify"
@@ -49,6 +50,10 @@ type auditLogProcessor struct {
 	// deliver wraps next: it passes records on and commits their event ids
 	// to the dedup window only once next accepted them.
 	deliver consumer.Logs
+
+	// journal is the durable copy of each call until the exporters it
+	// waits for delivered it; nil without journal::storage.
+	journal *journal.Journal
 
 	window *dedup.Window  // nil when dedup is off; set by start
 	client storage.Client // nil without dedup::storage
@@ -99,6 +104,52 @@ func newAuditLogProcessor(set processor.Settings, cfg *Config, next consumer.Log
 }
 
 func (p *auditLogProcessor) start(ctx context.Context, host component.Host) error {
+	if err := p.startDedup(ctx, host); err != nil {
+		return err
+	}
+	return p.startJournal(ctx, host)
+}
+
+// storageClient returns a client of the storage extension id for name.
+func (p *auditLogProcessor) storageClient(ctx context.Context, host component.Host, key string, id component.ID, name string) (storage.Client, error) {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return nil, fmt.Errorf("%s: extension %q not found: add it to the service's extensions", key, id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("%s: extension %q is not a storage extension", key, id)
+	}
+	client, err := se.GetClient(ctx, component.KindProcessor, p.id, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: getting a client from %q: %w", key, id, err)
+	}
+	return client, nil
+}
+
+// startJournal opens the journal and replays what the exporters had not
+// delivered before the collector stopped. The exporters are started
+// already (the collector starts them before processors).
+func (p *auditLogProcessor) startJournal(ctx context.Context, host component.Host) error {
+	if p.cfg.Journal.Storage == nil {
+		return nil
+	}
+	client, err := p.storageClient(ctx, host, "journal::storage", *p.cfg.Journal.Storage, "journal")
+	if err != nil {
+		return err
+	}
+	j, err := journal.Open(ctx, journal.Settings{Client: client, Exporters: p.cfg.Journal.Exporters, Logger: p.logger})
+	if err != nil {
+		_ = client.Close(ctx)
+		return fmt.Errorf("journal: %w", err)
+	}
+	p.journal = j
+	p.logger.Info("Journal on", zap.Stringer("storage", p.cfg.Journal.Storage), zap.Stringers("exporters", p.cfg.Journal.Exporters))
+	j.Replay()
+	return nil
+}
+
+func (p *auditLogProcessor) startDedup(ctx context.Context, host component.Host) error {
 	if !p.cfg.Dedup.Enabled {
 		return nil
 	}
@@ -117,17 +168,9 @@ func (p *auditLogProcessor) start(ctx context.Context, host component.Host) erro
 		p.window = dedup.New(dcfg, nil)
 		return nil
 	}
-	ext, ok := host.GetExtensions()[*p.cfg.Dedup.Storage]
-	if !ok {
-		return fmt.Errorf("dedup::storage: extension %q not found: add it to the service's extensions", p.cfg.Dedup.Storage)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("dedup::storage: extension %q is not a storage extension", p.cfg.Dedup.Storage)
-	}
-	client, err := se.GetClient(ctx, component.KindProcessor, p.id, "dedup")
+	client, err := p.storageClient(ctx, host, "dedup::storage", *p.cfg.Dedup.Storage, "dedup")
 	if err != nil {
-		return fmt.Errorf("dedup::storage: getting a client from %q: %w", p.cfg.Dedup.Storage, err)
+		return err
 	}
 	p.client = client
 	w, err := dedup.Load(ctx, dcfg, nil, client)
@@ -159,6 +202,12 @@ func (p *auditLogProcessor) saveWindow(ctx context.Context) {
 }
 
 func (p *auditLogProcessor) shutdown(ctx context.Context) error {
+	if p.journal != nil {
+		// Only the replay stops: the journal keeps taking the exporters'
+		// reports while they drain their queues (they shut down after the
+		// processors) and closes when the last one is gone.
+		p.journal.Stop()
+	}
 	if p.shared != nil {
 		p.shared.Close()
 		p.shared = nil
@@ -325,12 +374,30 @@ func (p *auditLogProcessor) flag(ctx context.Context, source string, r plog.LogR
 // deliverLogs passes ld on and, once next accepted it, commits its event
 // ids to the dedup window. When next refuses, the ids are released, so the
 // sender's retry is not taken for a duplicate and lost.
+//
+// With a journal, ld is journaled first (in ctx's group commit), and
+// forgotten again when next refuses it: the sender was not acknowledged
+// and sends it again.
 func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error {
 	var keys []dedup.Key
 	if p.window != nil {
 		keys = pendingKeys(ld) // before next, which may move the data on
 	}
+	var seq uint64
+	var journaled bool
+	if p.journal != nil {
+		var err error
+		if seq, journaled, err = p.journal.Append(ctx, ld); err != nil {
+			if len(keys) > 0 {
+				p.window.Abort(keys)
+			}
+			return err
+		}
+	}
 	err := p.next.ConsumeLogs(ctx, ld)
+	if err != nil && journaled {
+		p.journal.Abandon(seq)
+	}
 	if len(keys) == 0 {
 		return err
 	}

@@ -30,11 +30,15 @@ const (
 type Queue string
 
 const (
-	// QueueWAL is the shipped configuration: walstorage, fsynced before
-	// the webhook is answered.
+	// QueueWAL is the shipped configuration: the auditlog processor's
+	// journal in walstorage, fsynced before the webhook is answered, and
+	// in-memory sending queues.
 	QueueWAL Queue = "walstorage"
-	// QueueFile is the previous shipped configuration: file_storage,
-	// without fsync.
+	// QueueWALQueues is the durable configuration shipped before the
+	// journal: both exporters' persistent queues in walstorage.
+	QueueWALQueues Queue = "walstorage-queues"
+	// QueueFile is the configuration shipped before walstorage:
+	// file_storage, without fsync.
 	QueueFile Queue = "file_storage"
 	// QueueMemory is in-memory sending queues and dedup window.
 	QueueMemory Queue = "memory"
@@ -45,12 +49,14 @@ func (q Queue) overlay() (string, error) {
 	switch q {
 	case QueueWAL:
 		return "audit/durable.yaml", nil
+	case QueueWALQueues:
+		return "audit/wal-queues.yaml", nil
 	case QueueFile:
 		return "audit/persistent-queue.yaml", nil
 	case QueueMemory:
 		return "", nil
 	}
-	return "", fmt.Errorf("unknown queue %q (want walstorage, file_storage or memory)", string(q))
+	return "", fmt.Errorf("unknown queue %q (want walstorage, walstorage-queues, file_storage or memory)", string(q))
 }
 
 // Env is where one run's target listens and delivers.

@@ -1,0 +1,417 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// store is a storage.Client on a map shared by the clients of one test,
+// standing for a storage extension's database across a restart. Closing a
+// client does not lose the map.
+type store struct {
+	mu     sync.Mutex
+	kv     map[string][]byte
+	failOn string // a Set of a key with this prefix fails
+}
+
+func newStore() *store { return &store{kv: map[string][]byte{}} }
+
+type client struct {
+	s      *store
+	closed bool
+}
+
+func (s *store) client() *client { return &client{s: s} }
+
+func (c *client) Get(ctx context.Context, k string) ([]byte, error) {
+	op := storage.GetOperation(k)
+	return op.Value, c.Batch(ctx, op)
+}
+func (c *client) Set(ctx context.Context, k string, v []byte) error {
+	return c.Batch(ctx, storage.SetOperation(k, v))
+}
+func (c *client) Delete(ctx context.Context, k string) error {
+	return c.Batch(ctx, storage.DeleteOperation(k))
+}
+func (c *client) Close(context.Context) error { c.closed = true; return nil }
+
+func (c *client) Batch(_ context.Context, ops ...*storage.Operation) error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.closed {
+		return errors.New("closed")
+	}
+	for _, op := range ops {
+		if op.Type == storage.Set && c.s.failOn != "" && strings.HasPrefix(op.Key, c.s.failOn) {
+			return errors.New("no space left on device")
+		}
+	}
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			op.Value = slices.Clone(c.s.kv[op.Key])
+		case storage.Set:
+			c.s.kv[op.Key] = slices.Clone(op.Value)
+		case storage.Delete:
+			delete(c.s.kv, op.Key)
+		}
+	}
+	return nil
+}
+
+func (s *store) keys(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range maps.Keys(s.kv) {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fakeExporter registers under id and records what is replayed to it.
+type fakeExporter struct {
+	id         component.ID
+	mu         sync.Mutex
+	replayed   []string // event ids, in order
+	fail       error
+	unregister func()
+}
+
+func newExporter(t *testing.T, name string) *fakeExporter {
+	e := &fakeExporter{id: component.MustNewIDWithName("test", name+strings.ReplaceAll(t.Name(), "/", "_"))}
+	c, err := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.fail != nil {
+			return e.fail
+		}
+		e.replayed = append(e.replayed, collectIDs(ld)...)
+		return nil
+	})
+	require.NoError(t, err)
+	e.unregister = durable.RegisterExporter(e.id, c)
+	t.Cleanup(e.unregister)
+	return e
+}
+
+func (e *fakeExporter) got() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.replayed)
+}
+
+// settle reports ld's records with the given ids as delivered by e.
+func (e *fakeExporter) settle(ld plog.Logs, ids ...string) {
+	all := collectIDs(ld)
+	durable.Settled(e.id, ld, func(o int) bool { return slices.Contains(ids, all[o]) })
+}
+
+func logs(ids ...string) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(auditrecord.AttrSource, "glassix")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for _, id := range ids {
+		r := lrs.AppendEmpty()
+		r.Body().SetStr("event " + id)
+		if id != "" {
+			r.Attributes().PutStr(auditrecord.AttrEventID, id)
+		}
+	}
+	return ld
+}
+
+func open(t *testing.T, s *store, logger *zap.Logger, exps ...*fakeExporter) *Journal {
+	t.Helper()
+	var ids []component.ID
+	for _, e := range exps {
+		ids = append(ids, e.id)
+	}
+	j, err := Open(context.Background(), Settings{Client: s.client(), Exporters: ids, Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = j.Close(context.Background()) })
+	return j
+}
+
+func appendLogs(t *testing.T, j *Journal, ld plog.Logs) uint64 {
+	t.Helper()
+	seq, ok, err := j.Append(context.Background(), ld)
+	require.NoError(t, err)
+	require.True(t, ok)
+	return seq
+}
+
+func TestEntryRemovedOnceEveryExporterDelivered(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := open(t, s, zap.NewNop(), siem, archive)
+	ld := logs("a", "b", "c")
+	seq := appendLogs(t, j, ld)
+	assert.Equal(t, []string{entryKey(seq)}, s.keys("e/"))
+
+	archive.settle(ld, "a", "b", "c")
+	assert.Equal(t, []string{entryKey(seq)}, s.keys("e/"), "the SIEM has not delivered it")
+	assert.Equal(t, []string{markKey(archive.id.String(), seq)}, s.keys("d/"), "the archive's delivery is marked")
+
+	siem.settle(ld, "a", "b")
+	assert.Len(t, s.keys("e/"), 1, "one record still waits for the SIEM")
+	siem.settle(ld, "c")
+	assert.Empty(t, s.keys("e/"), "delivered everywhere: removed")
+	assert.Empty(t, s.keys("d/"), "its marks too")
+	st := j.Stats()
+	assert.Zero(t, st.Pending)
+	assert.Zero(t, st.Tracked)
+	assert.Equal(t, seq+1, st.LowBound)
+
+	// A report of records the journal does not hold (the auditself
+	// pipelines, or a second report) changes nothing.
+	siem.settle(logs("a", "zz"), "a", "zz")
+	assert.Zero(t, j.Stats().Pending)
+}
+
+func TestReplayAfterReopenGoesOnlyToExportersThatHadNotDelivered(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := open(t, s, zap.NewNop(), siem, archive)
+	e0, e1, e2 := logs("a0", "b0"), logs("a1", "b1", "c1"), logs("a2")
+	appendLogs(t, j, e0)
+	appendLogs(t, j, e1)
+	appendLogs(t, j, e2)
+	archive.settle(e0, "a0", "b0")
+	archive.settle(e1, "a1", "b1", "c1")
+	siem.settle(e0, "a0", "b0")
+	siem.settle(e1, "a1") // part of an entry: the entry is replayed whole
+	// The collector is killed: nothing else reaches the storage.
+	require.NoError(t, j.Close(context.Background()))
+
+	logger, logs := observer.New(zapcore.InfoLevel)
+	j2 := open(t, s, zap.New(logger), siem, archive)
+	told := logs.FilterMessageSnippet("replaying them").All()
+	require.Len(t, told, 1)
+	assert.Equal(t, int64(2), told[0].ContextMap()["entries"])
+	j2.Replay()
+	j2.Stop()
+	assert.Equal(t, []string{"a1", "b1", "c1", "a2"}, siem.got())
+	assert.Equal(t, []string{"a2"}, archive.got(), "the archive had delivered the first two entries: not again")
+
+	// The replayed records are waited for like new ones.
+	assert.Equal(t, 2, j2.Stats().Pending)
+	siem.settle(e1, "a1", "b1", "c1")
+	siem.settle(e2, "a2")
+	archive.settle(e2, "a2")
+	assert.Zero(t, j2.Stats().Pending)
+	assert.Empty(t, s.keys("e/"))
+	assert.Empty(t, s.keys("d/"))
+}
+
+func TestAbandonedEntryIsForgotten(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := open(t, s, zap.NewNop(), siem)
+	seq := appendLogs(t, j, logs("a"))
+	j.Abandon(seq)
+	assert.Empty(t, s.keys("e/"))
+	assert.Zero(t, j.Stats().Tracked)
+	// The sender's retry is a new entry, waited for as usual.
+	ld := logs("a")
+	seq2 := appendLogs(t, j, ld)
+	assert.NotEqual(t, seq, seq2)
+	siem.settle(ld, "a")
+	assert.Empty(t, s.keys("e/"))
+}
+
+func TestFailedWriteRefusesTheCall(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := open(t, s, zap.NewNop(), siem)
+	s.failOn = "e/"
+	_, ok, err := j.Append(context.Background(), logs("a"))
+	require.ErrorContains(t, err, "no space left")
+	assert.False(t, ok)
+	assert.Zero(t, j.Stats().Tracked, "nothing is waited for")
+	s.failOn = ""
+	appendLogs(t, j, logs("b"))
+	assert.Equal(t, 1, j.Stats().Pending)
+}
+
+func TestRecordsWithoutEventIDAreNotJournaled(t *testing.T) {
+	s := newStore()
+	j := open(t, s, zap.NewNop(), newExporter(t, "siem"))
+	_, ok, err := j.Append(context.Background(), logs("", ""))
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Empty(t, s.keys("e/"))
+}
+
+func TestRepeatedEventIDsAreCountedEachTime(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := open(t, s, zap.NewNop(), siem)
+	// Flagged records skip deduplication: two copies may be in flight, in
+	// one call and in the next.
+	first, second := logs("x", "x"), logs("x")
+	appendLogs(t, j, first)
+	appendLogs(t, j, second)
+	siem.settle(first, "x") // both records of the first call
+	assert.Equal(t, 1, j.Stats().Pending, "the oldest entry is settled first")
+	assert.Len(t, s.keys("e/"), 1)
+	siem.settle(second, "x")
+	assert.Zero(t, j.Stats().Pending)
+}
+
+func TestUnregisteredExporterIsRefused(t *testing.T) {
+	_, err := Open(context.Background(), Settings{
+		Client: newStore().client(), Exporters: []component.ID{component.MustNewID("otlphttp")}, Logger: zap.NewNop(),
+	})
+	require.ErrorContains(t, err, `exporter "otlphttp" does not report what it delivered`)
+}
+
+func TestCorruptMiddleEntryIsReportedAndKeptAside(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := open(t, s, zap.NewNop(), siem)
+	appendLogs(t, j, logs("a"))
+	bad := appendLogs(t, j, logs("b"))
+	appendLogs(t, j, logs("c"))
+	require.NoError(t, j.Close(context.Background()))
+	garbage := []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02}
+	s.kv[entryKey(bad)] = garbage
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	j2 := open(t, s, zap.New(core), siem)
+	j2.Replay()
+	j2.Stop()
+	assert.Equal(t, []string{"a", "c"}, siem.got(), "the entries beside it are replayed")
+	reported := logs.FilterMessageSnippet("Journal entry unreadable").All()
+	require.Len(t, reported, 1, "reported, not skipped silently")
+	assert.Equal(t, bad, reported[0].ContextMap()["entry"])
+	assert.Equal(t, zapcore.ErrorLevel, reported[0].Level)
+	assert.Equal(t, garbage, s.kv[asideKey(bad)], "its bytes are kept")
+	assert.NotContains(t, s.kv, entryKey(bad))
+	require.NoError(t, j2.Close(context.Background()))
+
+	// Every later start says so again.
+	core3, logs3 := observer.New(zapcore.InfoLevel)
+	open(t, s, zap.New(core3), siem)
+	again := logs3.FilterMessageSnippet("unreadable entries").All()
+	require.Len(t, again, 1)
+	assert.Equal(t, fmt.Sprint(bad), again[0].ContextMap()["entries"])
+}
+
+func TestTruncatedEntryIsReported(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := open(t, s, zap.NewNop(), siem)
+	appendLogs(t, j, logs("a"))
+	last := appendLogs(t, j, logs("b", "c"))
+	require.NoError(t, j.Close(context.Background()))
+	v := s.kv[entryKey(last)]
+	s.kv[entryKey(last)] = v[:len(v)-3] // cut inside the last record
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	j2 := open(t, s, zap.New(core), siem)
+	j2.Replay()
+	j2.Stop()
+	assert.Equal(t, []string{"a"}, siem.got())
+	assert.Equal(t, 1, logs.FilterMessageSnippet("Journal entry unreadable").Len())
+}
+
+func TestHostileBoundsAreRefused(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	s.kv[keyNext] = []byte{1, 2, 3}
+	_, err := Open(context.Background(), Settings{Client: s.client(), Exporters: []component.ID{siem.id}, Logger: zap.NewNop()})
+	require.ErrorContains(t, err, `"next" holds 3 bytes`)
+	s.kv[keyNext] = encodeSeq(5)
+	s.kv[keyLow] = encodeSeq(9)
+	_, err = Open(context.Background(), Settings{Client: s.client(), Exporters: []component.ID{siem.id}, Logger: zap.NewNop()})
+	require.ErrorContains(t, err, "low 9 is past next 5")
+}
+
+func TestReplayStopsWhenAnExporterRefusesAndKeepsTheRest(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := open(t, s, zap.NewNop(), siem)
+	appendLogs(t, j, logs("a"))
+	appendLogs(t, j, logs("b"))
+	require.NoError(t, j.Close(context.Background()))
+
+	siem.fail = errors.New("queue is shutting down")
+	j2 := open(t, s, zap.NewNop(), siem)
+	j2.Replay()
+	j2.Stop()
+	require.NoError(t, j2.Close(context.Background()))
+	assert.Len(t, s.keys("e/"), 2, "both stay for the next start")
+
+	siem.fail = nil
+	j3 := open(t, s, zap.NewNop(), siem)
+	j3.Replay()
+	j3.Stop()
+	assert.Equal(t, []string{"a", "b"}, siem.got())
+}
+
+func TestClosesWhenTheLastExporterIsGone(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := open(t, s, zap.NewNop(), siem, archive)
+	ld := logs("a")
+	appendLogs(t, j, ld)
+	siem.unregister()
+	// The archive drains its queue after the SIEM is gone: still counted.
+	archive.settle(ld, "a")
+	assert.Len(t, s.keys("d/"), 1)
+	archive.unregister()
+	_, _, err := j.Append(context.Background(), logs("b"))
+	require.ErrorIs(t, err, ErrClosed)
+}
+
+func TestConcurrentAppendsAndSettles(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := open(t, s, zap.NewNop(), siem, archive)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				ld := logs(fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("w%d-%d-b", w, i))
+				appendLogs(t, j, ld)
+				go siem.settle(ld, collectIDs(ld)...)
+				archive.settle(ld, collectIDs(ld)...)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return j.Stats().Pending == 0 }, 10*time.Second, time.Millisecond)
+	assert.Empty(t, s.keys("e/"))
+	assert.Empty(t, s.keys("d/"))
+	assert.Equal(t, j.Stats().Next, j.Stats().LowBound)
+}
