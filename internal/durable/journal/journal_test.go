@@ -397,19 +397,29 @@ func TestConcurrentAppendsAndSettles(t *testing.T) {
 	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
 	j := open(t, s, zap.NewNop(), siem, archive)
 	var wg sync.WaitGroup
+	errs := make(chan error, 4)
 	for w := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range 200 {
 				ld := logs(fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("w%d-%d-b", w, i))
-				appendLogs(t, j, ld)
+				// Not appendLogs: require may not stop the test from a
+				// goroutine it spawned.
+				if _, ok, err := j.Append(context.Background(), ld); err != nil || !ok {
+					errs <- fmt.Errorf("append %d/%d: ok %v, %w", w, i, ok, err)
+					return
+				}
 				go siem.settle(ld, collectIDs(ld)...)
 				archive.settle(ld, collectIDs(ld)...)
 			}
 		}()
 	}
 	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 	require.Eventually(t, func() bool { return j.Stats().Pending == 0 }, 10*time.Second, time.Millisecond)
 	assert.Empty(t, s.keys("e/"))
 	assert.Empty(t, s.keys("d/"))
