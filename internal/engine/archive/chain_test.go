@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,4 +92,42 @@ func mustSeal(t *testing.T, seq uint64, body string) []byte {
 	t.Helper()
 	line, _ := newSealer(nil).seal(nil, seq, [32]byte{}, []byte(body))
 	return line
+}
+
+// decodeHex's one-pass path agrees with the check-then-decode it replaces
+// on every byte in every position: lower-case hex only, the first bad
+// byte named, nothing decoded on error.
+func TestDecodeHexParity(t *testing.T) {
+	ref := func(dst, src []byte) error {
+		for _, c := range src {
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return fmt.Errorf("invalid hex character %q", c)
+			}
+		}
+		_, err := hex.Decode(dst, src)
+		return err
+	}
+	sum := sha256.Sum256([]byte("x"))
+	good := []byte(hex.EncodeToString(sum[:]))
+	for pos := range good {
+		for c := 0; c < 256; c++ {
+			src := append([]byte(nil), good...)
+			src[pos] = byte(c)
+			if pos > 0 && c == 'G' {
+				src[0] = 'Z' // two bad bytes: the first is named
+			}
+			want, got := make([]byte, 32), make([]byte, 32)
+			werr, gerr := ref(want, src), decodeHex(got, src)
+			if werr != nil {
+				require.EqualError(t, gerr, werr.Error(), "byte %q at %d", c, pos)
+				require.Equal(t, make([]byte, 32), got)
+				continue
+			}
+			require.NoError(t, gerr)
+			require.Equal(t, want, got)
+		}
+	}
+	// Other lengths take the reference path.
+	require.Error(t, decodeHex(make([]byte, 32), good[:63]))
+	require.NoError(t, decodeHex(make([]byte, 32), good[:62]))
 }

@@ -118,6 +118,13 @@ type DiskIndex struct {
 
 	view atomic.Pointer[diskView]
 
+	// lineRows is insertBulk's scratch (the refresh's writing goroutine's).
+	lineRows []LineRow
+	// spare is a batch written and emptied, for the next refresh's
+	// rows: following a growing archive, each refresh would otherwise
+	// grow a new batch of thousands of rows.
+	spare atomic.Pointer[batch]
+
 	// tap: the lines this process's writer hands over (nil: none).
 	tap *archive.Tap
 	// handedOver counts the lines taken from the tap (HandedOver).
@@ -193,6 +200,11 @@ type fileState struct {
 	// The last sealed line: the next line must follow it.
 	PredSeq  uint64 `json:"pred_seq,omitempty"`
 	PredHash string `json:"pred_hash,omitempty"`
+	// predHash is PredHash not yet spelled out (predPending): batch.add
+	// sets it for each sealed line, and only the last one's text is
+	// needed (pred and saveState spell it out).
+	predHash    [32]byte
+	predPending bool
 	// The first sealed line, as read alone (before its link to the file
 	// before), and the status its row shows now.
 	FirstLine   int    `json:"first_line,omitempty"`
@@ -226,7 +238,15 @@ func (ix *DiskIndex) metaKey(k string) string {
 	return k + "@" + ix.opts.Collector
 }
 
+// flushPred spells out PredHash.
+func (st *fileState) flushPred() {
+	if st.predPending {
+		st.PredHash, st.predPending = hex.EncodeToString(st.predHash[:]), false
+	}
+}
+
 func (st *fileState) pred() *archive.Seal {
+	st.flushPred()
 	if st.PredHash == "" {
 		return nil
 	}
@@ -993,13 +1013,31 @@ func (ix *DiskIndex) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 // BulkInserter is implemented by a Database that loads many rows faster
 // through a bulk path than by INSERT (PostgreSQL's COPY) and keeps no
 // text index of its own (IndexText does nothing: the rows' ids are not
-// needed back). InsertBulk adds rows (values in columns' order) to table
-// within the transaction open on conn.
+// needed back). InsertLines adds rows to the lines table within the
+// transaction open on conn. rows is the caller's scratch: it is not kept
+// after InsertLines returns.
 type BulkInserter interface {
-	InsertBulk(ctx context.Context, conn *sql.Conn, table string, columns []string, rows [][]any) error
+	InsertLines(ctx context.Context, conn *sql.Conn, rows []LineRow) error
+}
+
+// LineRow is one row of the lines table for a BulkInserter, its fields in
+// LineColumns' order, its text already cleaned (TextCleaner). A NULL is
+// an empty Err or PErr, and a Message with HasMessage false.
+type LineRow struct {
+	FileID                         int64
+	Line                           int32
+	TS, Seq, Sub, Off              int64
+	Size                           int32
+	FP                             int64
+	Source, Action, Actor, Address int64
+	Resource, Message              string
+	HasMessage                     bool
+	Sev, Status, Kind, Flags       int32
+	Err, PErr                      string
 }
 
 func (ix *DiskIndex) saveState(ctx context.Context, tx *sql.Tx, st *fileState) error {
+	st.flushPred()
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -1084,10 +1122,18 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 			id = w.state.ID
 			drop = nil
 			ix.added += len(w.b.rows)
+			// Keep the roomiest batch (a refresh's last one may hold a
+			// few rows: it must not take the place of a full one).
+			w.b.reset()
+			if old := ix.spare.Load(); old == nil || cap(old.rows) < cap(w.b.rows) {
+				ix.spare.Store(w.b)
+			}
 		}
 		done <- failed
 	}()
+	defer st.flushPred()
 	send := func(b *batch) bool {
+		st.flushPred()
 		select {
 		case ch <- work{b: b, state: *st}:
 			return true
@@ -1095,7 +1141,15 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 			return false
 		}
 	}
-	b := &batch{ix: ix, st: st}
+	newBatch := func() *batch {
+		if b := ix.spare.Swap(nil); b != nil {
+			b.st = st
+			return b
+		}
+		_, bulk := ix.dbx.(BulkInserter)
+		return &batch{ix: ix, st: st, noText: bulk}
+	}
+	b := newBatch()
 	n := 0
 	for e := range ix.entries(f, st, info, whole) {
 		if n++; n%4096 == 0 && ctx.Err() != nil {
@@ -1112,7 +1166,7 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 			if !send(b) {
 				break
 			}
-			b = &batch{ix: ix, st: st}
+			b = newBatch()
 		}
 	}
 	if ctx.Err() == nil {
@@ -1265,6 +1319,9 @@ type batch struct {
 	st    *fileState
 	rows  []diskRow
 	texts []string
+	// noText: the database keeps no text index (a BulkInserter), texts
+	// stays empty.
+	noText bool
 }
 
 // diskRow is one row of the lines table.
@@ -1285,7 +1342,12 @@ type diskRow struct {
 	perr              string
 }
 
-func (b *batch) reset() { b.rows, b.texts = b.rows[:0], b.texts[:0] }
+// reset empties b, keeping its room but not its strings.
+func (b *batch) reset() {
+	clear(b.rows)
+	clear(b.texts)
+	b.rows, b.texts = b.rows[:0], b.texts[:0]
+}
 
 // add turns one entry into a row, as segment.add does.
 func (b *batch) add(e *archive.Entry) {
@@ -1311,7 +1373,7 @@ func (b *batch) add(e *archive.Entry) {
 			}
 			st.ShownStatus, st.ShownErr = st.FirstStatus, st.FirstErr
 		}
-		st.PredSeq, st.PredHash = e.Seal.Seq, e.Seal.HashHex()
+		st.PredSeq, st.predHash, st.predPending = e.Seal.Seq, e.Seal.Hash, true
 	} else {
 		st.Run++
 		r.sub = st.Run
@@ -1355,10 +1417,12 @@ func (b *batch) add(e *archive.Entry) {
 	}
 	// The text index holds what only it can find: the dictionary columns
 	// are matched by their distinct values.
-	text.WriteString(r.resource)
-	if r.hasMessage {
-		text.WriteByte('\n')
-		text.WriteString(msg)
+	if !b.noText {
+		text.WriteString(r.resource)
+		if r.hasMessage {
+			text.WriteByte('\n')
+			text.WriteString(msg)
+		}
 	}
 	r.sev = f.sev
 	if e.Status != archive.StatusOK {
@@ -1377,7 +1441,9 @@ func (b *batch) add(e *archive.Entry) {
 	}
 	st.Lines = e.Line
 	b.rows = append(b.rows, r)
-	b.texts = append(b.texts, text.String())
+	if !b.noText {
+		b.texts = append(b.texts, text.String())
+	}
 }
 
 // lineColumns are the lines table's columns in the order batch.insert
@@ -1466,10 +1532,15 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 	return ix.dbx.IndexText(ctx, tx, ids, b.texts)
 }
 
-// insertBulk adds the batch's rows through the database's bulk path.
+// insertBulk adds the batch's rows through the database's bulk path,
+// converted in ix.lineRows (reused from batch to batch: batches are
+// inserted one at a time).
 func (b *batch) insertBulk(ctx context.Context, tx *sql.Tx, bi BulkInserter, conn *sql.Conn, fileID int64) error {
 	ix := b.ix
-	rows := make([][]any, len(b.rows))
+	rows := ix.lineRows[:0]
+	if cap(rows) < len(b.rows) {
+		rows = make([]LineRow, 0, len(b.rows))
+	}
 	for i := range b.rows {
 		r := &b.rows[i]
 		var dictIDs [numCols]int64
@@ -1480,20 +1551,25 @@ func (b *batch) insertBulk(ctx context.Context, tx *sql.Tx, bi BulkInserter, con
 			}
 			dictIDs[c] = id
 		}
-		var msg any
+		lr := LineRow{FileID: fileID, Line: int32(r.line), TS: r.ts, Seq: int64(r.seq), Sub: int64(r.sub), Off: r.off,
+			Size: int32(r.size), FP: int64(r.fp),
+			Source: dictIDs[colSource], Action: dictIDs[colAction], Actor: dictIDs[colActor], Address: dictIDs[colAddress],
+			Resource: cleanText(ix.dbx, r.resource), HasMessage: r.hasMessage,
+			Sev: int32(r.sev), Status: int32(r.status), Kind: int32(r.kind), Flags: int32(r.flags),
+			Err: cleanText(ix.dbx, r.err), PErr: cleanText(ix.dbx, r.perr)}
 		if r.hasMessage {
-			msg = cleanText(ix.dbx, r.message)
+			lr.Message = cleanText(ix.dbx, r.message)
 		}
-		rows[i] = []any{fileID, int32(r.line), r.ts, int64(r.seq), int64(r.sub), r.off, int32(r.size), int64(r.fp),
-			dictIDs[colSource], dictIDs[colAction], dictIDs[colActor], dictIDs[colAddress],
-			cleanText(ix.dbx, r.resource), msg, int32(r.sev), int32(r.status), int32(r.kind), int32(r.flags),
-			nullString(cleanText(ix.dbx, r.err)), nullString(cleanText(ix.dbx, r.perr))}
+		rows = append(rows, lr)
 	}
-	return bi.InsertBulk(ctx, conn, "lines", lineColumnList, rows)
+	err := bi.InsertLines(ctx, conn, rows)
+	clear(rows) // the strings are the batch's: let them go with it
+	ix.lineRows = rows[:0]
+	return err
 }
 
-// lineColumnList is lineColumns as a list.
-var lineColumnList = strings.Split(strings.ReplaceAll(lineColumns, " ", ""), ",")
+// LineColumns are the lines table's columns, in LineRow's order.
+var LineColumns = strings.Split(strings.ReplaceAll(lineColumns, " ", ""), ",")
 
 var insertSQLCache sync.Map // "dialect/n" -> string
 

@@ -111,3 +111,20 @@ func TestRecordDoesNotWaitForTheFlush(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, seen[k])
 }
+
+// The sessions plan each lookup for the table as it is (a generic plan
+// kept from when the table was empty scans it whole) and do not wait for
+// the WAL flush at commit.
+func TestSessionSettings(t *testing.T) {
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	s := open(t, pg.DSN(), time.Hour)
+	conn, err := s.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	for setting, want := range map[string]string{"plan_cache_mode": "force_custom_plan", "synchronous_commit": "off"} {
+		var got string
+		require.NoError(t, conn.QueryRow(ctx, "SHOW "+setting).Scan(&got))
+		assert.Equal(t, want, got, setting)
+	}
+}
