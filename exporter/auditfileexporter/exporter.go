@@ -31,8 +31,8 @@ type auditFileExporter struct {
 	// id is this exporter's, under which it reports what it archived
 	// (internal/durable's registry: a journal before the fan-out waits for
 	// these reports).
-	id         component.ID
-	unregister atomic.Pointer[func()]
+	id           component.ID
+	registration durable.Registration
 }
 
 // pushAndReport pushes ld and, once it is in the archive, reports it
@@ -53,20 +53,11 @@ type logsExporter struct {
 }
 
 func (l logsExporter) Start(ctx context.Context, host component.Host) error {
-	if err := l.Logs.Start(ctx, host); err != nil {
-		return err
-	}
-	u := durable.RegisterExporter(l.e.id, l.Logs)
-	l.e.unregister.Store(&u)
-	return nil
+	return l.e.registration.Start(l.e.id, l.Logs, func() error { return l.Logs.Start(ctx, host) })
 }
 
 func (l logsExporter) Shutdown(ctx context.Context) error {
-	err := l.Logs.Shutdown(ctx)
-	if u := l.e.unregister.Swap(nil); u != nil {
-		(*u)()
-	}
-	return err
+	return l.e.registration.Stop(func() error { return l.Logs.Shutdown(ctx) })
 }
 
 func newAuditFileExporter(cfg *Config, logger *zap.Logger) *auditFileExporter {

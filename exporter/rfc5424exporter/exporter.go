@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -49,7 +48,7 @@ type rfc5424Exporter struct {
 	failed      metric.Int64Counter
 	failedAttrs metric.MeasurementOption
 
-	unregister atomic.Pointer[func()]
+	registration durable.Registration
 }
 
 func newExporter(cfg *Config, set component.TelemetrySettings) (*rfc5424Exporter, error) {
@@ -130,20 +129,11 @@ func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 // Start starts the exporter and registers it as one that reports what it
 // delivered; Shutdown unregisters it once its queue is drained.
 func (l logsExporter) Start(ctx context.Context, host component.Host) error {
-	if err := l.Logs.Start(ctx, host); err != nil {
-		return err
-	}
-	u := durable.RegisterExporter(l.e.id, l)
-	l.e.unregister.Store(&u)
-	return nil
+	return l.e.registration.Start(l.e.id, l, func() error { return l.Logs.Start(ctx, host) })
 }
 
 func (l logsExporter) Shutdown(ctx context.Context) error {
-	err := l.Logs.Shutdown(ctx)
-	if u := l.e.unregister.Swap(nil); u != nil {
-		(*u)()
-	}
-	return err
+	return l.e.registration.Stop(func() error { return l.Logs.Shutdown(ctx) })
 }
 
 // countIDs calls f with the event id of each of ld's records that has one.

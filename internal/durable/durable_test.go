@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/goleak"
 )
 
@@ -52,4 +55,34 @@ func TestWaitReportsEveryFailure(t *testing.T) {
 	err := ticket.Wait()
 	assert.ErrorIs(t, err, errA)
 	assert.ErrorIs(t, err, errB)
+}
+
+func TestRegistrationStartAndStop(t *testing.T) {
+	id := component.MustNewIDWithName("rfc5424", "registration")
+	var r Registration
+
+	// A start that fails registers nothing.
+	require.Error(t, r.Start(id, consumertest.NewNop(), func() error { return errors.New("no") }))
+	_, _, ok := Watch(id, func(plog.Logs, func(int) bool) {}, func() {})
+	assert.False(t, ok, "registered although its start failed")
+
+	require.NoError(t, r.Start(id, consumertest.NewNop(), func() error { return nil }))
+	gone := make(chan struct{})
+	_, stop, ok := Watch(id, func(plog.Logs, func(int) bool) {}, func() { close(gone) })
+	require.True(t, ok, "not registered after its start")
+	defer stop()
+
+	// Stop shuts down first, then unregisters (the watcher is told), and
+	// reports the shutdown's error; a second Stop is harmless.
+	shutdownErr := errors.New("shutdown")
+	require.ErrorIs(t, r.Stop(func() error {
+		select {
+		case <-gone:
+			t.Error("unregistered before the exporter shut down")
+		default:
+		}
+		return shutdownErr
+	}), shutdownErr)
+	<-gone
+	require.NoError(t, r.Stop(func() error { return nil }))
 }

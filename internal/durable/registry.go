@@ -2,6 +2,7 @@ package durable
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -120,4 +121,31 @@ func Watch(id component.ID, settled SettledFunc, gone func()) (replay consumer.L
 			delete(m.subs, w)
 		}
 	}, true
+}
+
+// Registration is an exporter's place in the registry across its
+// lifetime: Start registers it once the exporter started, Stop
+// unregisters it once the exporter shut down (its queue drained). The
+// zero value is ready to use; both are safe to call more than once.
+type Registration struct {
+	unregister atomic.Pointer[func()]
+}
+
+// Start starts the exporter (start) and registers id with replay.
+func (r *Registration) Start(id component.ID, replay consumer.Logs, start func() error) error {
+	if err := start(); err != nil {
+		return err
+	}
+	u := RegisterExporter(id, replay)
+	r.unregister.Store(&u)
+	return nil
+}
+
+// Stop shuts the exporter down (shutdown) and then unregisters it.
+func (r *Registration) Stop(shutdown func() error) error {
+	err := shutdown()
+	if u := r.unregister.Swap(nil); u != nil {
+		(*u)()
+	}
+	return err
 }
