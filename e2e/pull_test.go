@@ -144,19 +144,36 @@ func siemIDs(siem *syslogtest.Server) idCount {
 // requireOnce checks that ids holds each of want once and nothing else.
 func requireOnce(t testing.TB, where string, ids idCount, want []string) {
 	t.Helper()
+	requireOnceAfter(t, where, ids, want, 0)
+}
+
+// requireOnceAfter is requireOnce where the first mayRepeat events of want
+// may also arrive more than once: those a SIGKILL may have caught between
+// an exporter's write and its persistent queue's record of it, which the
+// queue then delivers again (the archive and the SIEM are at-least-once:
+// the auditfile exporter's README, Errors and delivery). Every other event
+// must arrive exactly once, and none may be missing.
+func requireOnceAfter(t testing.TB, where string, ids idCount, want []string, mayRepeat int) {
+	t.Helper()
 	var missing, twice []string
-	for _, id := range want {
-		switch ids[id] {
-		case 0:
+	repeated := 0
+	for i, id := range want {
+		switch n := ids[id]; {
+		case n == 0:
 			missing = append(missing, id)
-		case 1:
+		case n == 1:
+		case i < mayRepeat:
+			repeated++
 		default:
-			twice = append(twice, fmt.Sprintf("%s x%d", id, ids[id]))
+			twice = append(twice, fmt.Sprintf("%s x%d", id, n))
 		}
 	}
 	require.Empty(t, missing, "%s: events lost (%d of %d)", where, len(missing), len(want))
 	require.Empty(t, twice, "%s: events delivered more than once", where)
 	require.Len(t, ids, len(want), "%s: events that do not exist", where)
+	if mayRepeat > 0 {
+		t.Logf("%s: %d of the %d events read before the kill arrived again after it", where, repeated, mayRepeat)
+	}
 }
 
 func waitCount(t testing.TB, where string, count func() idCount, n int) {
@@ -181,7 +198,8 @@ func waitCount(t testing.TB, where string, count func() idCount, n int) {
 // a backfill of 6000 records from SIPPY_START_AT, SIGKILLed in the middle,
 // started again, stopped and started again, then the switch down for a
 // while and new records written meanwhile. Every record reaches the SIEM
-// (rsyslog) and the archive exactly once.
+// (rsyslog) and the archive; only records read before the kill may arrive
+// twice (at-least-once across a SIGKILL), every other exactly once.
 func TestSippyPullBackfillRestartsKillAndOutage(t *testing.T) {
 	const history = 6000
 	t0 := time.Now().Add(-30 * time.Hour).Truncate(time.Second).UTC()
@@ -235,8 +253,11 @@ receivers:
 	time.Sleep(time.Second) // anything extra would arrive now
 	p.stop()
 
-	requireOnce(t, "the archive", archiveCount(), want)
-	requireOnce(t, "the SIEM", siemIDs(siem), want)
+	// The SIGKILL may catch a batch written but not yet marked done in the
+	// persistent queue: it comes again, so only what was read before the
+	// kill may repeat. The graceful stop and the outage repeat nothing.
+	requireOnceAfter(t, "the archive", archiveCount(), want, killedAt)
+	requireOnceAfter(t, "the SIEM", siemIDs(siem), want, killedAt)
 	requireVerified(t, p.archive)
 	st := sim.Stats(t)
 	t.Logf("killed after %d records read, stopped after %d; backfill of %d records over 3 runs in %s; %d calls, %d records served (%d again in overlaps or after the kill)",
@@ -248,8 +269,8 @@ receivers:
 // TestGlassixPullQueueAcrossKill runs examples/glassix-pull.yaml against
 // the Glassix API simulator: 2000 queued events, the collector SIGKILLed
 // in the middle and started again, the API throttling for a while. Every
-// event reaches the SIEM and the archive once, and every one is deleted
-// from the queue.
+// event reaches the SIEM and the archive (only those handed out before the
+// kill may arrive twice), and every one is deleted from the queue once.
 func TestGlassixPullQueueAcrossKill(t *testing.T) {
 	sim, err := glassixapitest.Start(glassixapitest.Options{
 		APIKey: "key", APISecret: "secret", UserName: "api@example.com", Batch: 10, Visibility: 2 * time.Second,
@@ -280,7 +301,8 @@ receivers:
 	// the receiver runs ahead of the archive.
 	require.Eventually(t, func() bool { return sim.Stats().Deleted >= 300 }, deliveryDeadline, 2*time.Millisecond)
 	p.kill()
-	left := sim.Stats().Remaining
+	atKill := sim.Stats()
+	left := atKill.Remaining
 	require.Positive(t, left, "the kill lands before the queue is drained")
 	p.start()
 	sim.Throttle(3)
@@ -290,8 +312,11 @@ receivers:
 	time.Sleep(time.Second)
 	p.stop()
 
-	requireOnce(t, "the archive", archiveCount(), want)
-	requireOnce(t, "the SIEM", siemIDs(siem), want)
+	// Only what the API had handed out before the kill may come twice
+	// (a batch written but not yet marked done in the persistent queue;
+	// the queue hands events out oldest first).
+	requireOnceAfter(t, "the archive", archiveCount(), want, min(n, atKill.Handed))
+	requireOnceAfter(t, "the SIEM", siemIDs(siem), want, min(n, atKill.Handed))
 	requireVerified(t, p.archive)
 	require.Empty(t, sim.DeletedTwice())
 	st := sim.Stats()
