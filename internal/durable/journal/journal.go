@@ -517,20 +517,25 @@ func (j *Journal) untrack(e *entry) {
 			if r.e != e {
 				continue
 			}
-			if prev == nil {
-				if r.next == nil {
-					delete(j.ids, id)
-				} else {
-					j.ids[id] = r.next
-				}
-			} else {
-				prev.next = r.next
-			}
+			j.unlink(id, prev, r)
 			break
 		}
 	}
 	e.done = true
 	delete(j.bySeq, e.seq)
+}
+
+// unlink removes r, which follows prev (nil: r is first), from id's list
+// of refs, and the list when it empties. Called with mu held.
+func (j *Journal) unlink(id string, prev, r *ref) {
+	switch {
+	case prev != nil:
+		prev.next = r.next
+	case r.next != nil:
+		j.ids[id] = r.next
+	default:
+		delete(j.ids, id)
+	}
 }
 
 // settle takes exporter i's report. Called by the registry.
@@ -573,15 +578,7 @@ func (j *Journal) settleID(id string, i int, bit uint64, ops *[]*storage.Operati
 		}
 		r.mask &^= bit
 		if r.mask == 0 {
-			if prev == nil {
-				if r.next == nil {
-					delete(j.ids, id)
-				} else {
-					j.ids[id] = r.next
-				}
-			} else {
-				prev.next = r.next
-			}
+			j.unlink(id, prev, r)
 		}
 		e := r.e
 		e.left[i]--
