@@ -244,6 +244,10 @@ func (s *Server) Messages() []Message {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	// The server may be writing its last line while it is read: only
+	// newline-terminated lines are complete, and the rest is read again
+	// by the next call (every call rereads the file from its start).
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
 	var out []Message
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 16<<20)

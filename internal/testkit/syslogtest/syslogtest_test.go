@@ -151,3 +151,32 @@ func TestRequireSkipsOrFails(t *testing.T) {
 	})
 	assert.True(t, skipped)
 }
+
+// TestMessagesWaitsForTheLineToEnd: a reader that comes while the server
+// is writing a line sees the messages before it, not a parse error, and
+// sees the line once it is ended.
+func TestMessagesWaitsForTheLineToEnd(t *testing.T) {
+	for _, k := range Kinds {
+		t.Run(string(k), func(t *testing.T) {
+			cfg := Config{Transport: TCP, Framing: OctetCounting}
+			s := Start(t, k, cfg)
+			send(t, s, cfg, testMsg)
+			got := s.WaitForMessages(1)
+			require.Len(t, got, 1)
+			s.Stop()
+
+			full, err := os.ReadFile(s.output)
+			require.NoError(t, err)
+			f, err := os.OpenFile(s.output, os.O_APPEND|os.O_WRONLY, 0)
+			require.NoError(t, err)
+			defer f.Close()
+			half := len(full) / 2
+			_, err = f.Write(full[:half])
+			require.NoError(t, err)
+			require.Len(t, s.Messages(), 1, "a half-written line is not a message yet")
+			_, err = f.Write(full[half:])
+			require.NoError(t, err)
+			require.Len(t, s.Messages(), 2)
+		})
+	}
+}
