@@ -587,8 +587,17 @@ func TestConcurrentConsumers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	assert.Len(t, h.records(), 1, "eight concurrent copies: one delivered")
-	assert.Equal(t, int64(7), h.counter(metricDuplicates, "glassix"))
+	// A copy arriving while another is in flight passes (dedup's package
+	// comment: dropping it would lose the event if that delivery were
+	// refused), so how many pass depends on the timing; each copy is
+	// either delivered or counted dropped, and at least one is delivered.
+	delivered := len(h.records())
+	assert.GreaterOrEqual(t, delivered, 1, "eight concurrent copies: at least one delivered")
+	assert.Equal(t, int64(8-delivered), h.counter(metricDuplicates, "glassix"), "the others counted as duplicates")
+	// Once delivered, a ninth copy is a duplicate, whatever the timing.
+	require.NoError(t, h.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	assert.Len(t, h.records(), delivered)
+	assert.Equal(t, int64(9-delivered), h.counter(metricDuplicates, "glassix"))
 }
 
 func TestReceiverFlagIsKeptAndExtended(t *testing.T) {
