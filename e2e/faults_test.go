@@ -154,3 +154,65 @@ func TestKilledWhileSIEMDownReplaysOnlyToTheSIEM(t *testing.T) {
 	requireExactlyOnce(t, "the archive", archiveTally(t, c.archive, scheme), &load.acked)
 	requireVerified(t, c.archive)
 }
+
+// smallSIEMQueue makes the SIEM's queue hold 200 records and the journal
+// keep the SIEM's events past 100 unsettled on disk only.
+const smallSIEMQueue = `
+processors:
+  auditlog:
+    journal:
+      max_unsettled: 100
+exporters:
+  rfc5424:
+    sending_queue:
+      queue_size: 200
+      batch:
+        min_size: 50
+        max_size: 100
+`
+
+// TestSIEMDownLongerThanItsQueue: the SIEM is down for more events than
+// its sending queue holds. Past journal::max_unsettled the SIEM's events
+// wait in the journal on disk only, so every webhook is still answered
+// 2xx (no 503, no retry storm) and the archive gets each event once; once
+// the SIEM is back the journal hands it the rest, in order, each once.
+// Without max_unsettled the queue fills and the webhooks fail.
+// killed: the collector is killed with SIGKILL and started again before
+// the SIEM comes back; the waiting events are replayed from the journal.
+func TestSIEMDownLongerThanItsQueue(t *testing.T) {
+	for _, killed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "running", true: "killed"}[killed], func(t *testing.T) {
+			siem := startSIEM(t)
+			siem.Stop()
+			c := newCollector(t, collectorOptions{SIEM: siem.Endpoint(), Extra: smallSIEMQueue})
+			c.start()
+			scheme := newScheme(t)
+
+			// 4 clients, 20 requests/s each, 10 s: about 800 events, 4
+			// times the SIEM's queue.
+			load := startLoad(t, c, scheme, loadSpec{clients: 4, interval: 50 * time.Millisecond, duration: 10 * time.Second})
+			res := load.wait(t)
+			requireAllAccepted(t, res)
+			require.Greater(t, load.acked.Len(), uint64(400), "more events than the SIEM's queue holds")
+			waitFor(t, "the archive while the SIEM is down", func() *tally { return archiveTally(t, c.archive, scheme) }, &load.acked)
+			require.Empty(t, siem.Messages(), "the SIEM is down")
+			assert.Contains(t, c.log(), "Exporter far behind: new events wait in the journal on disk")
+
+			if killed {
+				time.Sleep(time.Second) // past the archive's report of its last write (see TestKilledWhileSIEMDownReplaysOnlyToTheSIEM)
+				c.kill()
+				c.start()
+			}
+			siem.Start()
+			waitDelivered(t, siem, c.archive, scheme, &load.acked)
+			if !killed {
+				assert.Eventually(t, func() bool { return strings.Contains(c.log(), "Exporter caught up") },
+					30*time.Second, 50*time.Millisecond, "the journal says when the SIEM has caught up")
+			}
+			c.stop()
+			requireExactlyOnce(t, "the SIEM", siemTally(siem, scheme), &load.acked)
+			requireExactlyOnce(t, "the archive", archiveTally(t, c.archive, scheme), &load.acked)
+			requireVerified(t, c.archive)
+		})
+	}
+}

@@ -112,6 +112,11 @@ type logsExporter struct {
 }
 
 func (l logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if durable.Skipped(ctx, l.e.id) {
+		// The journal holds the call and hands it over as the queue
+		// drains (the SIEM is behind).
+		return nil
+	}
 	good, dropped := l.e.dropUnformattable(ctx, ld)
 	if dropped > 0 {
 		// Given up for good: a journal must not wait for them. Records

@@ -86,3 +86,14 @@ func TestRegistrationStartAndStop(t *testing.T) {
 	<-gone
 	require.NoError(t, r.Stop(func() error { return nil }))
 }
+
+func TestSkipped(t *testing.T) {
+	a, b := component.MustNewID("rfc5424"), component.MustNewIDWithName("auditfile", "x")
+	ctx := context.Background()
+	assert.False(t, Skipped(ctx, a))
+	assert.Equal(t, ctx, WithSkip(ctx, nil), "nothing to skip: the context is unchanged")
+	sctx := WithSkip(ctx, []component.ID{a})
+	assert.True(t, Skipped(sctx, a))
+	assert.False(t, Skipped(sctx, b))
+	assert.False(t, Skipped(sctx, component.MustNewIDWithName("rfc5424", "other")))
+}

@@ -55,6 +55,14 @@ type JournalConfig struct {
 	// auditfile). Other exporters of the pipeline are not covered: give
 	// them a persistent sending queue.
 	Exporters []component.ID `mapstructure:"exporters"`
+	// MaxUnsettled is how many records handed to one of those exporters
+	// may wait for its delivery before new events wait for it in the
+	// journal instead of its in-memory queue (handed over in order as it
+	// catches up): a SIEM outage then fills the disk, not the queue, and
+	// webhooks keep being answered. Keep it below the exporters'
+	// sending_queue::queue_size. 0: never; a full queue makes webhooks wait
+	// and fail with 503.
+	MaxUnsettled int `mapstructure:"max_unsettled"`
 }
 
 // CTReplayConfig says how CTReplay's ts field is read.
@@ -196,6 +204,8 @@ func (j JournalConfig) validate() []error {
 		errs = append(errs, errors.New("journal::storage: must be set when journal::exporters is (a storage extension, e.g. walstorage)"))
 	case j.Storage != nil && len(j.Exporters) == 0:
 		errs = append(errs, errors.New("journal::exporters: must name the exporters the journal waits for (e.g. [rfc5424, auditfile])"))
+	case j.MaxUnsettled < 0:
+		errs = append(errs, fmt.Errorf("journal::max_unsettled: must not be negative, got %d", j.MaxUnsettled))
 	case len(j.Exporters) > journal.MaxExporters:
 		errs = append(errs, fmt.Errorf("journal::exporters: at most %d, got %d", journal.MaxExporters, len(j.Exporters)))
 	}

@@ -54,6 +54,7 @@ func TestLoadConfig(t *testing.T) {
 					Enabled: true, Window: 72 * time.Hour, MaxEntries: 5000, Storage: &storageID,
 					Shared: configoptional.Some(SharedDedupConfig{DSN: "postgres://audit@db.example.com:5432/audit", Table: "otelcol_audit_dedup", Timeout: 500 * time.Millisecond, RetryAfter: 10 * time.Second}),
 				},
+				Journal: JournalConfig{MaxUnsettled: 2500},
 			},
 		},
 		{
@@ -64,7 +65,7 @@ func TestLoadConfig(t *testing.T) {
 				c.Dedup.Storage = &wal
 				c.Journal = JournalConfig{Storage: &wal, Exporters: []component.ID{
 					component.MustNewID("rfc5424"), component.MustNewIDWithName("auditfile", "archive"),
-				}}
+				}, MaxUnsettled: 10000}
 				return c
 			}(),
 		},
@@ -97,6 +98,7 @@ func TestDefaultConfig(t *testing.T) {
 			Enabled: true, Window: 96 * time.Hour, MaxEntries: 100000,
 			Shared: configoptional.Default(SharedDedupConfig{Table: "otelcol_audit_dedup", Timeout: 500 * time.Millisecond, RetryAfter: 10 * time.Second}),
 		},
+		Journal: JournalConfig{MaxUnsettled: 2500},
 	}, cfg)
 	assert.False(t, cfg.Dedup.Shared.HasValue(), "not shared unless configured")
 }

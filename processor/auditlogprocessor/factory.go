@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/exportdefaults"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/processor/auditlogprocessor/internal/metadata"
 )
@@ -48,8 +49,14 @@ func createDefaultConfig() component.Config {
 				Table: defaultSharedTable, Timeout: defaultSharedTimeout, RetryAfter: defaultSharedRetryAfter,
 			}),
 		},
+		Journal: JournalConfig{MaxUnsettled: defaultMaxUnsettled},
 	}
 }
+
+// defaultMaxUnsettled is half the exporters' default queue size: the
+// queue keeps room for what is in flight when an exporter starts to fall
+// behind.
+const defaultMaxUnsettled = exportdefaults.QueueSize / 2
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
 	p, err := newAuditLogProcessor(set, cfg.(*Config), next)

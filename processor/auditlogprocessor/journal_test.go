@@ -205,4 +205,9 @@ func TestJournalConfigValidation(t *testing.T) {
 	cfg.Journal.Storage = &id
 	cfg.Journal.Exporters = append(cfg.Journal.Exporters, component.MustNewID("rfc5424"))
 	assert.ErrorContains(t, cfg.Validate(), `journal::exporters: "rfc5424" is listed twice`)
+	cfg = defaultConfig()
+	cfg.Journal.Storage = &id
+	cfg.Journal.Exporters = []component.ID{component.MustNewID("rfc5424")}
+	cfg.Journal.MaxUnsettled = -1
+	assert.ErrorContains(t, cfg.Validate(), "journal::max_unsettled: must not be negative, got -1")
 }

@@ -138,7 +138,7 @@ func (p *auditLogProcessor) startJournal(ctx context.Context, host component.Hos
 	if err != nil {
 		return err
 	}
-	j, err := journal.Open(ctx, journal.Settings{Client: client, Exporters: p.cfg.Journal.Exporters, Logger: p.logger})
+	j, err := journal.Open(ctx, journal.Settings{Client: client, Exporters: p.cfg.Journal.Exporters, Logger: p.logger, MaxUnsettled: p.cfg.Journal.MaxUnsettled})
 	if err != nil {
 		_ = client.Close(ctx)
 		return fmt.Errorf("journal: %w", err)
@@ -387,7 +387,7 @@ func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error
 	var journaled bool
 	if p.journal != nil {
 		var err error
-		if seq, journaled, err = p.journal.Append(ctx, ld); err != nil {
+		if ctx, seq, journaled, err = p.journal.Append(ctx, ld); err != nil {
 			if len(keys) > 0 {
 				p.window.Abort(keys)
 			}

@@ -30,6 +30,14 @@
 // fsync: losing them in a power loss makes a replay send again what was
 // delivered (a duplicate), never lose what was not.
 //
+// An exporter far behind (its SIEM down) does not hold the pipeline up:
+// once more than Settings.MaxUnsettled of the records handed to it wait
+// for its report, new calls are left out of its queue (durable.WithSkip
+// tells it so) and stay in the journal only; a refill hands them over in
+// order, read back from the storage, as the exporter catches up. So a
+// long outage fills the disk, not the memory, the webhooks keep being
+// answered, and the other exporters (the archive) get each event once.
+//
 // Only records carrying audit.event_id are tracked (every record of an
 // audit source does, after the auditlog processor); a call without any is
 // not journaled, and its records are as durable as the exporters' queues
@@ -99,6 +107,11 @@ type Settings struct {
 	// Exporters are the exporters an entry waits for, in the registry.
 	Exporters []component.ID
 	Logger    *zap.Logger
+	// MaxUnsettled is how many tracked records handed to one exporter may
+	// wait for its report before new calls wait in the journal for it
+	// (0: never; every call goes to every exporter's queue at once). Keep
+	// it below the exporters' queue sizes, so the queue never refuses.
+	MaxUnsettled int
 }
 
 // Journal is safe for concurrent use.
@@ -106,6 +119,7 @@ type Journal struct {
 	client storage.Client
 	logger *zap.Logger
 	exps   []string // exporter ids, as in the marks' keys
+	expIDs []component.ID
 	replay []consumer.Logs
 	stops  []func()
 
@@ -124,6 +138,19 @@ type Journal struct {
 
 	cancel  context.CancelFunc
 	replays sync.WaitGroup
+
+	// Per exporter: tracked records handed to it and not yet settled;
+	// whether calls are being left out of its queue (spilling) and from
+	// which sequence number on some may be (from); whether a refill runs.
+	// refills are cancelled by Stop.
+	maxUnsettled int
+	unsettled    []int
+	spilling     []bool
+	from         []uint64
+	refilling    []bool
+	refillCtx    context.Context
+	refillStop   context.CancelFunc
+	refills      sync.WaitGroup
 
 	// progress collects the storage's deferred syncs of progress writes,
 	// made in progressCtx; a timer syncs them (scheduleFlush).
@@ -146,6 +173,12 @@ type entry struct {
 	// recovered entries are tracked only when replayed.
 	recovered bool
 	waiting   uint64 // recovered: exporters (bits) that had not delivered it
+	// handed: exporters (bits) whose queues got the records, counted in
+	// their unsettled; skipped: exporters it is still to be handed to
+	// (left out of the call, spilling).
+	handed  uint64
+	skipped uint64
+	written bool // its storage write is done (refills read it back)
 }
 
 // ref is one tracked record: its entry and the exporters (bits) that have
@@ -166,7 +199,13 @@ func Open(ctx context.Context, set Settings) (*Journal, error) {
 	j := &Journal{
 		client: set.Client, logger: set.Logger,
 		bySeq: map[uint64]*entry{}, ids: map[string]*ref{},
+		maxUnsettled: max(0, set.MaxUnsettled),
+		unsettled:    make([]int, len(set.Exporters)),
+		spilling:     make([]bool, len(set.Exporters)),
+		from:         make([]uint64, len(set.Exporters)),
+		refilling:    make([]bool, len(set.Exporters)),
 	}
+	j.refillCtx, j.refillStop = context.WithCancel(context.Background())
 	j.progressCtx, j.progress = durable.WithTicket(context.Background())
 	for i, id := range set.Exporters {
 		i := i
@@ -178,6 +217,7 @@ func Open(ctx context.Context, set Settings) (*Journal, error) {
 			return nil, fmt.Errorf("exporter %q does not report what it delivered (only this project's rfc5424 and auditfile exporters do), or is not in the service's pipelines", id)
 		}
 		j.exps = append(j.exps, id.String())
+		j.expIDs = append(j.expIDs, id)
 		j.replay = append(j.replay, replay)
 		j.stops = append(j.stops, stop)
 	}
@@ -312,6 +352,9 @@ func (j *Journal) replayAll(ctx context.Context, pending []*entry) {
 			j.finish(e, &ops)
 		}
 		done := e.done
+		if !done {
+			j.hand(e, e.waiting)
+		}
 		j.advanceLow(&ops)
 		j.write(ops)
 		for i, c := range j.replay {
@@ -383,6 +426,8 @@ func (j *Journal) Stop() {
 		cancel()
 	}
 	j.replays.Wait()
+	j.refillStop()
+	j.refills.Wait()
 }
 
 // collectIDs returns the event ids of ld's records, in order ("" for a
@@ -409,6 +454,13 @@ func collectIDs(ld plog.Logs) []string {
 // track registers e's records (ids, "" untracked) as waited for by the
 // exporters in mask. Called with mu held.
 func (j *Journal) track(e *entry, ids []string, mask uint64) {
+	if e.left == nil {
+		e.left = make([]int, len(j.exps))
+		e.marked = make([]bool, len(j.exps))
+	}
+	if mask == 0 {
+		return // nobody to wait for: no ref (one would never be unlinked)
+	}
 	n := 0
 	for _, id := range ids {
 		if id == "" {
@@ -429,10 +481,6 @@ func (j *Journal) track(e *entry, ids []string, mask uint64) {
 		}
 		e.ids = append(e.ids, id)
 	}
-	if e.left == nil {
-		e.left = make([]int, len(j.exps))
-		e.marked = make([]bool, len(j.exps))
-	}
 	for i := range j.exps {
 		if mask&(1<<i) != 0 {
 			e.left[i] = n
@@ -442,34 +490,39 @@ func (j *Journal) track(e *entry, ids []string, mask uint64) {
 
 // Append journals ld before it is passed to the exporters: one storage
 // batch, which a durable.Ticket in ctx makes part of the request's group
-// commit. It returns the entry's sequence number and false when ld has no
-// record to track (nothing was written).
-func (j *Journal) Append(ctx context.Context, ld plog.Logs) (uint64, bool, error) {
+// commit. It returns the context to pass ld on with (telling the exporters
+// far behind to leave it to the journal: see MaxUnsettled), the entry's
+// sequence number, and false when ld has no record to track (nothing was
+// written).
+func (j *Journal) Append(ctx context.Context, ld plog.Logs) (context.Context, uint64, bool, error) {
 	ids := collectIDs(ld)
-	tracked := false
+	n := 0
 	for _, id := range ids {
 		if id != "" {
-			tracked = true
-			break
+			n++
 		}
 	}
-	if !tracked {
-		return 0, false, nil
+	if n == 0 {
+		return ctx, 0, false, nil
 	}
 	var marshaler plog.ProtoMarshaler
 	buf, err := marshaler.MarshalLogs(ld)
 	if err != nil {
-		return 0, false, fmt.Errorf("journal: encoding: %w", err)
+		return ctx, 0, false, fmt.Errorf("journal: encoding: %w", err)
 	}
 	all := uint64(1)<<len(j.exps) - 1
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
-		return 0, false, ErrClosed
+		return ctx, 0, false, ErrClosed
 	}
 	e := &entry{seq: j.next}
 	j.next++
-	j.track(e, ids, all)
+	skip := j.spill(e, n)
+	// The exporters left out track nothing yet: their refill reads the
+	// ids back with the records, so a long outage keeps no id in memory.
+	j.track(e, ids, all&^skip)
+	j.hand(e, all&^skip)
 	j.queue = append(j.queue, e)
 	j.bySeq[e.seq] = e
 	j.wmu.Lock()
@@ -484,9 +537,194 @@ func (j *Journal) Append(ctx context.Context, ld plog.Logs) (uint64, bool, error
 		var ops []*storage.Operation
 		j.advanceLow(&ops)
 		j.write(ops)
-		return 0, false, fmt.Errorf("journal: writing: %w", err)
+		return ctx, 0, false, fmt.Errorf("journal: writing: %w", err)
 	}
-	return e.seq, true, nil
+	if skip != 0 {
+		ctx = durable.WithSkip(ctx, j.idsOf(skip))
+	}
+	if j.maxUnsettled > 0 {
+		j.mu.Lock()
+		e.written = true
+		j.maybeRefill()
+		j.mu.Unlock()
+	}
+	return ctx, e.seq, true, nil
+}
+
+// spill returns the exporters (bits) e, of n tracked records, is left out
+// of: those already spilling, and those that would have more than
+// maxUnsettled records unsettled. An exporter with nothing unsettled
+// always takes the call, however large. Called with mu held.
+func (j *Journal) spill(e *entry, n int) uint64 {
+	var skip uint64
+	for i := range j.exps {
+		bit := uint64(1) << i
+		if j.maxUnsettled > 0 && (j.spilling[i] || (j.unsettled[i] > 0 && j.unsettled[i]+n > j.maxUnsettled)) {
+			if !j.spilling[i] {
+				j.spilling[i] = true
+				j.from[i] = e.seq
+				j.logger.Warn("Exporter far behind: new events wait in the journal on disk and are handed to it in order as it catches up",
+					zap.String("exporter", j.exps[i]), zap.Int("unsettled_records", j.unsettled[i]), zap.Uint64("from_entry", e.seq))
+			}
+			skip |= bit
+		}
+	}
+	e.skipped = skip
+	return skip
+}
+
+// hand counts e's records as handed to the exporters in mask. Called with
+// mu held.
+func (j *Journal) hand(e *entry, mask uint64) {
+	for i := range j.exps {
+		bit := uint64(1) << i
+		if mask&bit != 0 && e.handed&bit == 0 && e.left != nil {
+			e.handed |= bit
+			j.unsettled[i] += e.left[i]
+		}
+	}
+}
+
+// release stops counting e's unsettled records (it is removed). Called
+// with mu held.
+func (j *Journal) release(e *entry) {
+	for i := range j.exps {
+		if e.handed&(1<<i) != 0 && e.left != nil {
+			j.unsettled[i] -= e.left[i]
+		}
+	}
+	e.handed = 0
+}
+
+func (j *Journal) idsOf(mask uint64) []component.ID {
+	var out []component.ID
+	for i, id := range j.expIDs {
+		if mask&(1<<i) != 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// maybeRefill starts a refill for each spilling exporter that has caught
+// up to half of maxUnsettled. Called with mu held.
+func (j *Journal) maybeRefill() {
+	if j.closed || j.refillCtx.Err() != nil {
+		return
+	}
+	for i := range j.exps {
+		if j.spilling[i] && !j.refilling[i] && j.unsettled[i] <= j.maxUnsettled/2 {
+			j.refilling[i] = true
+			j.refills.Add(1)
+			go j.refill(i)
+		}
+	}
+}
+
+// refill hands exporter i, in order, the entries left out of its queue,
+// read back from the storage, until it has maxUnsettled records unsettled
+// again (settle starts the next refill) or none is left (it stops
+// spilling). An entry whose write is still under way ends the refill; its
+// Append starts the next one.
+func (j *Journal) refill(i int) {
+	defer j.refills.Done()
+	bit := uint64(1) << i
+	var unmarshaler plog.ProtoUnmarshaler
+	for {
+		j.mu.Lock()
+		if j.closed || j.refillCtx.Err() != nil || j.unsettled[i] >= j.maxUnsettled {
+			j.refilling[i] = false
+			j.mu.Unlock()
+			return
+		}
+		var e *entry
+		for ; j.from[i] < j.next; j.from[i]++ {
+			if c := j.bySeq[j.from[i]]; c != nil && !c.done && c.skipped&bit != 0 {
+				e = c
+				break
+			}
+		}
+		if e == nil {
+			j.spilling[i] = false
+			j.refilling[i] = false
+			j.mu.Unlock()
+			j.logger.Info("Exporter caught up: events go to its queue again", zap.String("exporter", j.exps[i]))
+			return
+		}
+		if !e.written {
+			j.refilling[i] = false
+			j.mu.Unlock()
+			return
+		}
+		j.from[i] = e.seq + 1
+		j.mu.Unlock()
+
+		get := storage.GetOperation(entryKey(e.seq))
+		err := j.client.Batch(j.refillCtx, get)
+		if err == nil && get.Value == nil {
+			continue // removed meanwhile: its call was refused and abandoned
+		}
+		var ld plog.Logs
+		if err == nil {
+			if ld, err = unmarshaler.UnmarshalLogs(get.Value); err != nil {
+				j.setAside(j.refillCtx, e, get.Value, err)
+				continue
+			}
+			j.mu.Lock()
+			if e.done {
+				j.mu.Unlock()
+				continue
+			}
+			j.track(e, collectIDs(ld), bit)
+			e.skipped &^= bit
+			j.hand(e, bit)
+			j.mu.Unlock()
+			err = j.replay[i].ConsumeLogs(j.refillCtx, ld)
+			if err != nil {
+				j.mu.Lock()
+				if !e.done {
+					j.untrackFor(e, i)
+					e.skipped |= bit
+				}
+				j.mu.Unlock()
+			}
+		}
+		if err != nil {
+			// Left for the next refill (or the next start's replay).
+			j.logger.Warn("Journal: handing a waiting entry to its exporter failed; trying again as deliveries come in",
+				zap.String("exporter", j.exps[i]), zap.Uint64("entry", e.seq), zap.Error(err))
+			j.mu.Lock()
+			j.from[i] = min(j.from[i], e.seq)
+			j.refilling[i] = false
+			j.mu.Unlock()
+			return
+		}
+	}
+}
+
+// untrackFor takes back e's records from exporter i (a refill it
+// refused): its refs lose i's bit and its count of them. Called with mu
+// held.
+func (j *Journal) untrackFor(e *entry, i int) {
+	bit := uint64(1) << i
+	for _, id := range e.ids {
+		var prev *ref
+		for r := j.ids[id]; r != nil; prev, r = r, r.next {
+			if r.e != e || r.mask&bit == 0 {
+				continue
+			}
+			r.mask &^= bit
+			if r.mask == 0 {
+				j.unlink(id, prev, r)
+			}
+			break
+		}
+	}
+	if e.handed&bit != 0 {
+		j.unsettled[i] -= e.left[i]
+		e.handed &^= bit
+	}
+	e.left[i] = 0
 }
 
 // Abandon forgets entry seq: the pipeline refused the call, so its sender
@@ -511,6 +749,7 @@ func (j *Journal) Abandon(seq uint64) {
 
 // untrack removes e's refs and marks it done. Called with mu held.
 func (j *Journal) untrack(e *entry) {
+	j.release(e)
 	for _, id := range e.ids {
 		var prev *ref
 		for r := j.ids[id]; r != nil; prev, r = r, r.next {
@@ -565,6 +804,9 @@ func (j *Journal) settle(i int, ld plog.Logs, which func(int) bool) {
 			}
 		}
 	}
+	if j.maxUnsettled > 0 {
+		j.maybeRefill()
+	}
 	j.advanceLow(&ops)
 	j.write(ops)
 }
@@ -582,12 +824,21 @@ func (j *Journal) settleID(id string, i int, bit uint64, ops *[]*storage.Operati
 		}
 		e := r.e
 		e.left[i]--
+		if e.handed&bit != 0 {
+			j.unsettled[i]--
+		}
 		if e.left[i] > 0 {
 			return
 		}
-		if !allZero(e.left) {
+		if !allZero(e.left) || e.skipped != 0 {
 			e.marked[i] = true
 			*ops = append(*ops, storage.SetOperation(markKey(j.exps[i], e.seq), []byte{1}))
+			if allZero(e.left) {
+				// Only exporters it is still to be handed to wait for
+				// it: no ref is left, and their refill reads the ids
+				// back.
+				e.ids = nil
+			}
 			return
 		}
 		j.finish(e, ops)
@@ -606,6 +857,7 @@ func allZero(v []int) bool {
 
 // finish removes a delivered entry. Called with mu held.
 func (j *Journal) finish(e *entry, ops *[]*storage.Operation) {
+	j.release(e)
 	e.done = true
 	delete(j.bySeq, e.seq)
 	*ops = append(*ops, storage.DeleteOperation(entryKey(e.seq)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -162,7 +163,7 @@ func open(t *testing.T, s *store, logger *zap.Logger, exps ...*fakeExporter) *Jo
 
 func appendLogs(t *testing.T, j *Journal, ld plog.Logs) uint64 {
 	t.Helper()
-	seq, ok, err := j.Append(context.Background(), ld)
+	_, seq, ok, err := j.Append(context.Background(), ld)
 	require.NoError(t, err)
 	require.True(t, ok)
 	return seq
@@ -252,7 +253,7 @@ func TestFailedWriteRefusesTheCall(t *testing.T) {
 	siem := newExporter(t, "siem")
 	j := open(t, s, zap.NewNop(), siem)
 	s.failOn = "e/"
-	_, ok, err := j.Append(context.Background(), logs("a"))
+	_, _, ok, err := j.Append(context.Background(), logs("a"))
 	require.ErrorContains(t, err, "no space left")
 	assert.False(t, ok)
 	assert.Zero(t, j.Stats().Tracked, "nothing is waited for")
@@ -264,7 +265,7 @@ func TestFailedWriteRefusesTheCall(t *testing.T) {
 func TestRecordsWithoutEventIDAreNotJournaled(t *testing.T) {
 	s := newStore()
 	j := open(t, s, zap.NewNop(), newExporter(t, "siem"))
-	_, ok, err := j.Append(context.Background(), logs("", ""))
+	_, _, ok, err := j.Append(context.Background(), logs("", ""))
 	require.NoError(t, err)
 	assert.False(t, ok)
 	assert.Empty(t, s.keys("e/"))
@@ -388,7 +389,7 @@ func TestClosesWhenTheLastExporterIsGone(t *testing.T) {
 	archive.settle(ld, "a")
 	assert.Len(t, s.keys("d/"), 1)
 	archive.unregister()
-	_, _, err := j.Append(context.Background(), logs("b"))
+	_, _, _, err := j.Append(context.Background(), logs("b"))
 	require.ErrorIs(t, err, ErrClosed)
 }
 
@@ -406,7 +407,7 @@ func TestConcurrentAppendsAndSettles(t *testing.T) {
 				ld := logs(fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("w%d-%d-b", w, i))
 				// Not appendLogs: require may not stop the test from a
 				// goroutine it spawned.
-				if _, ok, err := j.Append(context.Background(), ld); err != nil || !ok {
+				if _, _, ok, err := j.Append(context.Background(), ld); err != nil || !ok {
 					errs <- fmt.Errorf("append %d/%d: ok %v, %w", w, i, ok, err)
 					return
 				}
@@ -424,4 +425,164 @@ func TestConcurrentAppendsAndSettles(t *testing.T) {
 	assert.Empty(t, s.keys("e/"))
 	assert.Empty(t, s.keys("d/"))
 	assert.Equal(t, j.Stats().Next, j.Stats().LowBound)
+}
+
+func openSpilling(t *testing.T, s *store, maxUnsettled int, exps ...*fakeExporter) *Journal {
+	t.Helper()
+	var ids []component.ID
+	for _, e := range exps {
+		ids = append(ids, e.id)
+	}
+	j, err := Open(context.Background(), Settings{Client: s.client(), Exporters: ids, Logger: zap.NewNop(), MaxUnsettled: maxUnsettled})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = j.Close(context.Background()) })
+	return j
+}
+
+func appendSkips(t *testing.T, j *Journal, ld plog.Logs, exps ...*fakeExporter) []bool {
+	t.Helper()
+	ctx, _, ok, err := j.Append(context.Background(), ld)
+	require.NoError(t, err)
+	require.True(t, ok)
+	out := make([]bool, len(exps))
+	for i, e := range exps {
+		out[i] = durable.Skipped(ctx, e.id)
+	}
+	return out
+}
+
+// An exporter far behind (the SIEM down) gets new calls from the journal
+// as it catches up, in order, instead of in its queue at once; the other
+// exporter gets each call once, at once; nothing is lost or repeated.
+func TestExporterFarBehindIsRefilledInOrder(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := openSpilling(t, s, 4, siem, archive)
+
+	ld1 := logs("a", "b", "c")
+	assert.Equal(t, []bool{false, false}, appendSkips(t, j, ld1, siem, archive))
+	archive.settle(ld1, "a", "b", "c")
+
+	ld2, ld3 := logs("d", "e"), logs("f")
+	assert.Equal(t, []bool{true, false}, appendSkips(t, j, ld2, siem, archive), "3 unsettled + 2 > 4: the siem is left out")
+	assert.Equal(t, []bool{true, false}, appendSkips(t, j, ld3, siem, archive), "once spilling, every call waits in the journal until it caught up")
+	archive.settle(ld2, "d", "e")
+	archive.settle(ld3, "f")
+	assert.Equal(t, 3, j.Stats().Pending, "the entries wait for the siem")
+	assert.Equal(t, 3, j.Stats().Tracked, "only a, b and c, handed to the siem, are tracked: waiting entries keep no id in memory")
+	assert.Empty(t, siem.got())
+
+	siem.settle(ld1, "a", "b") // 1 unsettled: at most half of 4, the refill starts
+	require.Eventually(t, func() bool { return len(siem.got()) == 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"d", "e", "f"}, siem.got(), "handed in order")
+	siem.settle(ld1, "c")
+	siem.settle(ld2, "d", "e")
+	siem.settle(ld3, "f")
+	require.Eventually(t, func() bool { return j.Stats().Pending == 0 }, 5*time.Second, 5*time.Millisecond)
+	assert.Empty(t, s.keys("e/"), "delivered entries are deleted")
+	assert.Empty(t, s.keys("d/"))
+
+	// Caught up: calls go to the siem's queue again.
+	require.Eventually(t, func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return !j.spilling[0] && !j.refilling[0]
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []bool{false, false}, appendSkips(t, j, logs("g"), siem, archive))
+	assert.Equal(t, []string{"d", "e", "f"}, siem.got(), "nothing handed twice")
+	assert.Empty(t, archive.got(), "the archive got every call from the pipeline, none from the journal")
+}
+
+// A single call larger than the bound still goes to an exporter that has
+// nothing unsettled (it would otherwise wait forever).
+func TestLargeCallGoesToAnIdleExporter(t *testing.T) {
+	s := newStore()
+	siem := newExporter(t, "siem")
+	j := openSpilling(t, s, 2, siem)
+	assert.Equal(t, []bool{false}, appendSkips(t, j, logs("a", "b", "c", "d"), siem))
+	assert.Equal(t, []bool{true}, appendSkips(t, j, logs("e"), siem))
+}
+
+// Entries waiting for an exporter survive a restart, and are replayed to
+// it alone: the archive, which had them, gets none again.
+func TestWaitingEntriesSurviveARestart(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := openSpilling(t, s, 1, siem, archive)
+	ld1, ld2, ld3 := logs("a"), logs("b"), logs("c")
+	appendSkips(t, j, ld1, siem, archive)
+	archive.settle(ld1, "a")
+	assert.Equal(t, []bool{true, false}, appendSkips(t, j, ld2, siem, archive))
+	archive.settle(ld2, "b")
+	assert.Equal(t, []bool{true, false}, appendSkips(t, j, ld3, siem, archive))
+	archive.settle(ld3, "c")
+	require.NoError(t, j.Close(context.Background()))
+
+	j2 := openSpilling(t, s, 1, siem, archive)
+	j2.Replay()
+	require.Eventually(t, func() bool { return len(siem.got()) == 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"a", "b", "c"}, siem.got())
+	assert.Empty(t, archive.got())
+}
+
+// A refill that the exporter refuses (shutting down) is tried again with
+// the next report, from the same entry.
+func TestRefillRefusedIsRetried(t *testing.T) {
+	s := newStore()
+	siem, archive := newExporter(t, "siem"), newExporter(t, "archive")
+	j := openSpilling(t, s, 2, siem, archive)
+	ld1, ld2 := logs("a", "b"), logs("c")
+	appendSkips(t, j, ld1, siem, archive)
+	archive.settle(ld1, "a", "b")
+	assert.Equal(t, []bool{true, false}, appendSkips(t, j, ld2, siem, archive))
+	archive.settle(ld2, "c")
+
+	siem.mu.Lock()
+	siem.fail = errors.New("queue is shutting down")
+	siem.mu.Unlock()
+	siem.settle(ld1, "a") // refill starts and is refused
+	require.Eventually(t, func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return !j.refilling[0]
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Empty(t, siem.got())
+	siem.mu.Lock()
+	siem.fail = nil
+	siem.mu.Unlock()
+	siem.settle(ld1, "b")
+	require.Eventually(t, func() bool { return len(siem.got()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"c"}, siem.got())
+}
+
+// BenchmarkWaitingEntryMemory reports the heap an entry waiting for an
+// exporter far behind costs (its event ids stay tracked, to match the
+// exporter's reports once it gets the entry): -benchtime 100000x.
+func BenchmarkWaitingEntryMemory(b *testing.B) {
+	s := newStore()
+	siem := &fakeExporter{id: component.MustNewID("siem")}
+	c, _ := consumer.NewLogs(func(context.Context, plog.Logs) error { return nil })
+	unregister := durable.RegisterExporter(siem.id, c)
+	defer unregister()
+	j, err := Open(context.Background(), Settings{Client: s.client(), Exporters: []component.ID{siem.id}, Logger: zap.NewNop(), MaxUnsettled: 1})
+	require.NoError(b, err)
+	defer j.Close(context.Background())
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ld := logs(fmt.Sprintf("%08x-6c54-4b01-90e6-d701748f0851", i))
+		if _, _, _, err := j.Append(context.Background(), ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	s.mu.Lock()
+	s.kv = map[string][]byte{} // the storage's copy is the disk's, not the heap's
+	s.mu.Unlock()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/event")
+	runtime.KeepAlive(j)
 }
