@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/durable/journal"
 	"github.com/otelcol-audit/otelcol-audit/internal/flatten"
 	"github.com/otelcol-audit/otelcol-audit/internal/vendors/ctreplay"
@@ -410,8 +411,26 @@ func (p *auditLogProcessor) deliverLogs(ctx context.Context, ld plog.Logs) error
 		p.saveWindow(ctx)
 	}
 	if p.shared != nil {
-		p.sharedResult(ctx, "record", p.shared.Record(ctx, keys))
+		pending := p.shared.RecordLater(keys)
+		if !durable.Defer(ctx, sharedRecord{p, pending}) {
+			p.sharedResult(ctx, "record", pending.Wait())
+		}
 	}
+	return nil
+}
+
+// sharedRecord lets a webhook's answer wait for its keys to be in the
+// shared table, as for its fsync, without holding up the pipeline call
+// (the next call runs meanwhile, and its keys join the same statement or
+// the next). It never fails the answer: the events are delivered, and a
+// missing key only lets a retry at another collector through.
+type sharedRecord struct {
+	p       *auditLogProcessor
+	pending *shareddedup.Pending
+}
+
+func (r sharedRecord) Sync() error {
+	r.p.sharedResult(context.Background(), "record", r.pending.Wait())
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package auditlogprocessor
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/pgtest"
 )
 
@@ -98,4 +100,30 @@ func TestSharedDedupFallsBackWhileTheDatabaseIsDown(t *testing.T) {
 	delivered := len(b.records())
 	require.NoError(t, b.consume(logsOf(vendorResource(t, "glassix", event("after")))))
 	assert.Len(t, b.records(), delivered, "after the outage, b drops what a delivered")
+}
+
+// With a durable.Ticket in the call's context (the webhook receiver's),
+// the call does not wait for its keys' statement: the ticket does, before
+// the webhook is answered, so once it is answered the other collector
+// drops the retry. A statement that fails does not fail the answer.
+func TestSharedRecordWaitsInTheTicket(t *testing.T) {
+	pg := pgtest.Start(t)
+	a := start(t, sharedConfig(pg.DSN()), nil, nil)
+	b := start(t, sharedConfig(pg.DSN()), nil, nil)
+
+	ctx, ticket := durable.WithTicket(context.Background())
+	require.NoError(t, a.proc.ConsumeLogs(ctx, logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	require.Equal(t, 1, ticket.Pending(), "the keys' statement is left to the ticket")
+	require.NoError(t, ticket.Wait())
+	require.NoError(t, b.consume(logsOf(vendorResource(t, "glassix", roleRemoved()))))
+	assert.Empty(t, b.records(), "answered means recorded: the retry at the other collector is dropped")
+
+	pg.Stop()
+	pg.WaitDown()
+	other := roleRemoved()
+	other.json = strings.Replace(other.json, "ad681bbc-9608-4a2a-a283-717011f35c35", "33333333-9608-4a2a-a283-717011f35c35", 1)
+	ctx, ticket = durable.WithTicket(context.Background())
+	require.NoError(t, a.proc.ConsumeLogs(ctx, logsOf(vendorResource(t, "glassix", other))))
+	assert.NoError(t, ticket.Wait(), "the database being down never fails an answer")
+	assert.Positive(t, a.fallbacks("check")+a.fallbacks("record"))
 }

@@ -10,6 +10,12 @@
 // arrives at another instance while the first is still in flight passes
 // too (both may be delivered; nothing is lost).
 //
+// Record's statement leaves the pipeline call's path (RecordLater): the
+// keys of calls made while one statement runs go together in the next,
+// and whoever must know they are recorded (the webhook receiver, before
+// it answers: the processor puts the wait in the call's durable.Ticket,
+// beside the fsync) waits for them.
+//
 // The store is never allowed to stop delivery. Each call has a short
 // timeout; after a failure the store is not asked again for a back-off
 // period, during which Seen and Record report ErrUnavailable at once and
@@ -57,6 +63,62 @@ type Store struct {
 	downUntil time.Time
 	ready     bool // the table exists
 	lastPrune time.Time
+
+	// Keys waiting for the next Record statement, with the Pending it
+	// answers, and whether a statement is running (flushing).
+	rmu      sync.Mutex
+	queued   []dedup.Key
+	next     *Pending
+	flushing bool
+	flushes  sync.WaitGroup
+}
+
+// Pending is the outcome of RecordLater's keys.
+type Pending struct {
+	done chan struct{}
+	err  error
+}
+
+// Wait returns once the keys are recorded, with the statement's error.
+func (p *Pending) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// RecordLater queues keys for Record and returns at once: the keys queued
+// while a statement runs go together in the next one.
+func (s *Store) RecordLater(keys []dedup.Key) *Pending {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.next == nil {
+		s.next = &Pending{done: make(chan struct{})}
+	}
+	p := s.next
+	s.queued = append(s.queued, keys...)
+	if !s.flushing {
+		s.flushing = true
+		s.flushes.Add(1)
+		go s.flush()
+	}
+	return p
+}
+
+// flush runs Record statements until nothing is queued.
+func (s *Store) flush() {
+	defer s.flushes.Done()
+	for {
+		s.rmu.Lock()
+		keys, p := s.queued, s.next
+		s.queued, s.next = nil, nil
+		if p == nil {
+			s.flushing = false
+			s.rmu.Unlock()
+			return
+		}
+		s.rmu.Unlock()
+		p.err = s.Record(context.Background(), keys)
+		close(p.done)
+	}
 }
 
 // ValidateDSN reports whether dsn is a connection string pgx can read,
@@ -101,8 +163,11 @@ func Open(cfg Config) (*Store, error) {
 	return &Store{cfg: cfg, pool: pool, now: time.Now}, nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close waits for the queued keys' statement and closes the pool.
+func (s *Store) Close() {
+	s.flushes.Wait()
+	s.pool.Close()
+}
 
 // call runs fn with the store's timeout unless the store is backing off,
 // and starts a back-off when fn fails.

@@ -2,7 +2,9 @@ package shareddedup
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +129,58 @@ func TestSessionSettings(t *testing.T) {
 		require.NoError(t, conn.QueryRow(ctx, "SHOW "+setting).Scan(&got))
 		assert.Equal(t, want, got, setting)
 	}
+}
+
+// Keys queued from many calls at once are all recorded, in as many
+// statements as the flusher needs (calls queued while one runs share the
+// next), and each caller's Pending answers once its keys are in.
+func TestRecordLaterGroupsCalls(t *testing.T) {
+	pg := pgtest.Start(t)
+	a, b := open(t, pg.DSN(), time.Hour), open(t, pg.DSN(), time.Hour)
+	var keys []dedup.Key
+	var pending []*Pending
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		k := dedup.KeyOf("glassix", fmt.Sprint("later-", i))
+		keys = append(keys, k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := a.RecordLater([]dedup.Key{k, k})
+			mu.Lock()
+			pending = append(pending, p)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	distinct := map[*Pending]bool{}
+	for _, p := range pending {
+		require.NoError(t, p.Wait())
+		distinct[p] = true
+	}
+	t.Logf("50 calls recorded in %d statements", len(distinct))
+	seen, err := b.Seen(context.Background(), keys)
+	require.NoError(t, err)
+	assert.Len(t, seen, 50, "every key is in once its Pending answered")
+}
+
+// Close waits for the keys queued before it.
+func TestCloseWaitsForQueuedKeys(t *testing.T) {
+	pg := pgtest.Start(t)
+	a, err := Open(Config{DSN: pg.DSN(), Table: "dedup_test", Window: time.Hour, Timeout: 5 * time.Second, Backoff: time.Second})
+	require.NoError(t, err)
+	k := dedup.KeyOf("glassix", "close")
+	p := a.RecordLater([]dedup.Key{k})
+	a.Close()
+	select {
+	case <-p.done:
+	default:
+		t.Fatal("Close returned before the queued keys' statement ended")
+	}
+	require.NoError(t, p.Wait())
+	b := open(t, pg.DSN(), time.Hour)
+	seen, err := b.Seen(context.Background(), []dedup.Key{k})
+	require.NoError(t, err)
+	assert.True(t, seen[k])
 }
