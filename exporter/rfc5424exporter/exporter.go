@@ -21,7 +21,6 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/format"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/exporter/rfc5424exporter/internal/transport"
-	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 	"github.com/otelcol-audit/otelcol-audit/internal/reuse"
 )
@@ -143,16 +142,9 @@ func (l logsExporter) Shutdown(ctx context.Context) error {
 
 // countIDs calls f with the event id of each of ld's records that has one.
 func countIDs(ld plog.Logs, f func(string)) {
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrEventID); ok {
-					f(v.Str())
-				}
-			}
+	for _, id := range durable.EventIDs(ld) {
+		if id != "" {
+			f(id)
 		}
 	}
 }
@@ -161,24 +153,15 @@ func countIDs(ld plog.Logs, f func(string)) {
 // fewer times) in kept.
 func settleMissing(id component.ID, ld plog.Logs, kept map[string]int) {
 	var missing []int
-	ord := 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k, ord = k+1, ord+1 {
-				v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrEventID)
-				if !ok {
-					continue
-				}
-				if kept[v.Str()] > 0 {
-					kept[v.Str()]--
-					continue
-				}
-				missing = append(missing, ord)
-			}
+	for ord, id := range durable.EventIDs(ld) {
+		if id == "" {
+			continue
 		}
+		if kept[id] > 0 {
+			kept[id]--
+			continue
+		}
+		missing = append(missing, ord)
 	}
 	if len(missing) > 0 {
 		durable.Settled(id, ld, func(o int) bool {

@@ -28,19 +28,9 @@ type settledIDs struct {
 func (s *settledIDs) settled(ld plog.Logs, which func(int) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ord := 0
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k, ord = k+1, ord+1 {
-				if which != nil && !which(ord) {
-					continue
-				}
-				v, _ := lrs.At(k).Attributes().Get(auditrecord.AttrEventID)
-				s.ids = append(s.ids, v.Str())
-			}
+	for ord, id := range durable.EventIDs(ld) {
+		if which == nil || which(ord) {
+			s.ids = append(s.ids, id)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -96,4 +97,27 @@ func TestSkipped(t *testing.T) {
 	assert.True(t, Skipped(sctx, a))
 	assert.False(t, Skipped(sctx, b))
 	assert.False(t, Skipped(sctx, component.MustNewIDWithName("rfc5424", "other")))
+}
+
+func TestEventIDsCountsAcrossResourcesAndScopes(t *testing.T) {
+	ld := plog.NewLogs()
+	for _, ids := range [][]string{{"a", ""}, {"b"}} {
+		rl := ld.ResourceLogs().AppendEmpty()
+		for _, id := range ids {
+			sl := rl.ScopeLogs().AppendEmpty() // a scope per record: ordinals go on across them
+			r := sl.LogRecords().AppendEmpty()
+			if id != "" {
+				r.Attributes().PutStr("audit.event_id", id)
+			}
+		}
+	}
+	var got []string
+	for ord, id := range EventIDs(ld) {
+		got = append(got, fmt.Sprint(ord, ":", id))
+	}
+	assert.Equal(t, []string{"0:a", "1:", "2:b"}, got)
+	for ord := range EventIDs(ld) {
+		require.Zero(t, ord, "a loop that stops stops the walk")
+		break
+	}
 }

@@ -64,7 +64,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 )
 
@@ -434,19 +433,8 @@ func (j *Journal) Stop() {
 // record without one).
 func collectIDs(ld plog.Logs) []string {
 	ids := make([]string, 0, ld.LogRecordCount())
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for k := 0; k < sls.Len(); k++ {
-			lrs := sls.At(k).LogRecords()
-			for r := 0; r < lrs.Len(); r++ {
-				id := ""
-				if v, ok := lrs.At(r).Attributes().Get(auditrecord.AttrEventID); ok {
-					id = v.Str()
-				}
-				ids = append(ids, id)
-			}
-		}
+	for _, id := range durable.EventIDs(ld) {
+		ids = append(ids, id)
 	}
 	return ids
 }
@@ -707,19 +695,7 @@ func (j *Journal) refill(i int) {
 // held.
 func (j *Journal) untrackFor(e *entry, i int) {
 	bit := uint64(1) << i
-	for _, id := range e.ids {
-		var prev *ref
-		for r := j.ids[id]; r != nil; prev, r = r, r.next {
-			if r.e != e || r.mask&bit == 0 {
-				continue
-			}
-			r.mask &^= bit
-			if r.mask == 0 {
-				j.unlink(id, prev, r)
-			}
-			break
-		}
-	}
+	j.dropRefs(e, bit)
 	if e.handed&bit != 0 {
 		j.unsettled[i] -= e.left[i]
 		e.handed &^= bit
@@ -750,18 +726,27 @@ func (j *Journal) Abandon(seq uint64) {
 // untrack removes e's refs and marks it done. Called with mu held.
 func (j *Journal) untrack(e *entry) {
 	j.release(e)
+	j.dropRefs(e, ^uint64(0))
+	e.done = true
+	delete(j.bySeq, e.seq)
+}
+
+// dropRefs takes the exporters in mask off e's refs, unlinking the refs
+// no exporter waits on any more. Called with mu held.
+func (j *Journal) dropRefs(e *entry, mask uint64) {
 	for _, id := range e.ids {
 		var prev *ref
 		for r := j.ids[id]; r != nil; prev, r = r, r.next {
-			if r.e != e {
+			if r.e != e || r.mask&mask == 0 {
 				continue
 			}
-			j.unlink(id, prev, r)
+			r.mask &^= mask
+			if r.mask == 0 {
+				j.unlink(id, prev, r)
+			}
 			break
 		}
 	}
-	e.done = true
-	delete(j.bySeq, e.seq)
 }
 
 // unlink removes r, which follows prev (nil: r is first), from id's list
@@ -786,22 +771,9 @@ func (j *Journal) settle(i int, ld plog.Logs, which func(int) bool) {
 		j.mu.Unlock()
 		return
 	}
-	ord := 0
-	rls := ld.ResourceLogs()
-	for a := 0; a < rls.Len(); a++ {
-		sls := rls.At(a).ScopeLogs()
-		for b := 0; b < sls.Len(); b++ {
-			lrs := sls.At(b).LogRecords()
-			for c := 0; c < lrs.Len(); c, ord = c+1, ord+1 {
-				if which != nil && !which(ord) {
-					continue
-				}
-				v, ok := lrs.At(c).Attributes().Get(auditrecord.AttrEventID)
-				if !ok {
-					continue
-				}
-				j.settleID(v.Str(), i, bit, &ops)
-			}
+	for ord, id := range durable.EventIDs(ld) {
+		if id != "" && (which == nil || which(ord)) {
+			j.settleID(id, i, bit, &ops)
 		}
 	}
 	if j.maxUnsettled > 0 {
