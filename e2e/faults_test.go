@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/selfaudit"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
@@ -213,5 +217,55 @@ func requireEachOnce(t *testing.T, siem *syslogtest.Server, c *collector, scheme
 	c.stop()
 	requireExactlyOnce(t, "the SIEM", siemTally(siem, scheme), acked)
 	requireExactlyOnce(t, "the archive", archiveTally(t, c.archive, scheme), acked)
+	requireVerified(t, c.archive)
+}
+
+// TestViewerTrailSurvivesAKillWhileSIEMDown: the collector's own audit
+// events are journaled like the vendors'. With rsyslog down, five wrong
+// viewer passwords make five viewer.login_failed events (and the archive
+// takes them); the collector is killed with SIGKILL, started again, and
+// rsyslog comes up: all five reach it, once each.
+func TestViewerTrailSurvivesAKillWhileSIEMDown(t *testing.T) {
+	siem, c, _ := startWithSIEMDown(t, "")
+	client := &http.Client{Timeout: time.Minute}
+	defer client.CloseIdleConnections()
+	for range 5 {
+		req, err := http.NewRequest(http.MethodGet, "http://"+c.viewer+"/api/events", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth("auditor", "wrong-guess")
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	failedLogins := func(msgs []syslogtest.Message) map[string]int {
+		ids := map[string]int{}
+		for _, m := range msgs {
+			if m.AppName == selfaudit.Source && m.MsgID == "viewer.login_failed" {
+				ids[m.StructuredData[sdID]["audit.event_id"]]++
+			}
+		}
+		return ids
+	}
+	inArchive := func() int {
+		data, _ := os.ReadFile(c.archive)
+		return strings.Count(string(data), `"event":"viewer.login_failed"`)
+	}
+	require.Eventually(t, func() bool { return inArchive() == 5 }, time.Minute, 50*time.Millisecond, "the archive takes the trail while the SIEM is down")
+	time.Sleep(time.Second) // past the archive's report of its write
+	c.kill()
+	c.start()
+	siem.Start()
+	var got map[string]int
+	require.Eventually(t, func() bool {
+		got = failedLogins(siem.Messages())
+		return len(got) == 5
+	}, time.Minute, 100*time.Millisecond, "the journal replays the trail to the SIEM")
+	c.stop()
+	for id, n := range failedLogins(siem.Messages()) {
+		assert.Equal(t, 1, n, "event %s", id)
+	}
+	assert.Equal(t, 5, inArchive(), "the archive got each once")
 	requireVerified(t, c.archive)
 }

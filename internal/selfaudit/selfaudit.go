@@ -13,12 +13,16 @@
 package selfaudit // import "github.com/otelcol-audit/otelcol-audit/internal/selfaudit"
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 )
 
 // The streams.
@@ -105,7 +109,10 @@ func Subscribed(name string) bool {
 }
 
 // AppendTo adds r to ld as one log record with the resource attributes
-// audit.source and service.name set to Source.
+// audit.source and service.name set to Source, and an audit.event_id of
+// its own (unless the record's attributes name one): the id the auditlog
+// processor's journal and the exporters' delivery reports go by, so the
+// collector's own events can be journaled like the vendors'.
 func AppendTo(ld plog.Logs, rs []Record) {
 	res := ld.ResourceLogs().AppendEmpty()
 	res.Resource().Attributes().PutStr("audit.source", Source)
@@ -137,5 +144,16 @@ func AppendTo(ld plog.Logs, rs []Record) {
 				attrs.PutStr(k, fmt.Sprint(v))
 			}
 		}
+		if _, ok := attrs.Get(auditrecord.AttrEventID); !ok {
+			attrs.PutStr(auditrecord.AttrEventID, newEventID())
+		}
 	}
+}
+
+// newEventID returns a random id: the collector's own events have no
+// vendor id, and two collectors (or two runs) must not share one.
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return Source + ":" + hex.EncodeToString(b[:])
 }

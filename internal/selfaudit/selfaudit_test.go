@@ -51,5 +51,17 @@ func TestAppendToFollowsTheRecordContract(t *testing.T) {
 	assert.Equal(t, at, lr.ObservedTimestamp().AsTime())
 	assert.Equal(t, "archive.checkpoint", lr.EventName())
 	assert.Equal(t, "ckpt1.x.y", lr.Body().Str())
-	assert.Equal(t, map[string]any{"s": "v", "n": int64(-1), "u": int64(7), "i": int64(3), "b": true, "other": "1.5"}, lr.Attributes().AsRaw())
+	attrs := lr.Attributes().AsRaw()
+	id, _ := attrs["audit.event_id"].(string)
+	assert.Regexp(t, `^otelcol-audit:[0-9a-f]{32}$`, id, "an id of its own, for the journal")
+	delete(attrs, "audit.event_id")
+	assert.Equal(t, map[string]any{"s": "v", "n": int64(-1), "u": int64(7), "i": int64(3), "b": true, "other": "1.5"}, attrs)
+
+	// Every record gets a different id; one the producer set is kept.
+	AppendTo(ld, []Record{{Time: at}, {Time: at, Attributes: map[string]any{"audit.event_id": "mine"}}})
+	lrs := ld.ResourceLogs().At(1).ScopeLogs().At(0).LogRecords()
+	other, _ := lrs.At(0).Attributes().Get("audit.event_id")
+	assert.NotEqual(t, id, other.Str())
+	mine, _ := lrs.At(1).Attributes().Get("audit.event_id")
+	assert.Equal(t, "mine", mine.Str())
 }

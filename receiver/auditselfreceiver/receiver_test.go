@@ -100,7 +100,10 @@ func TestRecordsFollowTheContract(t *testing.T) {
 	assert.Equal(t, at, lr.Timestamp().AsTime())
 	assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
 	assert.Equal(t, "failed login", lr.Body().Str())
-	assert.Equal(t, map[string]any{"audit.actor": "mallory", "attempts": int64(3), "throttled": false}, lr.Attributes().AsRaw())
+	attrs := lr.Attributes().AsRaw()
+	assert.Regexp(t, `^otelcol-audit:[0-9a-f]{32}$`, attrs["audit.event_id"], "an id for the journal")
+	delete(attrs, "audit.event_id")
+	assert.Equal(t, map[string]any{"audit.actor": "mallory", "attempts": int64(3), "throttled": false}, attrs)
 }
 
 // refusing refuses the first n calls with a retryable error.
