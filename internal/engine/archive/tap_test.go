@@ -66,11 +66,7 @@ func (e errorString) Error() string { return string(e) }
 // Write (checked as a reader checks them) and a keyed chain.
 func TestTapEntriesMatchTheFile(t *testing.T) {
 	for _, key := range [][]byte{nil, []byte("tap-key")} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "audit.jsonl")
-		tap := SubscribeTap(path, TapOptions{HMACKey: key})
-		defer tap.Close()
-		w := openTestWriter(t, dir, WriterOptions{HMACKey: key})
+		path, tap, w := tapped(t, TapOptions{HMACKey: key}, WriterOptions{HMACKey: key})
 		ctx := context.Background()
 		require.NoError(t, w.WriteEncoded(ctx, EncodeLogs(archivetest.GlassixLogs(1, 5))))
 		for _, c := range hostilejson.Cases {
@@ -103,11 +99,7 @@ func TestTapEntriesMatchTheFile(t *testing.T) {
 // The first line handed over is linked to the line the reader read last,
 // as FileEntries links it; a run starting mid-chunk starts at a line.
 func TestTapRunLinksAndCuts(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "audit.jsonl")
-	tap := SubscribeTap(path, TapOptions{})
-	defer tap.Close()
-	w := openTestWriter(t, dir, WriterOptions{})
+	path, tap, w := tapped(t, TapOptions{}, WriterOptions{})
 	writeEvents(t, w, 1, 10, 10)
 	a, err := Open(path)
 	require.NoError(t, err)
@@ -149,11 +141,7 @@ func TestTapStartsWhereItWasOpened(t *testing.T) {
 // A full tap drops what comes without blocking the writer, holds no more
 // than its bound, and the reader is told to read the gap from the file.
 func TestTapOverflowDropsAndNeverBlocks(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "audit.jsonl")
-	tap := SubscribeTap(path, TapOptions{MaxBytes: 8 << 10})
-	defer tap.Close()
-	w := openTestWriter(t, dir, WriterOptions{})
+	path, tap, w := tapped(t, TapOptions{MaxBytes: 8 << 10}, WriterOptions{})
 	done := make(chan error, 1)
 	go func() {
 		var err error
@@ -187,11 +175,7 @@ func TestTapOverflowDropsAndNeverBlocks(t *testing.T) {
 // made them durable: until then the reader waits for them (pending) rather
 // than reading them.
 func TestTapWaitsForTheIntervalFsync(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "audit.jsonl")
-	tap := SubscribeTap(path, TapOptions{})
-	defer tap.Close()
-	w := openTestWriter(t, dir, WriterOptions{Fsync: FsyncInterval, FsyncInterval: time.Hour})
+	path, tap, w := tapped(t, TapOptions{}, WriterOptions{Fsync: FsyncInterval, FsyncInterval: time.Hour})
 	writeEvents(t, w, 1, 10, 5)
 	run, pending, _ := takeAll(t, tap, path, 0)
 	assert.Zero(t, run.Len(), "not durable yet")
@@ -206,11 +190,7 @@ func TestTapWaitsForTheIntervalFsync(t *testing.T) {
 // offsets are wrong from there on, so it hands over nothing more of that
 // file and the reader reads it.
 func TestTapForeignBytesStopTheHandoff(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "audit.jsonl")
-	tap := SubscribeTap(path, TapOptions{})
-	defer tap.Close()
-	w := openTestWriter(t, dir, WriterOptions{})
+	path, tap, w := tapped(t, TapOptions{}, WriterOptions{})
 	writeEvents(t, w, 1, 5, 5)
 	first, _, _ := takeAll(t, tap, path, 0)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -245,11 +225,7 @@ func TestTapRefusesAnotherKey(t *testing.T) {
 // not taken, and the first line taken must be in the file where the run
 // says (an inode number reused by another file, or a line rewritten).
 func TestTapRunStaysWithinTheFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "audit.jsonl")
-	tap := SubscribeTap(path, TapOptions{})
-	defer tap.Close()
-	w := openTestWriter(t, dir, WriterOptions{})
+	path, tap, w := tapped(t, TapOptions{}, WriterOptions{})
 	writeEvents(t, w, 1, 5, 5)
 	writeEvents(t, w, 6, 5, 5)
 	info, err := os.Stat(path)
@@ -278,4 +254,14 @@ func TestTapDropsLinesOfAReusedInode(t *testing.T) {
 	assert.Zero(t, run.Len())
 	assert.False(t, pending)
 	assert.Zero(t, tap.bytes)
+}
+
+// tapped opens a writer on a new archive with a tap subscribed to it
+// first; the tap is closed when the test ends.
+func tapped(t *testing.T, topts TapOptions, wopts WriterOptions) (string, *Tap, *Writer) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	tap := SubscribeTap(path, topts)
+	t.Cleanup(tap.Close)
+	return path, tap, openTestWriter(t, dir, wopts)
 }
