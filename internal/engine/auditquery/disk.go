@@ -1146,8 +1146,7 @@ func (ix *DiskIndex) readFile(ctx context.Context, st *fileState, f archive.File
 			b.st = st
 			return b
 		}
-		_, bulk := ix.dbx.(BulkInserter)
-		return &batch{ix: ix, st: st, noText: bulk}
+		return &batch{ix: ix, st: st}
 	}
 	b := newBatch()
 	n := 0
@@ -1315,13 +1314,9 @@ func nullString(s string) any {
 
 // batch collects rows to insert.
 type batch struct {
-	ix    *DiskIndex
-	st    *fileState
-	rows  []diskRow
-	texts []string
-	// noText: the database keeps no text index (a BulkInserter), texts
-	// stays empty.
-	noText bool
+	ix   *DiskIndex
+	st   *fileState
+	rows []diskRow
 }
 
 // diskRow is one row of the lines table.
@@ -1345,8 +1340,7 @@ type diskRow struct {
 // reset empties b, keeping its room but not its strings.
 func (b *batch) reset() {
 	clear(b.rows)
-	clear(b.texts)
-	b.rows, b.texts = b.rows[:0], b.texts[:0]
+	b.rows = b.rows[:0]
 }
 
 // add turns one entry into a row, as segment.add does.
@@ -1396,7 +1390,6 @@ func (b *batch) add(e *archive.Entry) {
 		r.perr, _ = clipText(f.parseErr)
 	}
 	cutCols := false
-	var text strings.Builder
 	for c := range f.cols {
 		v, cut := clipText(f.cols[c])
 		cutCols = cutCols || cut
@@ -1415,15 +1408,6 @@ func (b *batch) add(e *archive.Entry) {
 	if !r.hasMessage {
 		r.flags |= int(flagMsgIsAction)
 	}
-	// The text index holds what only it can find: the dictionary columns
-	// are matched by their distinct values.
-	if !b.noText {
-		text.WriteString(r.resource)
-		if r.hasMessage {
-			text.WriteByte('\n')
-			text.WriteString(msg)
-		}
-	}
 	r.sev = f.sev
 	if e.Status != archive.StatusOK {
 		r.err = errText(e)
@@ -1441,9 +1425,6 @@ func (b *batch) add(e *archive.Entry) {
 	}
 	st.Lines = e.Line
 	b.rows = append(b.rows, r)
-	if !b.noText {
-		b.texts = append(b.texts, text.String())
-	}
 }
 
 // lineColumns are the lines table's columns in the order batch.insert
@@ -1469,7 +1450,11 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 			return b.insertBulk(ctx, tx, bi, conn.(*sql.Conn), fileID)
 		}
 	}
-	ids := make([]int64, len(b.rows))
+	// No RETURNING: SQLite computes every row of an INSERT ... RETURNING
+	// into a temporary table before the first comes back, and each one
+	// then crosses database/sql. The rows of one INSERT get consecutive
+	// ids ending at its LastInsertId (see Dialect.IndexText).
+	var first, last int64
 	var args []any
 	// One statement prepared for the full chunks: parsing thousands of
 	// placeholders once, not per chunk.
@@ -1500,7 +1485,7 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 				dictIDs[colSource], dictIDs[colAction], dictIDs[colActor], dictIDs[colAddress],
 				cleanText(ix.dbx, r.resource), msg, r.sev, r.status, r.kind, r.flags, nullString(cleanText(ix.dbx, r.err)), nullString(cleanText(ix.dbx, r.perr)))
 		}
-		var rows *sql.Rows
+		var res sql.Result
 		var err error
 		if len(chunk) == insertRows {
 			if full == nil {
@@ -1508,28 +1493,26 @@ func (b *batch) insert(ctx context.Context, tx *sql.Tx, fileID int64) error {
 					return err
 				}
 			}
-			rows, err = full.QueryContext(ctx, args...)
+			res, err = full.ExecContext(ctx, args...)
 		} else {
-			rows, err = tx.QueryContext(ctx, insertSQL(ix.dbx, len(chunk)), args...)
+			res, err = tx.ExecContext(ctx, insertSQL(ix.dbx, len(chunk)), args...)
 		}
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id int64
-			var line int
-			if err := rows.Scan(&id, &line); err != nil {
-				rows.Close()
-				return err
-			}
-			// Lines of one file are consecutive: place by line number.
-			ids[start+line-chunk[0].line] = id
+		id, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("index: the %s database gives no row ids: %w", ix.dbx.Name(), err)
 		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
+		if start == 0 {
+			first = id - int64(len(chunk)) + 1
 		}
+		last = id
 	}
-	return ix.dbx.IndexText(ctx, tx, ids, b.texts)
+	if last-first+1 != int64(len(b.rows)) {
+		return fmt.Errorf("index: %d lines were given ids %d to %d", len(b.rows), first, last)
+	}
+	return ix.dbx.IndexText(ctx, tx, first, last)
 }
 
 // insertBulk adds the batch's rows through the database's bulk path,
@@ -1595,7 +1578,6 @@ func insertSQL(d Dialect, n int) string {
 		}
 		sb.WriteByte(')')
 	}
-	sb.WriteString(" RETURNING id, line")
 	s := sb.String()
 	insertSQLCache.Store(key, s)
 	return s

@@ -94,9 +94,13 @@ type Dialect interface {
 	// checked exactly after), with its arguments bound through bind; ok is
 	// false when the text index cannot narrow this needle (too short).
 	TextCandidates(needle string, bind func(any) string) (query string, ok bool)
-	// IndexText adds lines to the text index (id, and the line's text:
-	// its resource and message joined by a newline).
-	IndexText(ctx context.Context, tx *sql.Tx, ids []int64, texts []string) error
+	// IndexText adds the lines with ids first to last, just inserted in
+	// tx, to the text index (a line's text: its resource and message
+	// joined by a newline). A Database without a BulkInserter gives the
+	// rows of one INSERT consecutive ids, the last one the statement's
+	// LastInsertId (SQLite's rowids, under its write lock), and the
+	// batches of one call are consecutive.
+	IndexText(ctx context.Context, tx *sql.Tx, first, last int64) error
 	// UnindexText removes the lines of one file from the text index; it
 	// runs before the lines themselves are deleted.
 	UnindexText(ctx context.Context, tx *sql.Tx, fileID int64) error

@@ -169,7 +169,7 @@ func (d *DB) Contains(expr, arg string, ascii bool) string {
 func (d *DB) TextCandidates(string, func(any) string) (string, bool) { return "", false }
 
 // IndexText implements auditquery.Dialect: nothing to do.
-func (d *DB) IndexText(context.Context, *sql.Tx, []int64, []string) error { return nil }
+func (d *DB) IndexText(context.Context, *sql.Tx, int64, int64) error { return nil }
 
 // UnindexText implements auditquery.Dialect: nothing to do.
 func (d *DB) UnindexText(context.Context, *sql.Tx, int64) error { return nil }

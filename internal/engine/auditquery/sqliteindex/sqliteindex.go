@@ -242,25 +242,20 @@ func (d *DB) TextCandidates(needle string, bind func(any) string) (string, bool)
 }
 
 // IndexText implements auditquery.Dialect: the lines were just inserted,
-// in this transaction, with these ids, and the text index's content view
-// gives each its text (the texts given: resource, newline, message), so
-// one statement indexes them all from the table, without passing the
-// text a second time. One statement per batch also makes one new FTS5
-// segment per batch (FTS5 writes what it holds in memory at each
-// statement's start): fewer segments to merge than one per 10 000 rows,
-// 5% of the build. The ids are the range [min, max]: SQLite gives a new
-// row the highest id plus one, and the transaction holds the database's
-// write lock (another process indexing the same file, auditctl query,
-// waits), so every row in that range was inserted by this batch.
-func (d *DB) IndexText(ctx context.Context, tx *sql.Tx, ids []int64, _ []string) error {
-	if len(ids) == 0 {
+// in this transaction, and the text index's content view gives each its
+// text (resource, newline, message), so one statement indexes them all
+// from the table, without passing the text a second time. One statement
+// per batch also makes one new FTS5 segment per batch (FTS5 writes what it
+// holds in memory at each statement's start): fewer segments to merge
+// than one per 10 000 rows, 5% of the build. Every row in [first, last]
+// was inserted by this batch: SQLite gives a new row the highest id plus
+// one, and the transaction holds the database's write lock (another
+// process indexing the same file, auditctl query, waits).
+func (d *DB) IndexText(ctx context.Context, tx *sql.Tx, first, last int64) error {
+	if last < first {
 		return nil
 	}
-	lo, hi := ids[0], ids[0]
-	for _, id := range ids {
-		lo, hi = min(lo, id), max(hi, id)
-	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO lines_text (rowid, t) SELECT id, t FROM lines_text_content WHERE id BETWEEN ? AND ?", lo, hi)
+	_, err := tx.ExecContext(ctx, "INSERT INTO lines_text (rowid, t) SELECT id, t FROM lines_text_content WHERE id BETWEEN ? AND ?", first, last)
 	return err
 }
 
