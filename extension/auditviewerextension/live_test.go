@@ -2,6 +2,7 @@ package auditviewerextension
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -9,8 +10,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 
+	"github.com/otelcol-audit/otelcol-audit/extension/auditviewerextension/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/auditquerytest"
 )
 
@@ -88,4 +93,53 @@ func testLiveArchive(t *testing.T, maxBackups int) {
 	} else {
 		assert.Less(t, final.Total, 10+batches*batch, "retention removed files")
 	}
+}
+
+// The archive's writer in this process hands the index its lines (the
+// tap), which holds handoffBytes at most and asks for a refresh at a
+// quarter of that: the viewer must take them then, not at its next scheduled refresh
+// (here an hour away), or the tap fills and every line is read back from
+// the file: under the load harness's 100-event requests, the viewer took
+// none of them.
+func TestHandedOverLinesAreTakenWhenTheyWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: path})
+	require.NoError(t, err)
+	defer p.Close()
+	g := auditquerytest.NewGenerator(5, time.Second)
+	require.NoError(t, p.Write(context.Background(), g.Next(1)))
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.Path = path
+	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	v := ext.(*viewer)
+	v.refreshEvery = time.Hour
+	require.NoError(t, v.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, v.Shutdown(context.Background())) })
+	index := func() *auditquery.DiskIndex {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.index
+	}
+	require.Eventually(t, func() bool { return index() != nil && index().Stats().Lines == 1 }, time.Minute, 10*time.Millisecond,
+		"the refresh at start indexed the first line")
+	ix := index()
+
+	// More than a quarter of what the handoff holds.
+	for {
+		require.NoError(t, p.Write(context.Background(), g.Next(100)))
+		info, err := os.Stat(path)
+		require.NoError(t, err)
+		if info.Size() > handoffBytes/4+(1<<20) {
+			break
+		}
+	}
+	// No request is made (a request would refresh): only the writer's
+	// call can bring the index up to date. (What waits below a quarter
+	// is taken at the next scheduled refresh.)
+	require.Eventually(t, func() bool { return ix.HandedOver() > 0 && ix.Stats().Lines > 1 }, time.Minute, 10*time.Millisecond,
+		"the index took the lines waiting in the tap without waiting for its scheduled refresh")
+	assert.Zero(t, ix.Stats().Problems)
 }

@@ -34,6 +34,16 @@ const activeRecheck = time.Minute
 // already running).
 const backgroundRefresh = 5 * time.Second
 
+// wakeGap is the least time between two refreshes asked for by the
+// archive's writer in this process (see keepIndexed), and handoffBytes
+// what the writer may hand the index meanwhile: a quarter of it asks for
+// a refresh, and it holds a wakeGap of the load harness's 100-event
+// requests (about 40 MB/s) with room to spare.
+const (
+	wakeGap      = time.Second
+	handoffBytes = 64 << 20
+)
+
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
 
@@ -66,6 +76,8 @@ type viewer struct {
 
 	// requestWait bounds how long a request waits for a running refresh.
 	requestWait time.Duration
+	// refreshEvery is backgroundRefresh (tests change it).
+	refreshEvery time.Duration
 
 	throttle  *loginThrottle
 	trailLost atomic.Bool // logged once
@@ -80,7 +92,7 @@ type viewer struct {
 const defaultRequestWait = 2 * time.Second
 
 func newViewer(cfg *Config, set extension.Settings) *viewer {
-	return &viewer{cfg: cfg, set: set, requestWait: defaultRequestWait, throttle: newLoginThrottle(cfg.LoginThrottle.MaxFailures, cfg.LoginThrottle.Window)}
+	return &viewer{cfg: cfg, set: set, requestWait: defaultRequestWait, refreshEvery: backgroundRefresh, throttle: newLoginThrottle(cfg.LoginThrottle.MaxFailures, cfg.LoginThrottle.Window)}
 }
 
 // Start listens, serves in the background and starts indexing the archive
@@ -181,17 +193,33 @@ func (v *viewer) keepIndexed() {
 		v.followShared(pg, err)
 		return
 	}
-	tick := time.NewTicker(backgroundRefresh)
+	tick := time.NewTicker(v.refreshEvery)
 	defer tick.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-v.ctx.Done():
 			return
 		case <-v.wake():
-		case <-tick.C:
-			if _, err := v.refresh(true); err != nil && v.ctx.Err() == nil {
-				v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
+			// Lines wait in the handoff: take them, but not sooner than
+			// wakeGap after the last refresh. Each refresh commits a
+			// transaction and a text-index segment, and segments are
+			// merged: refreshes every few thousand lines cost more than
+			// reading the lines back from the file.
+			if d := wakeGap - time.Since(last); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-v.ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
 			}
+		case <-tick.C:
+		}
+		last = time.Now()
+		if _, err := v.refresh(true); err != nil && v.ctx.Err() == nil {
+			v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
 		}
 	}
 }
@@ -306,7 +334,7 @@ func (v *viewer) refresh(wait bool) (*auditquery.DiskIndex, error) {
 				path = sqliteindex.DefaultPath(l.ActivePath())
 			}
 			ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, sqliteindex.New(path, sqliteindex.Options{CacheMiB: v.cfg.IndexCacheMiB}),
-				auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
+				auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck, HandoffBytes: handoffBytes})
 			if err != nil {
 				v.mu.Unlock()
 				return nil, fmt.Errorf("opening the index %s: %w", path, err)
