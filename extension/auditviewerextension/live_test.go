@@ -96,8 +96,8 @@ func testLiveArchive(t *testing.T, maxBackups int) {
 }
 
 // The archive's writer in this process hands the index its lines (the
-// tap), which holds handoffBytes at most and asks for a refresh at a
-// quarter of that: the viewer must take them then, not at its next scheduled refresh
+// tap), which holds 16 MiB at most and asks for a refresh at a quarter of
+// that: the viewer must take them then, not at its next scheduled refresh
 // (here an hour away), or the tap fills and every line is read back from
 // the file: under the load harness's 100-event requests, the viewer took
 // none of them.
@@ -132,7 +132,7 @@ func TestHandedOverLinesAreTakenWhenTheyWait(t *testing.T) {
 		require.NoError(t, p.Write(context.Background(), g.Next(100)))
 		info, err := os.Stat(path)
 		require.NoError(t, err)
-		if info.Size() > handoffBytes/4+(1<<20) {
+		if info.Size() > 16<<20/4+(1<<20) {
 			break
 		}
 	}

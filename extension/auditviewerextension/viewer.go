@@ -34,16 +34,6 @@ const activeRecheck = time.Minute
 // already running).
 const backgroundRefresh = 5 * time.Second
 
-// wakeGap is the least time between two refreshes asked for by the
-// archive's writer in this process (see keepIndexed), and handoffBytes
-// what the writer may hand the index meanwhile: a quarter of it asks for
-// a refresh, and it holds a wakeGap of the load harness's 100-event
-// requests (about 40 MB/s) with room to spare.
-const (
-	wakeGap      = time.Second
-	handoffBytes = 64 << 20
-)
-
 // errNoArchive: the archive cannot be found (yet).
 var errNoArchive = errors.New("no archive")
 
@@ -195,29 +185,14 @@ func (v *viewer) keepIndexed() {
 	}
 	tick := time.NewTicker(v.refreshEvery)
 	defer tick.Stop()
-	last := time.Now()
 	for {
 		select {
 		case <-v.ctx.Done():
 			return
 		case <-v.wake():
-			// Lines wait in the handoff: take them, but not sooner than
-			// wakeGap after the last refresh. Each refresh commits a
-			// transaction and a text-index segment, and segments are
-			// merged: refreshes every few thousand lines cost more than
-			// reading the lines back from the file.
-			if d := wakeGap - time.Since(last); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-v.ctx.Done():
-					t.Stop()
-					return
-				case <-t.C:
-				}
-			}
+			// Lines wait in the handoff: take them before it fills.
 		case <-tick.C:
 		}
-		last = time.Now()
 		if _, err := v.refresh(true); err != nil && v.ctx.Err() == nil {
 			v.set.Logger.Debug("Cannot refresh the audit archive's index", zap.Error(err))
 		}
@@ -334,7 +309,7 @@ func (v *viewer) refresh(wait bool) (*auditquery.DiskIndex, error) {
 				path = sqliteindex.DefaultPath(l.ActivePath())
 			}
 			ix, err = auditquery.OpenDisk(v.ctx, v.cfg.Path, sqliteindex.New(path, sqliteindex.Options{CacheMiB: v.cfg.IndexCacheMiB}),
-				auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck, HandoffBytes: handoffBytes})
+				auditquery.DiskOptions{HMACKey: []byte(v.cfg.HMACKey), RecheckActive: activeRecheck})
 			if err != nil {
 				v.mu.Unlock()
 				return nil, fmt.Errorf("opening the index %s: %w", path, err)
