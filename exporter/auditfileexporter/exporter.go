@@ -154,7 +154,7 @@ func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return consumererror.NewPermanent(errors.New("auditfile exporter is not started"))
 	}
 	enc := e.enc.Take()
-	err := e.writer.WriteEncoded(ctx, enc.Encode(ld))
+	err := e.writer.WriteHinted(ctx, enc.Encode(ld), enc.Hints())
 	if err == nil && enc.Size() <= maxKeptEncoder {
 		// Written: the writer holds nothing of the bodies any more. After
 		// an error it may (a write that timed out may still complete), so

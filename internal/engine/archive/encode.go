@@ -51,8 +51,56 @@ type Encoder struct {
 	buf                 []byte
 	ends                []int
 	bodies              [][]byte
+	hints               []*IndexHint
 	scratch, resScratch encodeScratch
 }
+
+// IndexHint holds what an index reads from one event's line (auditquery's
+// columns), taken from the record while encoding it: an index in this
+// process that is handed the line (Tap) uses it instead of scanning the
+// line's JSON. It holds each value exactly as a reader of the line gets it
+// back, so it is made only where every one of them is written as itself
+// (valid UTF-8 text; each attribute below, when present, a string under
+// its own name), and never for a reduced event; other lines are scanned.
+type IndexHint struct {
+	// Time and Observed are the line's "time" and "observed" in
+	// nanoseconds since 1970 (0 for null).
+	Time, Observed int64
+	// Severity is "severity_number".
+	Severity int64
+	// Source, Event and Message are "source", "event" and "message".
+	Source, Event, Message string
+	// The attributes audit.actor, audit.target, audit.client_address,
+	// audit.action, resource, action_by and audit.parse_error ("" when
+	// absent).
+	Actor, Target, ClientAddress, Action, Resource, ActionBy, ParseError string
+}
+
+// hintField returns where the hint keeps attribute name, or nil.
+func (h *IndexHint) hintField(name string) *string {
+	switch name {
+	case auditrecord.AttrActor:
+		return &h.Actor
+	case auditrecord.AttrTarget:
+		return &h.Target
+	case auditrecord.AttrClientAddress:
+		return &h.ClientAddress
+	case auditrecord.AttrAction:
+		return &h.Action
+	case "resource":
+		return &h.Resource
+	case "action_by":
+		return &h.ActionBy
+	case auditrecord.AttrParseError:
+		return &h.ParseError
+	}
+	return nil
+}
+
+// Hints returns, for each body of the last Encode, its IndexHint (nil
+// where none could be made). Unlike the bodies, they are not reused by
+// the next Encode: a Tap keeps them until its reader takes the lines.
+func (e *Encoder) Hints() []*IndexHint { return e.hints }
 
 // Size is the capacity, in bytes, of the memory the encoder keeps for the
 // bodies.
@@ -67,11 +115,14 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 	// Resources and records have their own scratch, so neither undoes the
 	// other's remembered order.
 	scratch, resScratch := &e.scratch, &e.resScratch
+	// One allocation for the batch's hints; never reused (see Hints).
+	hintVals := make([]IndexHint, n)
+	hints := make([]*IndexHint, 0, n)
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
-		resJSON := appendAttributes(nil, res, resScratch)
+		resJSON, _ := appendAttributes(nil, res, resScratch, nil)
 		src, hasSrc := res.Get(auditrecord.AttrSource)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -83,7 +134,13 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 				} else if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrSource); ok {
 					source = v.AsString()
 				}
-				buf = appendRecord(buf, lrs.At(k), source, resJSON, scratch)
+				h := &hintVals[len(hints)]
+				var ok bool
+				buf, ok = appendRecord(buf, lrs.At(k), source, resJSON, scratch, h)
+				if !ok {
+					h = nil
+				}
+				hints = append(hints, h)
 				if len(ends) == 0 && n > 1 {
 					if want := len(buf) + (n-1)*(len(buf)+len(buf)/8); cap(buf) < want {
 						// Room for the rest at about the first one's size,
@@ -104,7 +161,7 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 		bodies = append(bodies, buf[start:end:end])
 		start = end
 	}
-	e.buf, e.ends, e.bodies = buf, ends, bodies
+	e.buf, e.ends, e.bodies, e.hints = buf, ends, bodies, hints
 	return bodies
 }
 
@@ -112,17 +169,26 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 //
 //	"time":…,"observed":…,"source":…,"event":…,"severity_number":…,
 //	"severity_text":…,"message":…,"attributes":{…},"resource":{…}
-func appendRecord(dst []byte, lr plog.LogRecord, source string, resJSON []byte, scratch *encodeScratch) []byte {
+//
+// It fills hint with what the body holds for an index and reports whether
+// the hint is sound (see IndexHint).
+func appendRecord(dst []byte, lr plog.LogRecord, source string, resJSON []byte, scratch *encodeScratch, hint *IndexHint) ([]byte, bool) {
 	message := lr.Body().AsString()
 	start := len(dst)
 	dst = appendEventHead(dst, lr, source, message)
-	dst = appendAttributes(dst, lr.Attributes(), scratch)
+	var ok bool
+	dst, ok = appendAttributes(dst, lr.Attributes(), scratch, hint)
 	dst = append(dst, `,"resource":`...)
 	dst = append(dst, resJSON...)
 	if size := len(dst) - start; size+keyedSealLen+64 > MaxLineSize {
-		return append(dst[:start], reducedBody(lr, source, message, size)...)
+		return append(dst[:start], reducedBody(lr, source, message, size)...), false
 	}
-	return dst
+	// A time is written in nine-digit RFC 3339 (null for 0), which a
+	// reader parses back to the same nanoseconds.
+	hint.Time, hint.Observed = int64(lr.Timestamp()), int64(lr.ObservedTimestamp()) //nolint:gosec // as the reader gets them back
+	hint.Severity = int64(lr.SeverityNumber())
+	hint.Source, hint.Event, hint.Message = source, lr.EventName(), message
+	return dst, ok && utf8.ValidString(source) && utf8.ValidString(hint.Event) && utf8.ValidString(message)
 }
 
 // appendEventHead appends the body's fields before the attributes' value.
@@ -198,7 +264,12 @@ type attrPair struct {
 // values are flattened by internal/flatten first. No key is written twice
 // and every key is valid UTF-8 (the project's JSON rule, internal/jsonpolicy;
 // readers find a line that breaks it malformed): see uniqueNames.
-func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte {
+//
+// With hint set, it records there the attributes an index reads, under the
+// names they are written with, and reports false if one of them is not a
+// string of valid UTF-8 (a reader would get other text back).
+func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch, hint *IndexHint) ([]byte, bool) {
+	sound := true
 	if !flatten.IsFlat(m) {
 		if !scratch.made {
 			scratch.m, scratch.made = pcommon.NewMap(), true
@@ -233,13 +304,22 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch) []byte 
 		dst = appendString(dst, p.k)
 		dst = append(dst, ':')
 		dst = appendValue(dst, p.v)
+		if hint != nil {
+			if field := hint.hintField(p.k); field != nil {
+				if p.v.Type() == pcommon.ValueTypeStr && utf8.ValidString(p.v.Str()) {
+					*field = p.v.Str()
+				} else {
+					sound = false
+				}
+			}
+		}
 	}
 	clear(pairs) // keep no references to the map's values
 	scratch.pairs = pairs[:0]
 	if !clean {
 		scratch.u.Clear()
 	}
-	return append(dst, '}')
+	return append(dst, '}'), sound
 }
 
 // uniqueNames copies m into dst, which it clears first, with every name

@@ -69,6 +69,9 @@ type Entry struct {
 	// read (malformed, incomplete, unreadable).
 	Seal    Seal
 	HasSeal bool
+	// Hint is what the line holds for an index, as its writer in this
+	// process encoded it (see IndexHint); nil for a line read from a file.
+	Hint *IndexHint
 }
 
 // Decode decodes the entry's line into an Event.

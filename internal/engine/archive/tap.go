@@ -67,8 +67,9 @@ type Tap struct {
 type tapChunk struct {
 	dev, ino uint64
 	off      int64
-	data     []byte // whole lines, each with its newline; never changed
-	checked  bool   // every body follows jsonpolicy (an Encoder's, or a marker)
+	data     []byte       // whole lines, each with its newline; never changed
+	checked  bool         // every body follows jsonpolicy (an Encoder's, or a marker)
+	hints    []*IndexHint // one per line of data, nil entries for lines without; or none
 	durable  bool
 	at       int64 // when the write returned (ns): the file's mtime is not later
 }
@@ -233,6 +234,9 @@ func (t *Tap) Take(dev, ino uint64, from, size int64, active bool) (run TapRun, 
 				keep = append(keep, c)
 				continue
 			}
+			if c.hints != nil {
+				c.hints = c.hints[bytes.Count(c.data[:cut], []byte{'\n'}):]
+			}
 			c.data, c.off = c.data[cut:], end
 		}
 		// Handed out: should the reader fail to store it, it reads the
@@ -277,19 +281,23 @@ func (r TapRun) OnDisk(path string) bool {
 
 // Entries yields the run's lines as FileEntries yields them from the file
 // (named file, numbered after skipped, linked to pred), without the checks
-// the writer's own bytes need not pass again (see Tap).
+// the writer's own bytes need not pass again (see Tap), each with the
+// hint its writer was given (Writer.WriteHinted), if any.
 func (r TapRun) Entries(file string, skipped int, pred *Seal) iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
 		c := &checker{pred: pred}
 		no := skipped
 		for _, ch := range r.chunks {
 			data, off := ch.data, ch.off
-			for len(data) > 0 {
+			for k := 0; len(data) > 0; k++ {
 				i := bytes.IndexByte(data, '\n')
 				raw := data[:i]
 				no++
 				e := tapEntry(file, no, raw, ch.checked)
 				e.Offset = off
+				if k < len(ch.hints) {
+					e.Hint = ch.hints[k]
+				}
 				c.link(&e)
 				if !yield(e) {
 					return

@@ -118,6 +118,37 @@ func TestTapRunLinksAndCuts(t *testing.T) {
 	assert.Equal(t, normalize(readEntries(t, a, path, from, 4, &bad)), normalize(got))
 }
 
+// Each line handed over carries its own encoder's hint, also in a run that
+// starts mid-chunk (the hints are cut with the lines).
+func TestTapHintsFollowTheirLines(t *testing.T) {
+	for _, from := range []int{0, 4} {
+		path, tap, w := tapped(t, TapOptions{}, WriterOptions{})
+		var enc Encoder
+		bodies := enc.Encode(archivetest.GlassixLogs(1, 10))
+		require.NoError(t, w.WriteHinted(context.Background(), bodies, enc.Hints()))
+		require.NoError(t, w.writeMarker(MarkerHeadUnreadable, map[string]any{"last_seq": 1, "error": "test"}))
+		a, err := Open(path)
+		require.NoError(t, err)
+		all := readEntries(t, a, path, 0, 0, nil)
+		require.Len(t, all, 11)
+		var pred *Seal
+		if from > 0 {
+			pred = &all[from-1].Seal
+		}
+		run, _, _ := takeAll(t, tap, path, all[from].Offset)
+		got := runEntries(run, path, from, pred)
+		require.Len(t, got, 11-from)
+		for _, e := range got[:len(got)-1] {
+			require.NotNil(t, e.Hint, "line %d", e.Line)
+			ev, err := e.Decode()
+			require.NoError(t, err)
+			assert.Equal(t, ev.Message, e.Hint.Message, "line %d", e.Line)
+			assert.Equal(t, ev.Time.UnixNano(), e.Hint.Time, "line %d", e.Line)
+		}
+		assert.Nil(t, got[len(got)-1].Hint, "the marker, written by the writer, has none")
+	}
+}
+
 // Lines written before the tap was opened are not in it: the reader reads
 // them from the file, then takes the rest.
 func TestTapStartsWhereItWasOpened(t *testing.T) {

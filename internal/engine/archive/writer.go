@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,6 +101,7 @@ type Writer struct {
 	pending     []marker        // markers recovery could not write yet (a full disk)
 	headFailing bool
 	buf         []byte
+	hints       []*IndexHint // writeGroup's, reused
 
 	// The last checkpoint: its token, its hash, the last line it covers,
 	// and the seq of its own line (0: none yet).
@@ -134,6 +136,7 @@ type request struct {
 	// checked: the bodies come from an Encoder, which follows jsonpolicy
 	// by construction (see WriteEncoded).
 	checked bool
+	hints   []*IndexHint // one per body, or none (see WriteHinted)
 	done    chan error
 }
 
@@ -199,7 +202,7 @@ func OpenWriter(opts WriterOptions) (*Writer, error) {
 // batch is either not written at all or may still complete, so a retry can
 // store it twice: the archive is at-least-once, never lossy.
 func (w *Writer) Write(ctx context.Context, bodies [][]byte) error {
-	return w.write(ctx, bodies, false)
+	return w.write(ctx, bodies, nil, false)
 }
 
 // WriteEncoded is Write for bodies made by an Encoder (or EncodeLogs),
@@ -207,14 +210,23 @@ func (w *Writer) Write(ctx context.Context, bodies [][]byte) error {
 // so a reader in this process that takes them from a Tap need not check
 // them again.
 func (w *Writer) WriteEncoded(ctx context.Context, bodies [][]byte) error {
-	return w.write(ctx, bodies, true)
+	return w.write(ctx, bodies, nil, true)
 }
 
-func (w *Writer) write(ctx context.Context, bodies [][]byte, checked bool) error {
+// WriteHinted is WriteEncoded with the Encoder's hints (Encoder.Hints,
+// one per body), which a Tap hands its reader with each line.
+func (w *Writer) WriteHinted(ctx context.Context, bodies [][]byte, hints []*IndexHint) error {
+	if len(hints) != len(bodies) {
+		hints = nil
+	}
+	return w.write(ctx, bodies, hints, true)
+}
+
+func (w *Writer) write(ctx context.Context, bodies [][]byte, hints []*IndexHint, checked bool) error {
 	if len(bodies) == 0 {
 		return nil
 	}
-	r := &request{ctx: ctx, bodies: bodies, checked: checked, done: make(chan error, 1)}
+	r := &request{ctx: ctx, bodies: bodies, hints: hints, checked: checked, done: make(chan error, 1)}
 	select {
 	case w.reqs <- r:
 	case <-ctx.Done():
@@ -329,12 +341,26 @@ func (w *Writer) writeGroup(group []*request) {
 	}
 	buf, seq, prev := w.buf[:0], w.seq, w.prev
 	checked := true
+	// The lines' hints for a tap (nil entries for lines without one), or
+	// none at all.
+	hints := w.hints[:0]
+	hinted := false
 	for _, r := range live {
 		checked = checked && r.checked
-		for _, body := range r.bodies {
+		hinted = hinted || r.hints != nil
+	}
+	for _, r := range live {
+		for i, body := range r.bodies {
 			seq++
 			buf, prev = w.sealer.seal(buf, seq, prev, body)
 			buf = append(buf, '\n')
+			if hinted {
+				var h *IndexHint
+				if r.hints != nil {
+					h = r.hints[i]
+				}
+				hints = append(hints, h)
+			}
 		}
 	}
 	// A checkpoint due by count goes in the same write (and fsync).
@@ -344,13 +370,18 @@ func (w *Writer) writeGroup(group []*request) {
 		buf, c.sum = w.sealer.seal(buf, seq+1, prev, c.body)
 		buf = append(buf, '\n')
 		seq, prev, cp = seq+1, c.sum, &c
+		if hinted {
+			hints = append(hints, nil)
+		}
 	}
 	// A checkpoint is made durable before it is handed on (to the SIEM):
 	// one lost in a power failure would make the archive look cut.
-	err := w.appendLines(buf, w.opts.Fsync == FsyncBatch || cp != nil, checked)
+	err := w.appendLines(buf, w.opts.Fsync == FsyncBatch || cp != nil, checked, hints)
 	if cap(buf) <= maxGroupBytes {
 		w.buf = buf[:0]
 	}
+	clear(hints) // keep no batch's hints alive here
+	w.hints = hints[:0]
 	if err != nil {
 		reply(err)
 		return
@@ -371,7 +402,7 @@ func (w *Writer) writeGroup(group []*request) {
 // appendLines writes whole lines with one write. On any failure the file is
 // cut back to its last whole line, so no partial line stays visible, and the
 // error (ENOSPC, EIO, ...) is returned for the caller to retry.
-func (w *Writer) appendLines(buf []byte, durable, checked bool) error {
+func (w *Writer) appendLines(buf []byte, durable, checked bool, hints []*IndexHint) error {
 	if w.hookBeforeWrite != nil {
 		w.hookBeforeWrite()
 	}
@@ -391,7 +422,7 @@ func (w *Writer) appendLines(buf []byte, durable, checked bool) error {
 		return fmt.Errorf("archive: writing %s: %w", w.layout.ActiveName(), err)
 	}
 	if len(subs) > 0 {
-		w.publish(subs, buf, n, durable, checked)
+		w.publish(subs, buf, n, durable, checked, hints)
 	}
 	w.size += int64(n)
 	w.unsynced = !durable
@@ -421,7 +452,9 @@ func (w *Writer) taps() []*Tap {
 // something else appended to the file behind the writer's back. Then the
 // writer's offsets are wrong, and it publishes nothing more into this file
 // (readers read it).
-func (w *Writer) publish(subs []*Tap, buf []byte, n int, durable, checked bool) {
+//
+// hints, when given, are the lines' (one per line of buf).
+func (w *Writer) publish(subs []*Tap, buf []byte, n int, durable, checked bool, hints []*IndexHint) {
 	pos, err := w.f.Seek(0, io.SeekCurrent)
 	if err != nil || pos != w.size+int64(n) {
 		w.tapUntrusted = true
@@ -433,6 +466,9 @@ func (w *Writer) publish(subs []*Tap, buf []byte, n int, durable, checked bool) 
 		return
 	}
 	c := tapChunk{dev: w.fdev, ino: w.fino, off: w.size, data: bytes.Clone(buf[:n]), checked: checked, durable: durable, at: time.Now().UnixNano()}
+	if n == len(buf) && len(hints) > 0 {
+		c.hints = slices.Clone(hints)
+	}
 	for _, t := range subs {
 		t.wrote(c)
 	}
@@ -643,7 +679,7 @@ func (w *Writer) writeMarker(kind string, detail map[string]any) error {
 		}
 	}
 	line, sum := w.sealer.seal(nil, w.seq+1, w.prev, appendMarkerBody(nil, kind, w.now(), detail))
-	if err := w.appendLines(append(line, '\n'), true, true); err != nil {
+	if err := w.appendLines(append(line, '\n'), true, true, nil); err != nil {
 		return err
 	}
 	w.seq, w.prev, w.unsynced = w.seq+1, sum, false
@@ -696,7 +732,7 @@ func (w *Writer) writeCheckpoint(file string) error {
 	now := w.now()
 	p := w.newCheckpoint(file, w.seq, w.prev, now)
 	line, sum := w.sealer.seal(nil, p.seq, w.prev, p.body)
-	if err := w.appendLines(append(line, '\n'), true, true); err != nil {
+	if err := w.appendLines(append(line, '\n'), true, true, nil); err != nil {
 		return err
 	}
 	w.seq, w.prev, w.unsynced = p.seq, sum, false

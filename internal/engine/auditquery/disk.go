@@ -1349,7 +1349,11 @@ func (b *batch) add(e *archive.Entry) {
 	f := fields{kind: kindBroken}
 	switch e.Status {
 	case archive.StatusOK, archive.StatusModified, archive.StatusUnlinked:
-		f = extract(e.Raw, true)
+		if e.Hint != nil {
+			f = hintFields(e.Hint)
+		} else {
+			f = extract(e.Raw, true)
+		}
 	case archive.StatusMalformed, archive.StatusIncomplete:
 		f = extract(e.Raw, false)
 		f.kind, f.msg, f.alarm = kindBroken, string(e.Raw), false

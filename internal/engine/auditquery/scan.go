@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 )
 
 // extractFast is extract for a line known to follow the project's JSON rule
@@ -100,6 +101,24 @@ func extractFast(raw []byte) (fields, bool) {
 	f.msg = msg
 	f.parseErr = parseErr
 	return f, true
+}
+
+// hintFields is extractFast for a line its writer in this process handed
+// over with the values it encoded (archive.IndexHint): the same fields,
+// without scanning the line (TestHintFieldsMatchTheLine).
+func hintFields(h *archive.IndexHint) fields {
+	f := fields{ok: true, sev: int(min(max(h.Severity, 0), 255)), time: h.Time}
+	if f.time == 0 {
+		f.time = h.Observed
+		f.received = f.time != 0
+	}
+	f.cols[colSource] = h.Source
+	f.cols[colResource], f.cols[colActor] = columnsFor(h.Source, h.Resource, h.Target, h.ActionBy, h.Actor)
+	f.cols[colAction] = first(h.Event, h.Action)
+	f.cols[colAddress] = h.ClientAddress
+	f.msg = h.Message
+	f.parseErr = h.ParseError
+	return f
 }
 
 // scanner walks valid JSON.

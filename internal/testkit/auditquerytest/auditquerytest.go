@@ -254,7 +254,8 @@ func (p *Pipeline) Write(ctx context.Context, ld plog.Logs) error {
 		return err
 	}
 	for _, out := range p.sink.AllLogs() {
-		if err := p.w.WriteEncoded(ctx, archive.EncodeLogs(out)); err != nil {
+		var enc archive.Encoder
+		if err := p.w.WriteHinted(ctx, enc.Encode(out), enc.Hints()); err != nil {
 			return err
 		}
 	}
