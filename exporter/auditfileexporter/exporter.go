@@ -154,6 +154,9 @@ func (e *auditFileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return consumererror.NewPermanent(errors.New("auditfile exporter is not started"))
 	}
 	enc := e.enc.Take()
+	// The index's fields go with the lines only when an index in this
+	// collector takes them (the viewer).
+	enc.NoHints = !e.writer.Tapped()
 	err := e.writer.WriteHinted(ctx, enc.Encode(ld), enc.Hints())
 	if err == nil && enc.Size() <= maxKeptEncoder {
 		// Written: the writer holds nothing of the bodies any more. After

@@ -224,3 +224,33 @@ func fillDisk(t *testing.T, dir string) {
 		}
 	}
 }
+
+// With an index in the collector taking the archive's lines (a Tap), the
+// exporter hands it each event's fields with its line.
+func TestExportHandsTheIndexItsFields(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	tap := archive.SubscribeTap(cfg.Path, archive.TapOptions{})
+	defer tap.Close()
+	exp, _ := startExporter(t, cfg, exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), archivetest.GlassixLogs(1, 3)))
+
+	info, err := os.Stat(cfg.Path)
+	require.NoError(t, err)
+	st := info.Sys().(*syscall.Stat_t)
+	run, _ := tap.Take(uint64(st.Dev), st.Ino, 0, info.Size(), true) //nolint:unconvert // Dev is int32 on some systems
+	hints := 0
+	for e := range run.Entries(filepath.Base(cfg.Path), 0, nil) {
+		ev, err := e.Decode()
+		require.NoError(t, err)
+		if ev.IsMarker() {
+			continue
+		}
+		require.NotNil(t, e.Hint, "line %d", e.Line)
+		assert.Equal(t, ev.Name, e.Hint.Event)
+		assert.Equal(t, ev.Message, e.Hint.Message)
+		hints++
+	}
+	assert.Equal(t, 3, hints)
+}

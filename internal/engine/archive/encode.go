@@ -48,6 +48,10 @@ func EncodeLogs(ld plog.Logs) [][]byte {
 // (megabytes for a batch of thousands) instead of allocating and clearing
 // a new one each time. Not safe for concurrent use.
 type Encoder struct {
+	// NoHints skips making IndexHints: no reader in this process takes
+	// the lines (see Writer.Tapped).
+	NoHints bool
+
 	buf                 []byte
 	ends                []int
 	bodies              [][]byte
@@ -98,7 +102,7 @@ func (h *IndexHint) hintField(name string) *string {
 }
 
 // Hints returns, for each body of the last Encode, its IndexHint (nil
-// where none could be made). Unlike the bodies, they are not reused by
+// where none could be made; none at all with NoHints). Unlike the bodies, they are not reused by
 // the next Encode: a Tap keeps them until its reader takes the lines.
 func (e *Encoder) Hints() []*IndexHint { return e.hints }
 
@@ -116,8 +120,11 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 	// other's remembered order.
 	scratch, resScratch := &e.scratch, &e.resScratch
 	// One allocation for the batch's hints; never reused (see Hints).
-	hintVals := make([]IndexHint, n)
-	hints := make([]*IndexHint, 0, n)
+	var hintVals []IndexHint
+	var hints []*IndexHint
+	if !e.NoHints {
+		hintVals, hints = make([]IndexHint, n), make([]*IndexHint, 0, n)
+	}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -134,13 +141,18 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 				} else if v, ok := lrs.At(k).Attributes().Get(auditrecord.AttrSource); ok {
 					source = v.AsString()
 				}
-				h := &hintVals[len(hints)]
+				var h *IndexHint
+				if hintVals != nil {
+					h = &hintVals[len(hints)]
+				}
 				var ok bool
 				buf, ok = appendRecord(buf, lrs.At(k), source, resJSON, scratch, h)
-				if !ok {
-					h = nil
+				if hintVals != nil {
+					if !ok {
+						h = nil
+					}
+					hints = append(hints, h)
 				}
-				hints = append(hints, h)
 				if len(ends) == 0 && n > 1 {
 					if want := len(buf) + (n-1)*(len(buf)+len(buf)/8); cap(buf) < want {
 						// Room for the rest at about the first one's size,
@@ -170,8 +182,8 @@ func (e *Encoder) Encode(ld plog.Logs) [][]byte {
 //	"time":…,"observed":…,"source":…,"event":…,"severity_number":…,
 //	"severity_text":…,"message":…,"attributes":{…},"resource":{…}
 //
-// It fills hint with what the body holds for an index and reports whether
-// the hint is sound (see IndexHint).
+// It fills hint (when not nil) with what the body holds for an index and
+// reports whether the hint is sound (see IndexHint).
 func appendRecord(dst []byte, lr plog.LogRecord, source string, resJSON []byte, scratch *encodeScratch, hint *IndexHint) ([]byte, bool) {
 	message := lr.Body().AsString()
 	start := len(dst)
@@ -182,6 +194,9 @@ func appendRecord(dst []byte, lr plog.LogRecord, source string, resJSON []byte, 
 	dst = append(dst, resJSON...)
 	if size := len(dst) - start; size+keyedSealLen+64 > MaxLineSize {
 		return append(dst[:start], reducedBody(lr, source, message, size)...), false
+	}
+	if hint == nil {
+		return dst, false
 	}
 	// A time is written in nine-digit RFC 3339 (null for 0), which a
 	// reader parses back to the same nanoseconds.

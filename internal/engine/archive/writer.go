@@ -429,6 +429,11 @@ func (w *Writer) appendLines(buf []byte, durable, checked bool, hints []*IndexHi
 	return nil
 }
 
+// Tapped reports whether a reader in this process has a Tap open on this
+// archive now (an encoder may skip its hints when none has). Safe to call
+// from any goroutine.
+func (w *Writer) Tapped() bool { return len(subscribers(w.tapKey)) > 0 }
+
 // taps returns the taps on this archive that take this writer's lines.
 func (w *Writer) taps() []*Tap {
 	if w.tapUntrusted || w.fino == 0 {
