@@ -81,31 +81,30 @@ func extractFast(raw []byte) (fields, bool) {
 	}) || w.bad {
 		return fields{}, false
 	}
+	if marker == "" {
+		return hintFields(&archive.IndexHint{
+			Time: parseBytesNs(tm), Observed: parseBytesNs(obs), Severity: int64(f.sev),
+			Source: src, Event: event, Message: msg,
+			Actor: actor, Target: target, ClientAddress: addr, Action: act, Resource: resource, ActionBy: actionBy, ParseError: parseErr,
+		}), true
+	}
 	f.time = parseBytesNs(tm)
 	if f.time == 0 {
 		f.time = parseBytesNs(obs)
 		f.received = f.time != 0
 	}
-	if marker != "" {
-		f.kind = kindMarker
-		f.cols[colAction] = marker
-		f.msg = string(detail)
-		f.alarm = alarmMarkers[marker]
-		f.sev = 0
-		return f, true
-	}
-	f.cols[colSource] = src
-	f.cols[colResource], f.cols[colActor] = columnsFor(src, resource, target, actionBy, actor)
-	f.cols[colAction] = first(event, act)
-	f.cols[colAddress] = addr
-	f.msg = msg
-	f.parseErr = parseErr
+	f.kind = kindMarker
+	f.cols[colAction] = marker
+	f.msg = string(detail)
+	f.alarm = alarmMarkers[marker]
+	f.sev = 0
 	return f, true
 }
 
-// hintFields is extractFast for a line its writer in this process handed
-// over with the values it encoded (archive.IndexHint): the same fields,
-// without scanning the line (TestHintFieldsMatchTheLine).
+// hintFields turns an event line's values into the index's fields: those
+// extractFast scanned, or those the line's writer in this process handed
+// over with it (archive.IndexHint), which are the same
+// (TestHintFieldsMatchTheLine) without scanning the line.
 func hintFields(h *archive.IndexHint) fields {
 	f := fields{ok: true, sev: int(min(max(h.Severity, 0), 255)), time: h.Time}
 	if f.time == 0 {
