@@ -12,8 +12,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/goleak"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/auditrecord"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/archive"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery/pgindex"
@@ -226,6 +229,56 @@ func TestParityDamagedArchive(t *testing.T) {
 	require.NoError(t, os.WriteFile(files[0].Path, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
 
 	assertParity(t, openSQLite(t, path, key), openPG(t, path, pg.DSN(), "c1", key))
+}
+
+// copyHostile are values that COPY's text format must escape, or that
+// would read as its NULL (\N), its end of data (\.), or a row or column
+// boundary if they were not.
+var copyHostile = []string{
+	"tab\there", "line\nbreak", "carriage\rreturn", `back\slash`, `\N`, `\.`, "\\.\n\\.",
+	"\t\n\r\\", `ends with \`, "été \u2028 \U0001F600", `C:\new\table`,
+}
+
+// Values that COPY's text format escapes reach the PostgreSQL index
+// unchanged: every column as the SQLite index has it, and the message and
+// resource as the events carried them.
+func TestParityCopyHostileText(t *testing.T) {
+	pg := pgtest.Start(t)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	p, err := auditquerytest.NewPipeline(archive.WriterOptions{Path: path})
+	require.NoError(t, err)
+	ctx := context.Background()
+	g := auditquerytest.NewGenerator(5, time.Second)
+	require.NoError(t, p.Write(ctx, g.Next(50)))
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(auditrecord.AttrSource, auditrecord.SourceCTReplay)
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i, v := range copyHostile {
+		r := lrs.AppendEmpty()
+		r.SetObservedTimestamp(pcommon.NewTimestampFromTime(auditquerytest.Start.Add(time.Hour + time.Duration(i)*time.Second)))
+		r.SetEventName("DELETE " + v)
+		r.Body().SetStr("body " + v)
+		a := r.Attributes()
+		a.PutStr("action", "DELETE "+v)
+		a.PutStr("userID", "user "+v)
+		a.PutStr("ipAddress", "10.0.0.1")
+		a.PutStr(auditrecord.AttrParseError, "perr "+v)
+	}
+	require.NoError(t, p.Write(ctx, ld))
+	require.NoError(t, p.Write(ctx, g.Next(50)))
+	require.NoError(t, p.Close())
+
+	sq, got := openSQLite(t, path, nil), openPG(t, path, pg.DSN(), "c1", nil)
+	assertParity(t, sq, got)
+	rows := every(t, got, parse(t, "text=body"))
+	var messages []string
+	for _, r := range rows {
+		messages = append(messages, r.Message)
+	}
+	for _, v := range copyHostile {
+		assert.Contains(t, messages, "body "+v)
+	}
 }
 
 // Two collectors index their own archives into one database: each one's
