@@ -1,0 +1,163 @@
+// Command fsyncprobe measures what acknowledging after an fsync costs on
+// this machine's disk, apart from the collector: how long an fdatasync
+// takes and how much CPU it uses with 1..n writers syncing at once, and
+// how many operations a second pebble (the walstorage extension's engine)
+// completes when each of n writers does some CPU work and then a synced
+// commit, against the same without the sync. bench/README.md (Durable by
+// default, What bounds the 1-event rate) has its figures.
+//
+//	go run ./bench/fsyncprobe -dir _build -writers 1,2,4,8 -work 60us
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+func main() {
+	dir := flag.String("dir", os.TempDir(), "a directory on the disk to measure (files are removed after)")
+	writers := flag.String("writers", "1,2,4,8", "numbers of concurrent writers, comma-separated")
+	work := flag.Duration("work", 60*time.Microsecond, "CPU work (a busy loop) before each pebble commit, standing for a request's processing")
+	each := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
+	flag.Parse()
+	var ns []int
+	for _, s := range strings.Split(*writers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "fsyncprobe: -writers: %q is not a positive number\n", s)
+			os.Exit(2)
+		}
+		ns = append(ns, n)
+	}
+	fmt.Println("fdatasync of 512 bytes written in place, every writer syncing its own write:")
+	for _, n := range ns {
+		if err := probeFsync(*dir, n, *each); err != nil {
+			fmt.Fprintln(os.Stderr, "fsyncprobe:", err)
+			os.Exit(1)
+		}
+	}
+	fmt.Printf("pebble, %v of CPU work then a commit of 1 200 bytes per operation:\n", *work)
+	for _, n := range ns {
+		for _, synced := range []bool{false, true} {
+			if err := probePebble(*dir, n, *work, synced, *each); err != nil {
+				fmt.Fprintln(os.Stderr, "fsyncprobe:", err)
+				os.Exit(1)
+			}
+		}
+	}
+}
+
+// cpu returns the process's user+system CPU time so far.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func probeFsync(dir string, n int, d time.Duration) error {
+	f, err := os.CreateTemp(dir, "fsyncprobe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 4<<20)); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	var ops, wait atomic.Int64
+	var failed atomic.Value
+	c0, stop := cpu(), time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			buf := make([]byte, 512)
+			for k := 0; time.Now().Before(stop); k++ {
+				t := time.Now()
+				if _, err := f.WriteAt(buf, int64((i*1000+k)%8192)*512); err != nil {
+					failed.Store(err)
+					return
+				}
+				if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+					failed.Store(err)
+					return
+				}
+				wait.Add(int64(time.Since(t)))
+				ops.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return err
+	}
+	used := cpu() - c0
+	o := ops.Load()
+	fmt.Printf("  writers %d: %8.0f fsyncs/s, %7.1f µs each (wall, mean), %5.1f µs of CPU each\n",
+		n, float64(o)/d.Seconds(), float64(wait.Load())/float64(o)/1e3, float64(used.Nanoseconds())/float64(o)/1e3)
+	return nil
+}
+
+func probePebble(dir string, n int, work time.Duration, synced bool, d time.Duration) error {
+	path, err := os.MkdirTemp(dir, "fsyncprobe-pebble-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(path)
+	db, err := pebble.Open(path, &pebble.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var ops atomic.Int64
+	var failed atomic.Value
+	val := make([]byte, 1200)
+	c0, stop := cpu(), time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			for k := 0; time.Now().Before(stop); k++ {
+				for t := time.Now(); time.Since(t) < work; {
+				}
+				b := db.NewBatch()
+				_ = b.Set(fmt.Appendf(nil, "k%d-%d", i, k), val, nil)
+				if err := db.Apply(b, pebble.NoSync); err != nil {
+					failed.Store(err)
+					return
+				}
+				if synced {
+					// As walstorage's Sync: an empty record, synced,
+					// shared by every commit waiting at the time.
+					if err := db.LogData(nil, pebble.Sync); err != nil {
+						failed.Store(err)
+						return
+					}
+				}
+				ops.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return err
+	}
+	used := cpu() - c0
+	mode := "no sync"
+	if synced {
+		mode = "synced "
+	}
+	fmt.Printf("  writers %d, %s: %8.0f ops/s, %4.2f cores busy\n",
+		n, mode, float64(ops.Load())/d.Seconds(), used.Seconds()/d.Seconds())
+	return nil
+}
