@@ -6,7 +6,9 @@
 // Combining is group commit: under load, one pipeline call (memory limiter,
 // processor, fan-out, one enqueue per exporter, one storage transaction
 // per persistent queue) carries many small webhooks instead of one each,
-// while a lone request goes to the pipeline at once, as before. Every
+// while a lone request goes to the pipeline at once, as before. A few
+// calls may be in the pipeline at once (New's calls): while one waits
+// (a database round trip in a processor), the next one runs. Every
 // request is answered with the outcome of the calls that carried its
 // records, so a request is acknowledged only when the pipeline accepted all
 // of them.
@@ -47,8 +49,8 @@ type ConsumeFunc func(ctx context.Context, ld plog.Logs, n int) error
 type NewLogsFunc func() (plog.Logs, plog.LogRecordSlice)
 
 // Submitter combines and splits the records of concurrent requests into
-// pipeline calls, one call in the pipeline at a time. It is safe for
-// concurrent use.
+// pipeline calls, at most calls of them in the pipeline at a time. It is
+// safe for concurrent use.
 type Submitter struct {
 	consume ConsumeFunc
 	newLogs NewLogsFunc
@@ -63,8 +65,11 @@ type Submitter struct {
 	// for pipelines that must see each request's own context.
 	alone bool
 
+	// calls bounds the calls in the pipeline at once.
+	calls int
+
 	mu      sync.Mutex
-	running bool    // a call is in the pipeline
+	running int     // calls in the pipeline
 	waiting []*call // calls waiting for their turn, oldest first; the last one takes joiners
 }
 
@@ -83,17 +88,19 @@ type call struct {
 // New returns a Submitter. maxRecords must be positive; maxBytes, when
 // positive, stops combining requests into a call past that many bytes of
 // their bodies (a call always takes its first request, however large);
+// calls (at least 1) is how many calls may be in the pipeline at once,
+// the requests that arrive while they all are going together in the next;
 // timeout bounds the wait of a request for the pipeline (a full sending
 // queue that blocks).
-func New(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, maxBytes int64, timeout time.Duration) *Submitter {
-	return &Submitter{consume: consume, newLogs: newLogs, maxRecords: max(1, maxRecords), maxBytes: maxBytes, timeout: timeout}
+func New(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, maxBytes int64, calls int, timeout time.Duration) *Submitter {
+	return &Submitter{consume: consume, newLogs: newLogs, maxRecords: max(1, maxRecords), maxBytes: maxBytes, calls: max(1, calls), timeout: timeout}
 }
 
 // NewAlone returns a Submitter that splits large requests like New's but
 // never combines requests: each call carries one request's records and its
 // context, and calls of different requests run concurrently.
 func NewAlone(consume ConsumeFunc, newLogs NewLogsFunc, maxRecords int, timeout time.Duration) *Submitter {
-	s := New(consume, newLogs, maxRecords, 0, timeout)
+	s := New(consume, newLogs, maxRecords, 0, 1, timeout)
 	s.alone = true
 	return s
 }
@@ -164,10 +171,10 @@ func (s *Submitter) add(recs plog.LogRecordSlice, arrived time.Time, size *int64
 	c := s.newCall(arrived)
 	c.bytes = takeShare(size, min(recs.Len(), s.maxRecords), recs.Len())
 	k := c.take(recs, s.maxRecords)
-	if s.running {
+	if s.running >= s.calls {
 		s.waiting = append(s.waiting, c)
 	} else {
-		s.running = true
+		s.running++
 		close(c.turn)
 	}
 	return c, k, true
@@ -232,7 +239,7 @@ func (s *Submitter) next() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.waiting) == 0 {
-		s.running = false
+		s.running--
 		return
 	}
 	c := s.waiting[0]

@@ -88,7 +88,7 @@ func bodies(name string, from, to int) []string {
 
 func TestALoneRequestGoesAtOnce(t *testing.T) {
 	p := newPipeline()
-	s := New(p.consume, newLogs, 10, 0, time.Minute)
+	s := New(p.consume, newLogs, 10, 0, 1, time.Minute)
 	recs := request("a", 3)
 	n, err := s.Submit(context.Background(), recs)
 	require.NoError(t, err)
@@ -103,7 +103,7 @@ func TestRequestsArrivingDuringACallAreCombined(t *testing.T) {
 	p := newPipeline()
 	gate := make(chan struct{})
 	p.gate = gate
-	s := New(p.consume, newLogs, 10, 0, time.Minute)
+	s := New(p.consume, newLogs, 10, 0, 1, time.Minute)
 
 	first := make(chan error, 1)
 	go func() {
@@ -143,6 +143,73 @@ func TestRequestsArrivingDuringACallAreCombined(t *testing.T) {
 	assert.Equal(t, []int{2, 2, 2}, results)
 }
 
+// With calls set to two, a second request goes to the pipeline while the
+// first is held there; requests arriving while both are go together in
+// the next call, which starts only when one of the two has left.
+func TestTwoCallsInThePipelineAtOnce(t *testing.T) {
+	p := newPipeline()
+	gate := make(chan struct{})
+	p.gate = gate
+	s := New(p.consume, newLogs, 10, 0, 2, time.Minute)
+
+	var wg sync.WaitGroup
+	submit := func(name string, n int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.Submit(context.Background(), request(name, n))
+			assert.NoError(t, err)
+			assert.Equal(t, n, got)
+		}()
+	}
+	submit("a", 1)
+	<-p.entered
+	submit("b", 1)
+	select { // both held in the pipeline at once
+	case <-p.entered:
+	case <-time.After(10 * time.Second):
+		close(gate)
+		wg.Wait()
+		t.Fatal("a second call did not enter the pipeline while the first was held there")
+	}
+	submit("c", 2)
+	submit("d", 2)
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.waiting) == 1 && s.waiting[0].n == 4
+	}, time.Minute, time.Millisecond)
+	select {
+	case <-p.entered:
+		t.Fatal("a third call entered the pipeline while two were in it")
+	default:
+	}
+	s.mu.Lock()
+	assert.Equal(t, 2, s.running)
+	s.mu.Unlock()
+	p.mu.Lock()
+	p.gate = nil
+	p.mu.Unlock()
+	close(gate)
+	wg.Wait()
+
+	// The calls are recorded as they leave the pipeline: a and b in
+	// either order, c and d's call after a or b left.
+	calls := p.recorded()
+	require.Len(t, calls, 3)
+	var combined []string
+	for _, c := range calls {
+		if len(c) == 4 {
+			combined = c
+		}
+	}
+	assert.ElementsMatch(t, append(bodies("c", 0, 2), bodies("d", 0, 2)...), combined)
+	assert.Subset(t, calls, [][]string{bodies("a", 0, 1), bodies("b", 0, 1)})
+	s.mu.Lock()
+	assert.Zero(t, s.running, "every call has left")
+	s.mu.Unlock()
+}
+
 // Combining stops at maxBytes of the requests' bodies: large requests
 // arriving together go one call each (a persistent queue's cost grows with
 // a call's bytes), small ones still share a call, and a request larger
@@ -151,7 +218,7 @@ func TestCombiningStopsAtMaxBytes(t *testing.T) {
 	p := newPipeline()
 	gate := make(chan struct{})
 	p.gate = gate
-	s := New(p.consume, newLogs, 100, 1000, time.Minute)
+	s := New(p.consume, newLogs, 100, 1000, 1, time.Minute)
 
 	first := make(chan error, 1)
 	go func() {
@@ -212,7 +279,7 @@ func TestASplitRequestSharesItsBytes(t *testing.T) {
 
 func TestALargeRequestIsSplitInOrder(t *testing.T) {
 	p := newPipeline()
-	s := New(p.consume, newLogs, 4, 0, time.Minute)
+	s := New(p.consume, newLogs, 4, 0, 1, time.Minute)
 	n, err := s.Submit(context.Background(), request("big", 10))
 	require.NoError(t, err)
 	assert.Equal(t, 10, n)
@@ -225,7 +292,7 @@ func TestARefusalStopsASplitRequest(t *testing.T) {
 	p := newPipeline()
 	full := errors.New("sending queue is full")
 	p.answers = []error{nil, full}
-	s := New(p.consume, newLogs, 4, 0, time.Minute)
+	s := New(p.consume, newLogs, 4, 0, 1, time.Minute)
 	recs := request("big", 10)
 	n, err := s.Submit(context.Background(), recs)
 	require.ErrorIs(t, err, full)
@@ -241,7 +308,7 @@ func TestARefusalAnswersTheWholeCall(t *testing.T) {
 	p.gate = gate
 	full := errors.New("sending queue is full")
 	p.answers = []error{nil, full}
-	s := New(p.consume, newLogs, 10, 0, time.Minute)
+	s := New(p.consume, newLogs, 10, 0, 1, time.Minute)
 
 	go func() { _, _ = s.Submit(context.Background(), request("first", 1)) }()
 	<-p.entered
@@ -274,7 +341,7 @@ func TestARefusalAnswersTheWholeCall(t *testing.T) {
 // not reach it.
 func TestTheCallsContext(t *testing.T) {
 	p := newPipeline()
-	s := New(p.consume, newLogs, 10, 0, time.Hour)
+	s := New(p.consume, newLogs, 10, 0, 1, time.Hour)
 	type key struct{}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "client"))
 	cancel()
@@ -311,7 +378,7 @@ func TestAPanicInThePipelineReleasesTheOthers(t *testing.T) {
 		}
 		return nil
 	}
-	s := New(consume, newLogs, 10, 0, time.Minute)
+	s := New(consume, newLogs, 10, 0, 1, time.Minute)
 	firstDone := make(chan error, 1)
 	go func() {
 		_, err := s.Submit(context.Background(), request("first", 1))

@@ -44,7 +44,7 @@ func deferring(t *testing.T, s *syncer, calls *atomic.Int32) ConsumeFunc {
 func TestAnsweredOnlyAfterTheSync(t *testing.T) {
 	s := &syncer{release: make(chan struct{})}
 	var calls atomic.Int32
-	sub := New(deferring(t, s, &calls), newLogs, 100, 0, time.Minute)
+	sub := New(deferring(t, s, &calls), newLogs, 100, 0, 1, time.Minute)
 	done := make(chan error, 2)
 	submit := func(name string) {
 		_, err := sub.Submit(context.Background(), request(name, 1))
@@ -72,7 +72,7 @@ func TestAFailedSyncRefusesTheCall(t *testing.T) {
 	close(s.release)
 	var calls atomic.Int32
 	for _, sub := range []*Submitter{
-		New(deferring(t, s, &calls), newLogs, 100, 0, time.Minute),
+		New(deferring(t, s, &calls), newLogs, 100, 0, 1, time.Minute),
 		NewAlone(deferring(t, s, &calls), newLogs, 100, time.Minute),
 	} {
 		n, err := sub.Submit(context.Background(), request("a", 1))
