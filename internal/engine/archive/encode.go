@@ -80,9 +80,13 @@ type IndexHint struct {
 	Actor, Target, ClientAddress, Action, Resource, ActionBy, ParseError string
 }
 
-// hintField returns where the hint keeps attribute name, or nil.
-func (h *IndexHint) hintField(name string) *string {
-	switch name {
+// IndexHintField returns where h keeps the attribute named name, or nil
+// for an attribute an index does not read: the one mapping from the
+// attributes' names to the hint's fields, for the encoder and for a
+// reader scanning a line (auditquery) alike. name is a string or the
+// bytes of one (a switch on a converted []byte does not allocate).
+func IndexHintField[N ~string | ~[]byte](h *IndexHint, name N) *string {
+	switch string(name) {
 	case auditrecord.AttrActor:
 		return &h.Actor
 	case auditrecord.AttrTarget:
@@ -320,7 +324,7 @@ func appendAttributes(dst []byte, m pcommon.Map, scratch *encodeScratch, hint *I
 		dst = append(dst, ':')
 		dst = appendValue(dst, p.v)
 		if hint != nil {
-			if field := hint.hintField(p.k); field != nil {
+			if field := IndexHintField(hint, p.k); field != nil {
 				if p.v.Type() == pcommon.ValueTypeStr && utf8.ValidString(p.v.Str()) {
 					*field = p.v.Str()
 				} else {

@@ -19,14 +19,12 @@ import (
 // encoding/json.
 func extractFast(raw []byte) (fields, bool) {
 	var (
-		f                        fields
-		w                        scanner
-		tm, obs                  []byte
-		src, event, msg, marker  string
-		detail                   []byte
-		actor, target, addr, act string
-		resource, actionBy       string
-		parseErr                 string
+		f       fields
+		w       scanner
+		tm, obs []byte
+		marker  string
+		detail  []byte
+		h       archive.IndexHint // the event's values, as its writer would hand them over
 	)
 	w.b = raw
 	f.ok = true
@@ -37,11 +35,11 @@ func extractFast(raw []byte) (fields, bool) {
 		case "observed":
 			obs = w.stringOrNull()
 		case "source":
-			src = w.text()
+			h.Source = w.text()
 		case "event":
-			event = w.text()
+			h.Event = w.text()
 		case "message":
-			msg = w.text()
+			h.Message = w.text()
 		case "marker":
 			marker = w.text()
 		case "severity_number":
@@ -54,22 +52,9 @@ func extractFast(raw []byte) (fields, bool) {
 			detail = w.value()
 		case "attributes":
 			return w.object(func(key []byte) bool {
-				switch string(key) {
-				case "audit.actor":
-					actor = w.text()
-				case "audit.target":
-					target = w.text()
-				case "audit.client_address":
-					addr = w.text()
-				case "audit.action":
-					act = w.text()
-				case "resource":
-					resource = w.text()
-				case "action_by":
-					actionBy = w.text()
-				case "audit.parse_error":
-					parseErr = w.text()
-				default:
+				if field := archive.IndexHintField(&h, key); field != nil {
+					*field = w.text()
+				} else {
 					w.value()
 				}
 				return !w.bad
@@ -82,11 +67,8 @@ func extractFast(raw []byte) (fields, bool) {
 		return fields{}, false
 	}
 	if marker == "" {
-		return hintFields(&archive.IndexHint{
-			Time: parseBytesNs(tm), Observed: parseBytesNs(obs), Severity: int64(f.sev),
-			Source: src, Event: event, Message: msg,
-			Actor: actor, Target: target, ClientAddress: addr, Action: act, Resource: resource, ActionBy: actionBy, ParseError: parseErr,
-		}), true
+		h.Time, h.Observed, h.Severity = parseBytesNs(tm), parseBytesNs(obs), int64(f.sev)
+		return hintFields(&h), true
 	}
 	f.time = parseBytesNs(tm)
 	if f.time == 0 {
