@@ -228,7 +228,7 @@ func (a *Archive) EntriesBackward() iter.Seq2[Entry, error] {
 func (a *Archive) FileEntries(f File, from int64, skipped int, pred *Seal) iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
 		c := newChecker(a.key)
-		c.pred = pred
+		c.follow(pred)
 		stopped := false
 		err := forEachLineFrom(f, from, skipped, func(no int, off int64, raw []byte, terminated, overlong bool) bool {
 			e := c.check(f.Name, no, raw, terminated, overlong)
@@ -260,8 +260,18 @@ func unreadable(f File, err error) Entry {
 
 // checker checks lines and links each to the previous sealed line.
 type checker struct {
-	mac  *sealer
-	pred *Seal
+	mac *sealer
+	// The previous sealed line's seal, held by value: a pointer to a copy
+	// made for each line cost an allocation per line.
+	pred    Seal
+	hasPred bool
+}
+
+// follow links the next sealed line to pred, when given.
+func (c *checker) follow(pred *Seal) {
+	if pred != nil {
+		c.pred, c.hasPred = *pred, true
+	}
 }
 
 func newChecker(key []byte) *checker {
@@ -313,11 +323,10 @@ func (c *checker) link(e *Entry) {
 	if !e.HasSeal {
 		return
 	}
-	if c.pred != nil {
-		linkTo(e, c.pred)
+	if c.hasPred {
+		linkTo(e, &c.pred)
 	}
-	s := e.Seal
-	c.pred = &s
+	c.pred, c.hasPred = e.Seal, true
 }
 
 // linkTo checks that e follows pred in the chain.

@@ -285,7 +285,8 @@ func (r TapRun) OnDisk(path string) bool {
 // hint its writer was given (Writer.WriteHinted), if any.
 func (r TapRun) Entries(file string, skipped int, pred *Seal) iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
-		c := &checker{pred: pred}
+		c := &checker{}
+		c.follow(pred)
 		no := skipped
 		for _, ch := range r.chunks {
 			data, off := ch.data, ch.off

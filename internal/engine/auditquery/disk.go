@@ -1657,11 +1657,15 @@ func (c *dictCache) id(ctx context.Context, tx *sql.Tx, d Dialect, col int, v st
 		}
 		return c.id(ctx, tx, d, col, v)
 	}
+	// Scanned into a variable of its own: taking id's address would move
+	// it to the heap on every call, the hit above included.
+	var added int64
 	err := tx.QueryRowContext(ctx, fmt.Sprintf("INSERT INTO dict (col, value) VALUES (%s, %s) ON CONFLICT (col, value) DO UPDATE SET value = excluded.value RETURNING id",
-		d.Bind(1), d.Bind(2)), col, cleanText(d, v)).Scan(&id)
+		d.Bind(1), d.Bind(2)), col, cleanText(d, v)).Scan(&added)
 	if err != nil {
 		return 0, err
 	}
+	id = added
 	c.mu.Lock()
 	c.ids[col][v] = id
 	c.vals[id] = v
