@@ -73,3 +73,43 @@ func TestValidateRefusesABrokenConfig(t *testing.T) {
 	require.Error(t, err, "validate accepted a misspelt setting:\n%s", out)
 	assert.Contains(t, out, "framming")
 }
+
+// TestBenchOverlaysValidate checks that each overlay the load harness
+// takes with -audit-config (bench/audit: the viewer, signing, the shared
+// index and dedup::shared that bench/sharedcost/run.sh uses) loads and
+// validates over the harness's own otelcol-audit configuration, as the
+// harness merges them.
+func TestBenchOverlaysValidate(t *testing.T) {
+	bin := binaryPath(t, envCollectorBin)
+	dir := t.TempDir()
+	env := []string{
+		"BENCH_HTTP_ENDPOINT=127.0.0.1:18088", "BENCH_SYSLOG_ENDPOINT=127.0.0.1:16514",
+		"BENCH_ARCHIVE=" + filepath.Join(dir, "audit.jsonl"), "BENCH_GLASSIX_SECRET=secret",
+		"BENCH_QUEUE_DIR=" + filepath.Join(dir, "queue"),
+		"BENCH_PG_DSN=postgres://postgres@127.0.0.1:55433/postgres?sslmode=disable",
+	}
+	for _, overlay := range []string{"viewer.yaml", "signing.yaml", "shared-index.yaml", "shared-dedup.yaml"} {
+		t.Run(overlay, func(t *testing.T) {
+			cmd := exec.Command(bin, "validate",
+				"--config", repoFile(t, "bench/audit/collector.yaml"),
+				"--config", repoFile(t, "bench/audit/durable.yaml"),
+				"--config", repoFile(t, "bench/audit/"+overlay))
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "otelcol-audit validate with bench/audit/%s:\n%s", overlay, out)
+		})
+	}
+	t.Run("a DSN that is not one", func(t *testing.T) {
+		// The check is real: the shared overlays' DSN is read and checked.
+		cmd := exec.Command(bin, "validate",
+			"--config", repoFile(t, "bench/audit/collector.yaml"),
+			"--config", repoFile(t, "bench/audit/durable.yaml"),
+			"--config", repoFile(t, "bench/audit/shared-dedup.yaml"))
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), append(env, "BENCH_PG_DSN=postgres://x:y@[::1/db")...)
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, "validate accepted a broken DSN:\n%s", out)
+		assert.Contains(t, string(out), "dsn")
+	})
+}
