@@ -88,28 +88,28 @@ func TestBenchOverlaysValidate(t *testing.T) {
 		"BENCH_QUEUE_DIR=" + filepath.Join(dir, "queue"),
 		"BENCH_PG_DSN=postgres://postgres@127.0.0.1:55433/postgres?sslmode=disable",
 	}
+	// validateOver runs validate on the harness's configuration with
+	// overlay merged over it, the environment given last winning.
+	validateOver := func(t *testing.T, overlay string, extra ...string) (string, error) {
+		cmd := exec.Command(bin, "validate",
+			"--config", repoFile(t, "bench/audit/collector.yaml"),
+			"--config", repoFile(t, "bench/audit/durable.yaml"),
+			"--config", repoFile(t, "bench/audit/"+overlay))
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), env...), extra...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
 	for _, overlay := range []string{"viewer.yaml", "signing.yaml", "shared-index.yaml", "shared-dedup.yaml"} {
 		t.Run(overlay, func(t *testing.T) {
-			cmd := exec.Command(bin, "validate",
-				"--config", repoFile(t, "bench/audit/collector.yaml"),
-				"--config", repoFile(t, "bench/audit/durable.yaml"),
-				"--config", repoFile(t, "bench/audit/"+overlay))
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), env...)
-			out, err := cmd.CombinedOutput()
+			out, err := validateOver(t, overlay)
 			require.NoError(t, err, "otelcol-audit validate with bench/audit/%s:\n%s", overlay, out)
 		})
 	}
 	t.Run("a DSN that is not one", func(t *testing.T) {
 		// The check is real: the shared overlays' DSN is read and checked.
-		cmd := exec.Command(bin, "validate",
-			"--config", repoFile(t, "bench/audit/collector.yaml"),
-			"--config", repoFile(t, "bench/audit/durable.yaml"),
-			"--config", repoFile(t, "bench/audit/shared-dedup.yaml"))
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), append(env, "BENCH_PG_DSN=postgres://x:y@[::1/db")...)
-		out, err := cmd.CombinedOutput()
+		out, err := validateOver(t, "shared-dedup.yaml", "BENCH_PG_DSN=postgres://x:y@[::1/db")
 		require.Error(t, err, "validate accepted a broken DSN:\n%s", out)
-		assert.Contains(t, string(out), "dsn")
+		assert.Contains(t, out, "dsn")
 	})
 }

@@ -63,7 +63,7 @@ busy_pct() { echo "$1 $2" | awk '{ printf "%.1f", 100 * ($3 - $1) / ($4 - $2) }'
 # harness LABEL [ARGS...] runs one harness run with core 0 and sets rate,
 # cpu, busy (core 1 during the measured window).
 harness() {
-	local label=$1 a b
+	local label=$1
 	shift
 	sql -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'
 	( sleep 13; a=$(cpu1); sleep 15; b=$(cpu1); busy_pct "$a" "$b" > "$tmp/busy" ) &
@@ -103,9 +103,9 @@ for r in $(seq "$rounds"); do
 	n0=$rate n0cpu=$cpu n0busy=$busy
 	harness both -audit-config bench/audit/shared-index.yaml -audit-config bench/audit/shared-dedup.yaml
 	b=$rate bcpu=$cpu bbusy=$busy
-	# The first round calibrates with core 0 idle; each later round uses
-	# what the previous neighbor run measured (the work costs core 1 more
-	# while core 0 is busy).
+	# The first round calibrates with core 0 idle; after each neighbor run
+	# the figure moves toward what that run measured (the work costs
+	# core 1 more while core 0 is busy).
 	if [ -z "${per_tx:-}" ]; then
 		# The neighbor's tables are copies of those both has just made
 		# (their columns and indexes), in a schema of their own.
