@@ -32,7 +32,7 @@
 # its own).
 #
 # Needs: `make build`, PostgreSQL (Debian's postgresql package), jq; as
-# root the server runs as the postgres user. Takes about four minutes a
+# root the server runs as the postgres user. Takes about three minutes a
 # round. PORT (default 55433) is the server's port.
 set -euo pipefail
 rounds=${1:-5}
