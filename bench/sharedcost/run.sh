@@ -67,6 +67,8 @@ sql() { PGOPTIONS="-c client_min_messages=warning" "$pgbin/psql" "$BENCH_PG_DSN"
 cpu1() { awk '$1 == "cpu1" { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
 # busy_pct A B prints core 1's busy percentage between two cpu1 readings.
 busy_pct() { echo "$1 $2" | awk '{ printf "%.1f", 100 * ($3 - $1) / ($4 - $2) }'; }
+# cost RATE BASE prints how much lower RATE is than BASE, in percent.
+cost() { echo "$1 $2" | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }'; }
 
 # harness LABEL [ARGS...] runs one harness run with core 0 and sets rate,
 # cpu, busy (core 1 during the measured window).
@@ -134,7 +136,6 @@ for r in $(seq "$rounds"); do
 	# Halfway to what this run measured: one noisy run must not swing
 	# the next round's rate.
 	per_tx=$(echo "$n1busy $n0busy $tps $per_tx" | awk '{ t = ($1 - $2) / $3; print (t > 0 ? ($4 + t) / 2 : $4) }')
-	cost() { echo "$1 $2" | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }'; }
 	ship=$(cost "$b" "$s") raw=$(cost "$b" "$n0") own=$(cost "$b" "$n1")
 	ships+=("$ship") raws+=("$raw") owns+=("$own")
 	printf '%-6s %-32s %-32s %-28s %-32s %-16s %-9s %s\n' "$r" "$n0 ($n0cpu, $n0busy)" "$s ($scpu, $sbusy)" \
