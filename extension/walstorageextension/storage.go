@@ -45,7 +45,9 @@ var errClosed = errors.New("walstorage: the storage is closed")
 // log, so everything synced before a crash is there again.
 func (s *walStorage) Start(context.Context, component.Host) error {
 	if s.cfg.CreateDirectory {
-		if err := os.MkdirAll(s.cfg.Directory, 0o750); err != nil {
+		// Durably: pebble syncs its own directory, not that directory's
+		// entry in its parent.
+		if err := durable.MkdirAll(s.cfg.Directory, 0o750); err != nil {
 			return fmt.Errorf("walstorage: creating directory: %w", err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/otelcol-audit/otelcol-audit/extension/walstorageextension/internal/metadata"
 	"github.com/otelcol-audit/otelcol-audit/internal/durable"
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/lossyfs"
 )
 
 // start creates and starts the extension on dir and stops it at the end
@@ -200,4 +201,31 @@ func TestTicketCoversEveryClient(t *testing.T) {
 	v, err := newClient(t, s, component.KindExporter, "auditfile", "logs").Get(context.Background(), "0")
 	require.NoError(t, err)
 	assert.Equal(t, []byte("b"), v)
+}
+
+// What a write was acknowledged for survives a power cut right after it:
+// a synced Set, and a ticket's writes once Wait returned. The directory
+// is created on the first start (create_directory), so its own name must
+// be durable too. lossyfs keeps only what was fsynced.
+func TestAcknowledgedWritesSurviveAPowerCut(t *testing.T) {
+	ctx := context.Background()
+	disk, mnt := lossyfs.MountT(t)
+	s, _ := start(t, filepath.Join(mnt, "var", "lib", "walstorage"), func(c *Config) { c.CreateDirectory = true })
+	c := newClient(t, s, component.KindProcessor, "auditlog", "journal")
+	require.NoError(t, c.Set(ctx, "synced", []byte("in the call")))
+	tctx, ticket := durable.WithTicket(ctx)
+	require.NoError(t, c.Batch(tctx, storage.SetOperation("ticket", []byte("after Wait"))))
+	require.NoError(t, ticket.Wait())
+
+	after := t.TempDir()
+	st, err := disk.Image(after)
+	require.NoError(t, err)
+	t.Logf("the cut kept %d files, %d bytes; lost %d bytes", st.Files, st.KeptBytes, st.LostBytes)
+	s2, _ := start(t, filepath.Join(after, "var", "lib", "walstorage"))
+	c2 := newClient(t, s2, component.KindProcessor, "auditlog", "journal")
+	for key, want := range map[string]string{"synced": "in the call", "ticket": "after Wait"} {
+		v, err := c2.Get(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(v), key)
+	}
 }

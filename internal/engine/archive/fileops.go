@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/durable"
 )
 
 // ensureDir creates dir with mode when it does not exist. The mode is set
@@ -21,24 +23,14 @@ func ensureDir(dir string, mode fs.FileMode) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	if err := os.MkdirAll(dir, mode); err != nil {
+	if err := durable.MkdirAll(dir, mode); err != nil {
 		return err
 	}
 	return os.Chmod(dir, mode)
 }
 
 // syncDir makes renames and creations in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return durable.SyncDir(dir) }
 
 // openAppend opens the active file for appending. A new file gets mode
 // exactly (whatever the umask); an existing one keeps the mode it has.
