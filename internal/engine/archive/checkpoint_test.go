@@ -137,7 +137,7 @@ func TestSignedVerifyFindsTampering(t *testing.T) {
 			s, err := parseSeal([]byte(cut[len(cut)-1]))
 			require.NoError(t, err)
 			h.Seq, h.Hash = s.Seq, s.HashHex()
-			require.NoError(t, writeHead(active+".head", h, newSealer(nil), 0o600, false))
+			require.NoError(t, writeHead(active+".head", h, newSealer(nil), 0o600))
 		}, KindTruncated, "the head's signed checkpoint"},
 		{"head deleted", func(t *testing.T, dir string, _ *archivetest.Forger) {
 			require.NoError(t, os.Remove(filepath.Join(dir, "audit.jsonl.head")))

@@ -214,7 +214,7 @@ func TestVerifyKeyedArchive(t *testing.T) {
 			}
 			a.setLines(-1, lines)
 			last, _ := parseSeal([]byte(lines[len(lines)-1]))
-			require.NoError(a.t, writeHead(filepath.Join(a.dir, "audit.jsonl.head"), Head{Seq: last.Seq, Hash: last.HashHex()}, seal, 0o600, false))
+			require.NoError(a.t, writeHead(filepath.Join(a.dir, "audit.jsonl.head"), Head{Seq: last.Seq, Hash: last.HashHex()}, seal, 0o600))
 		}, -1, 1, KindModified, "HMAC does not match"},
 	}
 	for _, tt := range tests {

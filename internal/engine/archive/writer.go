@@ -394,7 +394,7 @@ func (w *Writer) writeGroup(group []*request) {
 		w.day = dayOf(now)
 	}
 	if w.opts.Fsync == FsyncBatch || cp != nil {
-		w.updateHead(false)
+		w.updateHead()
 	}
 	reply(nil)
 }
@@ -691,7 +691,7 @@ func (w *Writer) writeMarker(kind string, detail map[string]any) error {
 	if w.day == "" {
 		w.day = dayOf(w.now())
 	}
-	w.updateHead(false)
+	w.updateHead()
 	return nil
 }
 
@@ -745,7 +745,7 @@ func (w *Writer) writeCheckpoint(file string) error {
 		w.day = dayOf(now)
 	}
 	w.committed(&p)
-	w.updateHead(false)
+	w.updateHead()
 	return nil
 }
 
@@ -757,12 +757,12 @@ func (w *Writer) LastCheckpoint() string { return w.startCP }
 
 // updateHead records the last line in the head file. Failures are logged
 // (once until it works again): the lines themselves are safe.
-func (w *Writer) updateHead(durable bool) {
+func (w *Writer) updateHead() {
 	h := Head{Seq: w.seq, Hash: hex.EncodeToString(w.prev[:]), File: w.layout.ActiveName(), Written: w.now().UTC(), Checkpoint: w.cpToken}
 	if w.opts.Signer != nil {
 		w.opts.Signer.signHead(&h)
 	}
-	err := writeHead(w.layout.HeadPath(), h, w.sealer, w.opts.FileMode, durable)
+	err := writeHead(w.layout.HeadPath(), h, w.sealer, w.opts.FileMode)
 	switch {
 	case err != nil && !w.headFailing:
 		w.headFailing = true
@@ -783,7 +783,7 @@ func (w *Writer) syncInterval() {
 	}
 	w.unsynced = false
 	w.tapSynced()
-	w.updateHead(false)
+	w.updateHead()
 }
 
 func (w *Writer) finish() error {
@@ -802,7 +802,7 @@ func (w *Writer) finish() error {
 			}
 		}
 		if !w.dirty {
-			w.updateHead(true)
+			w.updateHead()
 		}
 		if err := w.f.Close(); err != nil {
 			errs = append(errs, err)
@@ -914,7 +914,7 @@ func (w *Writer) recover() error {
 		// before the next batch.
 		w.log.Error("Recording what recovery found failed; retrying before the next write", zap.Error(err))
 	}
-	w.updateHead(true)
+	w.updateHead()
 	return nil
 }
 
@@ -1032,7 +1032,13 @@ func writeFileDurably(path string, data []byte, mode fs.FileMode) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	// The file's name, too: a key pair whose name a power loss took would
+	// be made again, and the lines signed with the lost one would no
+	// longer verify.
+	return syncDir(filepath.Dir(path))
 }
 
 // findCheckpoint restores the checkpoint chain at start: the newest
