@@ -20,16 +20,13 @@ import (
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/loadtest/loadid"
 )
 
-// Power loss cannot be simulated on this project's machines: the kernel
-// has no device-mapper (no /dev/mapper, no device-mapper in /proc/misc),
-// so dm-flakey and dm-log-writes, which drop unflushed writes, are not
-// there. What stands in for it: TestAcknowledgedOnlyAfterFsync proves with
-// strace that every 200 is written after an fsync of the write-ahead log
-// that began after the event was written to it (so the acknowledged event
-// is on stable storage whatever happens to the page cache), and
-// TestKilledAfterAcknowledgingRetriesAreDropped proves that what was
-// acknowledged is read back from that log after a SIGKILL, dedup window
-// included.
+// Power loss itself is simulated in powerloss_test.go (a FUSE filesystem
+// that keeps only what was fsynced). The tests here prove the parts:
+// TestAcknowledgedOnlyAfterFsync proves with strace that every 200 is
+// written after an fsync of the write-ahead log that began after the event
+// was written to it, and TestKilledAfterAcknowledgingRetriesAreDropped
+// that what was acknowledged is read back from that log after a SIGKILL,
+// dedup window included.
 
 // TestAcknowledgedOnlyAfterFsync runs the shipped configuration under
 // strace and posts webhooks one at a time: for each, the 200 must be
