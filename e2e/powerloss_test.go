@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,6 +82,16 @@ func TestPowerLossLosesNothingAcknowledged(t *testing.T) {
 			require.Positive(t, res.Failed, "requests failed while the collector was down: the cut happened under load")
 
 			waitDelivered(t, siem, c.archive, scheme, &load.acked)
+			// The viewer's index (on the same disk, never fsynced: a cache
+			// of the archive, indexing only synced lines) finds every
+			// archived event again, none the cut took from the archive.
+			archived := archiveTally(t, c.archive, scheme).total
+			var indexed int
+			require.Eventually(t, func() bool {
+				p, status := viewerPage(t, c, "source=glassix&limit=1")
+				indexed = p.Total
+				return status == http.StatusOK && uint64(indexed) == archived
+			}, time.Minute, 200*time.Millisecond, "the viewer counts %d glassix events, the archive holds %d", indexed, archived)
 			c.stop()
 			for _, d := range []struct {
 				where string
