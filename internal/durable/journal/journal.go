@@ -325,7 +325,6 @@ func (j *Journal) Replay() {
 }
 
 func (j *Journal) replayAll(ctx context.Context, pending []*entry) {
-	var unmarshaler plog.ProtoUnmarshaler
 	replayed := 0
 	for _, e := range pending {
 		get := storage.GetOperation(entryKey(e.seq))
@@ -333,7 +332,7 @@ func (j *Journal) replayAll(ctx context.Context, pending []*entry) {
 			j.logger.Warn("Journal replay stopped; the rest is replayed at the next start", zap.Uint64("entry", e.seq), zap.Error(err))
 			return
 		}
-		ld, err := unmarshaler.UnmarshalLogs(get.Value)
+		ld, err := decodeEntry(get.Value)
 		if get.Value == nil || err != nil {
 			j.setAside(ctx, e, get.Value, err)
 			continue
@@ -493,8 +492,7 @@ func (j *Journal) Append(ctx context.Context, ld plog.Logs) (context.Context, ui
 	if n == 0 {
 		return ctx, 0, false, nil
 	}
-	var marshaler plog.ProtoMarshaler
-	buf, err := marshaler.MarshalLogs(ld)
+	buf, err := encodeEntry(ld)
 	if err != nil {
 		return ctx, 0, false, fmt.Errorf("journal: encoding: %w", err)
 	}
@@ -617,7 +615,6 @@ func (j *Journal) maybeRefill() {
 func (j *Journal) refill(i int) {
 	defer j.refills.Done()
 	bit := uint64(1) << i
-	var unmarshaler plog.ProtoUnmarshaler
 	for {
 		j.mu.Lock()
 		if j.closed || j.refillCtx.Err() != nil || j.unsettled[i] >= j.maxUnsettled {
@@ -654,7 +651,7 @@ func (j *Journal) refill(i int) {
 		}
 		var ld plog.Logs
 		if err == nil {
-			if ld, err = unmarshaler.UnmarshalLogs(get.Value); err != nil {
+			if ld, err = decodeEntry(get.Value); err != nil {
 				j.setAside(j.refillCtx, e, get.Value, err)
 				continue
 			}
