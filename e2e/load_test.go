@@ -41,6 +41,8 @@ type loadSpec struct {
 	// retry sends a refused or failed request again until it is accepted,
 	// as Glassix does.
 	retry bool
+	// events per request (Glassix's changes array); 0 means 1.
+	events int
 }
 
 func startLoad(t testing.TB, c *collector, scheme loadid.Scheme, spec loadSpec) *steadyLoad {
@@ -54,7 +56,7 @@ func startLoad(t testing.TB, c *collector, scheme loadid.Scheme, spec loadSpec) 
 	}
 	go func() {
 		defer close(l.done)
-		l.res, l.err = loadgen.Run(ctx, cfg, loadgen.NewPayloads(scheme, 1), &l.acked)
+		l.res, l.err = loadgen.Run(ctx, cfg, loadgen.NewPayloads(scheme, max(spec.events, 1)), &l.acked)
 	}()
 	t.Cleanup(func() {
 		cancel()

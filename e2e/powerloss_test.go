@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-audit/otelcol-audit/internal/engine/auditquery"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/lossyfs"
 	"github.com/otelcol-audit/otelcol-audit/internal/testkit/syslogtest"
 )
@@ -58,8 +59,22 @@ func cutPower(t *testing.T, c *collector, disk *lossyfs.FS) {
 // archive, and the archive verifies. Duplicates are allowed (a retried
 // request the collector had taken but not answered) and counted.
 func TestPowerLossLosesNothingAcknowledged(t *testing.T) {
-	for _, siemDown := range []bool{false, true} {
-		t.Run(map[bool]string{false: "SIEM up", true: "SIEM down"}[siemDown], func(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		siemDown bool
+		// events per request; 20 makes each journal entry large enough
+		// to be stored compressed.
+		events             int
+		interval, duration time.Duration
+	}{
+		{"SIEM up", false, 1, 20 * time.Millisecond, 20 * time.Second},
+		{"SIEM down", true, 1, 20 * time.Millisecond, 20 * time.Second},
+		// About 3 200 events/s: 160 requests/s, so some are in flight
+		// at the cut.
+		{"SIEM down, 20 events per request", true, 20, 25 * time.Millisecond, 10 * time.Second},
+	} {
+		siemDown := tc.siemDown
+		t.Run(tc.name, func(t *testing.T) {
 			siem := startSIEM(t)
 			if siemDown {
 				siem.Stop()
@@ -68,7 +83,7 @@ func TestPowerLossLosesNothingAcknowledged(t *testing.T) {
 			c.start()
 			scheme := newScheme(t)
 
-			load := startLoad(t, c, scheme, loadSpec{clients: 4, interval: 20 * time.Millisecond, duration: 20 * time.Second, retry: true})
+			load := startLoad(t, c, scheme, loadSpec{clients: 4, interval: tc.interval, duration: tc.duration, retry: true, events: tc.events})
 			load.waitAcked(t, 800)
 			cutPower(t, c, disk)
 			cutAt := load.acked.Len()
@@ -86,12 +101,14 @@ func TestPowerLossLosesNothingAcknowledged(t *testing.T) {
 			// of the archive, indexing only synced lines) finds every
 			// archived event again, none the cut took from the archive.
 			archived := archiveTally(t, c.archive, scheme).total
-			var indexed int
+			// Counts stop at auditquery.CountLimit (total_more says so).
+			want := min(archived, auditquery.CountLimit)
+			var got sharedPage
 			require.Eventually(t, func() bool {
 				p, status := viewerPage(t, c, "source=glassix&limit=1")
-				indexed = p.Total
-				return status == http.StatusOK && uint64(indexed) == archived
-			}, time.Minute, 200*time.Millisecond, "the viewer counts %d glassix events, the archive holds %d", indexed, archived)
+				got = p
+				return status == http.StatusOK && uint64(p.Total) == want && p.TotalMore == (archived > auditquery.CountLimit)
+			}, time.Minute, 200*time.Millisecond, "the viewer counts %d glassix events (more: %v), the archive holds %d", got.Total, got.TotalMore, archived)
 			c.stop()
 			for _, d := range []struct {
 				where string

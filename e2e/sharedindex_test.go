@@ -44,7 +44,8 @@ type sharedPage struct {
 		Archive   string `json:"archive"`
 		Integrity string `json:"integrity"`
 	} `json:"rows"`
-	Total int `json:"total"`
+	Total     int  `json:"total"`
+	TotalMore bool `json:"total_more"`
 }
 
 func viewerPage(t testing.TB, c *collector, query string) (sharedPage, int) {
