@@ -107,12 +107,13 @@ func Mount(dir string) (*FS, error) {
 		EntryTimeout:    &zero,
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
+		// FUSE's default write-through (no writeback cache) and direct
+		// I/O on every file: the kernel keeps no dirty pages of its own,
+		// every write reaches this process at once.
 		MountOptions: fuse.MountOptions{
-			FsName:      "lossyfs",
-			Name:        "lossyfs",
-			DirectMount: true,
-			// The kernel keeps no dirty pages of its own: every write
-			// reaches this process at once (FUSE's default write-through).
+			FsName:        "lossyfs",
+			Name:          "lossyfs",
+			DirectMount:   true,
 			DisableXAttrs: true,
 		},
 	})
@@ -287,7 +288,10 @@ func cloneDirs(m map[uint64]map[string]uint64) map[uint64]map[string]uint64 {
 }
 
 // dirNode is a directory: its live entries are go-fuse's children of the
-// inode; its durable entries are fsys.dirs[ino].
+// inode; its durable entries are fsys.dirs[ino]. Every inode is
+// persistent (go-fuse keeps it until it is unlinked): the tree is the
+// filesystem, and an inode the kernel forgot under memory pressure must
+// not vanish from it.
 type dirNode struct {
 	fs.Inode
 	fsys *FS
@@ -354,7 +358,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	ino := d.fsys.newIno(true)
 	out.Mode = syscall.S_IFDIR | mode&0o7777
-	return d.NewInode(ctx, &dirNode{fsys: d.fsys, mode: mode & 0o7777}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino}), 0
+	return d.NewPersistentInode(ctx, &dirNode{fsys: d.fsys, mode: mode & 0o7777}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino}), 0
 }
 
 func (d *dirNode) Create(ctx context.Context, name string, _ uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
@@ -365,7 +369,7 @@ func (d *dirNode) Create(ctx context.Context, name string, _ uint32, mode uint32
 	}
 	ino := d.fsys.newIno(false)
 	out.Mode = syscall.S_IFREG | mode&0o7777
-	return d.NewInode(ctx, &fileNode{fsys: d.fsys, mode: mode & 0o7777}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino}), nil, fuse.FOPEN_DIRECT_IO, 0
+	return d.NewPersistentInode(ctx, &fileNode{fsys: d.fsys, mode: mode & 0o7777}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino}), nil, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // Unlink, Rmdir and Rename change only the live tree, which go-fuse

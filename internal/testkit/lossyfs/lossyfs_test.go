@@ -1,11 +1,14 @@
 package lossyfs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
 )
 
 func writeSynced(t *testing.T, path string, data []byte) {
@@ -177,4 +180,21 @@ func TestImageWhileMounted(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dst, "a"))
 	require.NoError(t, err)
 	require.Equal(t, "one", string(got))
+}
+
+// Files stay when the kernel forgets their inodes (it does under memory
+// pressure; dropping its caches forces it): the tree is the filesystem.
+func TestFilesSurviveTheKernelForgettingThem(t *testing.T) {
+	_, dir := MountT(t)
+	for i := range 20 {
+		writeSynced(t, filepath.Join(dir, fmt.Sprint("f", i)), []byte{byte(i)})
+	}
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+		archivetest.SkipOrFail(t, "cannot drop the kernel's dentry and inode caches: %v", err)
+	}
+	for i := range 20 {
+		got, err := os.ReadFile(filepath.Join(dir, fmt.Sprint("f", i)))
+		require.NoError(t, err)
+		require.Equal(t, []byte{byte(i)}, got)
+	}
 }
