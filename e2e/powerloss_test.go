@@ -110,18 +110,7 @@ func TestPowerLossLosesNothingAcknowledged(t *testing.T) {
 				return status == http.StatusOK && uint64(p.Total) == want && p.TotalMore == (archived > auditquery.CountLimit)
 			}, time.Minute, 200*time.Millisecond, "the viewer counts %d glassix events (more: %v), the archive holds %d", got.Total, got.TotalMore, archived)
 			c.stop()
-			for _, d := range []struct {
-				where string
-				tl    *tally
-			}{
-				{"the SIEM", siemTally(siem, scheme)},
-				{"the archive", archiveTally(t, c.archive, scheme)},
-			} {
-				require.Zero(t, d.tl.missing(&load.acked), "%s: acknowledged events lost in the power cut; it holds %s", d.where, d.tl)
-				t.Logf("%s: %d acknowledged events delivered; %d duplicates; %d events delivered whose request got no 2xx (in flight at the cut)",
-					d.where, load.acked.Len(), d.tl.ids.Duplicates(), d.tl.unwanted(&load.acked))
-			}
-			requireVerified(t, c.archive)
+			requireNothingAcknowledgedLost(t, siem, c, scheme, &load.acked, "the power cut")
 		})
 	}
 }
