@@ -32,6 +32,7 @@
 package lossyfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -141,14 +142,11 @@ func (f *FS) newIno(dir bool) uint64 {
 func (f *FS) PowerCut() (Stats, error) {
 	f.mu.Lock()
 	f.cut = true
-	lost := f.volatileStats()
-	files, dirs := cloneFiles(f.files), cloneDirs(f.dirs)
-	img := image{files: files, dirs: dirs, isDir: maps.Clone(f.isDir), modes: maps.Clone(f.modes)}
+	img, st := f.snapshot()
 	f.mu.Unlock()
 	if err := f.unmount(); err != nil {
 		return Stats{}, err
 	}
-	st := Stats{LostBytes: lost.LostBytes, LostNames: lost.LostNames}
 	if err := img.materialize(f.dir, 1, &st); err != nil {
 		return st, err
 	}
@@ -162,15 +160,25 @@ func (f *FS) PowerCut() (Stats, error) {
 // syncs after Image returns do not reach dst.
 func (f *FS) Image(dst string) (Stats, error) {
 	f.mu.Lock()
+	img, st := f.snapshot()
+	f.mu.Unlock()
+	return st, img.materialize(dst, 1, &st)
+}
+
+// snapshot copies the durable image, and counts what a cut now would
+// lose. The caller holds mu.
+func (f *FS) snapshot() (image, Stats) {
 	lost := f.volatileStats()
 	files := make(map[uint64][]byte, len(f.files))
 	for ino, data := range f.files {
-		files[ino] = append([]byte(nil), data...)
+		files[ino] = bytes.Clone(data)
 	}
-	img := image{files: files, dirs: cloneDirs(f.dirs), isDir: maps.Clone(f.isDir), modes: maps.Clone(f.modes)}
-	f.mu.Unlock()
-	st := Stats{LostBytes: lost.LostBytes, LostNames: lost.LostNames}
-	return st, img.materialize(dst, 1, &st)
+	dirs := make(map[uint64]map[string]uint64, len(f.dirs))
+	for ino, entries := range f.dirs {
+		dirs[ino] = maps.Clone(entries)
+	}
+	img := image{files: files, dirs: dirs, isDir: maps.Clone(f.isDir), modes: maps.Clone(f.modes)}
+	return img, Stats{LostBytes: lost.LostBytes, LostNames: lost.LostNames}
 }
 
 // Unmount unmounts without materializing anything: for cleanup.
@@ -269,22 +277,6 @@ func (img image) materialize(path string, ino uint64, st *Stats) error {
 		st.KeptBytes += int64(len(img.files[child]))
 	}
 	return nil
-}
-
-func cloneFiles(m map[uint64][]byte) map[uint64][]byte {
-	out := make(map[uint64][]byte, len(m))
-	for k, v := range m {
-		out[k] = v // durable copies are never written in place
-	}
-	return out
-}
-
-func cloneDirs(m map[uint64]map[string]uint64) map[uint64]map[string]uint64 {
-	out := make(map[uint64]map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = maps.Clone(v)
-	}
-	return out
 }
 
 // dirNode is a directory: its live entries are go-fuse's children of the
@@ -566,8 +558,7 @@ func (n *fileNode) Fsync(context.Context, fs.FileHandle, uint32) syscall.Errno {
 	if n.fsys.cut {
 		return syscall.EIO
 	}
-	// The durable copy is changed in place: PowerCut's snapshot is taken
-	// once, after which no fsync runs (cut).
+	// The durable copy is changed in place: snapshots copy it.
 	ino := n.StableAttr().Ino
 	durable, size := n.fsys.files[ino], int64(len(n.data))
 	if old := int64(len(durable)); old < size {
