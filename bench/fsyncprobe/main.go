@@ -71,19 +71,39 @@ func cpu() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func probeFsync(dir string, n int, d time.Duration) error {
+// prefilled returns a new file in dir of size zero bytes, written and
+// synced, so that later writes in place change no metadata; the caller
+// removes it.
+func prefilled(dir string, size int) (string, error) {
 	f, err := os.CreateTemp(dir, "fsyncprobe-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(make([]byte, size))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func probeFsync(dir string, n int, d time.Duration) error {
+	path, err := prefilled(dir, 4<<20)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer os.Remove(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
 	defer f.Close()
-	if _, err := f.Write(make([]byte, 4<<20)); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
 	var ops, wait atomic.Int64
 	var failed atomic.Value
 	c0, stop := cpu(), time.Now().Add(d)
@@ -139,22 +159,13 @@ var ways = []way{
 }
 
 func probeWay(dir string, w way, d time.Duration) error {
-	f, err := os.CreateTemp(dir, "fsyncprobe-*")
+	const span = 16 << 20
+	path, err := prefilled(dir, span)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	const span = 16 << 20
-	if _, err := f.Write(make([]byte, span)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	f, err = os.OpenFile(f.Name(), os.O_RDWR|w.flags, 0)
+	defer os.Remove(path)
+	f, err := os.OpenFile(path, os.O_RDWR|w.flags, 0)
 	if err != nil {
 		return err
 	}
