@@ -1,9 +1,12 @@
 // Command fsyncprobe measures what acknowledging after an fsync costs on
 // this machine's disk, apart from the collector: how long an fdatasync
-// takes and how much CPU it uses with 1..n writers syncing at once, and
-// how many operations a second pebble (the walstorage extension's engine)
-// completes when each of n writers does some CPU work and then a synced
-// commit, against the same without the sync. bench/README.md (Durable by
+// takes and how much CPU it uses with 1..n writers syncing at once; what
+// a 4 KiB write costs made durable each way a write-ahead log could
+// (buffered and fdatasync, O_DIRECT and fdatasync, O_DSYNC) against the
+// device write alone; and how many operations a second pebble (the
+// walstorage extension's engine) completes when each of n writers does
+// some CPU work and then a synced commit, against the same without the
+// sync. bench/README.md (Durable by
 // default, What bounds the 1-event rate) has its figures.
 //
 //	go run ./bench/fsyncprobe -dir _build -writers 1,2,4,8 -work 60us
@@ -41,26 +44,25 @@ func main() {
 	}
 	fmt.Println("fdatasync of 512 bytes written in place, every writer syncing its own write:")
 	for _, n := range ns {
-		if err := probeFsync(*dir, n, *each); err != nil {
-			fmt.Fprintln(os.Stderr, "fsyncprobe:", err)
-			os.Exit(1)
-		}
+		exitOn(probeFsync(*dir, n, *each))
 	}
 	fmt.Println("one writer, 4 KiB written in place by each way of making it durable (and, as a floor, a direct write not flushed):")
 	for _, w := range ways {
-		if err := probeWay(*dir, w, *each); err != nil {
-			fmt.Fprintln(os.Stderr, "fsyncprobe:", err)
-			os.Exit(1)
-		}
+		exitOn(probeWay(*dir, w, *each))
 	}
 	fmt.Printf("pebble, %v of CPU work then a commit of 1 200 bytes per operation:\n", *work)
 	for _, n := range ns {
 		for _, synced := range []bool{false, true} {
-			if err := probePebble(*dir, n, *work, synced, *each); err != nil {
-				fmt.Fprintln(os.Stderr, "fsyncprobe:", err)
-				os.Exit(1)
-			}
+			exitOn(probePebble(*dir, n, *work, synced, *each))
 		}
+	}
+}
+
+// exitOn ends the program with err, when there is one.
+func exitOn(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fsyncprobe:", err)
+		os.Exit(1)
 	}
 }
 
@@ -71,9 +73,9 @@ func cpu() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// prefilled returns a new file in dir of size zero bytes, written and
-// synced, so that later writes in place change no metadata; the caller
-// removes it.
+// prefilled returns the path of a new file in dir holding size zero
+// bytes, written and synced, so that later writes in place change no
+// metadata; the caller removes it.
 func prefilled(dir string, size int) (string, error) {
 	f, err := os.CreateTemp(dir, "fsyncprobe-*")
 	if err != nil {
