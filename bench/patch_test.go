@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/otelcol-audit/otelcol-audit/internal/testkit/archivetest"
 )
 
 // TestTinyJournalPatchApplies keeps README.md's experiment repeatable: the
@@ -12,7 +14,9 @@ import (
 func TestTinyJournalPatchApplies(t *testing.T) {
 	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
 	if err != nil {
-		t.Skipf("not a git checkout (%v): the patch is checked where the tree is one, as in CI", err)
+		// CI runs in a clone, with OTELCOL_AUDIT_REQUIRE_SERVERS=1: there
+		// this fails instead.
+		archivetest.SkipOrFail(t, "not a git checkout (%v): the patch is checked where the tree is one", err)
 	}
 	patch, err := filepath.Abs("tiny-journal.patch")
 	if err != nil {
